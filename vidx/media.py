@@ -1,0 +1,204 @@
+"""Video file facts and small media jobs (probe, JPEG, browser clips) with PyAV."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("vidx.media")
+
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".wmv", ".flv", ".3gp", ".ogv"}
+)
+# containers and codecs that every current browser plays in <video>
+_PLAYABLE = {
+    ("mp4", "h264"),
+    ("mp4", "av1"),
+    ("mp4", "vp9"),
+    ("webm", "vp8"),
+    ("webm", "vp9"),
+    ("webm", "av1"),
+}
+_MIME = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/mp4", ".webm": "video/webm"}
+
+
+class ProbeError(Exception):
+    """The file is not a readable video. ``not_ready`` means it may still be copying."""
+
+    def __init__(self, message: str, not_ready: bool = False) -> None:
+        super().__init__(message)
+        self.not_ready = not_ready
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration_sec: float
+    fps: float
+    frames: int
+    width: int
+    height: int
+    codec: str
+    container: str
+
+
+def probe(path: Path) -> VideoInfo:
+    """Open the file and read its first video frame; raise ProbeError with a clear reason."""
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as c:
+            vs = next((s for s in c.streams if s.type == "video"), None)
+            if vs is None:
+                raise ProbeError("the file has no video stream")
+            fps = float(vs.average_rate or vs.base_rate or vs.guessed_rate or 0) or 25.0
+            duration = 0.0
+            if vs.duration is not None and vs.time_base is not None:
+                duration = float(vs.duration * vs.time_base)
+            elif c.duration is not None:
+                duration = c.duration / 1_000_000
+            got = False
+            for frame in c.decode(vs):
+                got = frame is not None
+                break
+            if not got:
+                raise ProbeError("no video frame could be decoded")
+            frames = int(vs.frames or round(duration * fps))
+            fmt = (c.format.name or "").split(",")[0]
+            return VideoInfo(duration, fps, frames, vs.codec_context.width, vs.codec_context.height,
+                             vs.codec_context.name, fmt)
+    except ProbeError:
+        raise
+    except av.error.InvalidDataError as exc:
+        raise ProbeError(f"not a readable video (corrupt or truncated): {exc}", not_ready=True) from exc
+    except av.error.FFmpegError as exc:
+        raise ProbeError(f"cannot open the video: {exc}", not_ready=True) from exc
+    except (OSError, ValueError) as exc:
+        raise ProbeError(f"cannot read the file: {exc}") from exc
+
+
+@lru_cache(maxsize=1024)
+def _playable(path: str, mtime_ns: int) -> bool:
+    try:
+        info = probe(Path(path))
+    except ProbeError:
+        return False
+    ext = Path(path).suffix.lower()
+    container = "webm" if ext == ".webm" else ("mp4" if ext in {".mp4", ".m4v", ".mov"} else info.container)
+    if container in {"mov", "m4a", "3gp", "3g2", "mj2"}:
+        container = "mp4"
+    return (container, info.codec) in _PLAYABLE
+
+
+def browser_playable(path: Path) -> bool:
+    """Can a browser play the source file directly (so it can be streamed with Range)?"""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return _playable(str(path), st.st_mtime_ns)
+
+
+def mime_for(path: Path) -> str:
+    return _MIME.get(path.suffix.lower(), "video/mp4")
+
+
+def jpeg_bytes(rgb: np.ndarray, max_width: int = 320, quality: int = 80) -> bytes:
+    from PIL import Image
+
+    img = Image.fromarray(rgb)
+    if img.width > max_width:
+        img = img.resize((max_width, max(1, round(img.height * max_width / img.width))))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def frame_at(path: Path, t: float, width: int | None = 320) -> np.ndarray | None:
+    """The RGB frame shown at ``t`` seconds (seek to the keyframe before, decode forward)."""
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            vs = c.streams.video[0]
+            vs.thread_type = "AUTO"
+            tb = vs.time_base or Fraction(1, 1000)
+            c.seek(max(0, int(t / tb)), stream=vs, backward=True, any_frame=False)
+            last = None
+            for frame in c.decode(vs):
+                if frame.time is not None and frame.time > t + 1e-3 and last is not None:
+                    break
+                last = frame
+                if frame.time is not None and frame.time >= t:
+                    break
+            if last is None:
+                return None
+            h = None
+            if width and last.width > width:
+                h = max(2, round(last.height * width / last.width / 2) * 2)
+            else:
+                width = None
+            return last.to_ndarray(format="rgb24", width=width, height=h)
+    except (av.error.FFmpegError, OSError, IndexError) as exc:
+        log.warning("no frame at %.2fs in %s: %s", t, path, exc)
+        return None
+
+
+_clip_lock = threading.Lock()
+
+
+def make_clip(src: Path, start: float, end: float, dest: Path, max_width: int = 854) -> Path:
+    """Re-encode [start, end] of ``src`` to an H.264/AAC-free MP4 a browser can play. Cached."""
+    import av
+
+    if dest.exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _clip_lock:
+        if dest.exists():
+            return dest
+        fd, tmp = tempfile.mkstemp(suffix=".mp4", dir=dest.parent)
+        os.close(fd)
+        try:
+            with av.open(str(src)) as inp, av.open(tmp, "w", format="mp4") as out:
+                vs = inp.streams.video[0]
+                vs.thread_type = "AUTO"
+                rate = vs.average_rate or Fraction(25, 1)
+                w, h = vs.codec_context.width, vs.codec_context.height
+                if w > max_width:
+                    h = int(h * max_width / w)
+                    w = max_width
+                w, h = w - w % 2, h - h % 2
+                ov = out.add_stream("libx264", rate=rate)
+                ov.width, ov.height, ov.pix_fmt = w, h, "yuv420p"
+                ov.options = {"preset": "veryfast", "crf": "26", "movflags": "+faststart"}
+                tb = vs.time_base or Fraction(1, 1000)
+                inp.seek(max(0, int(start / tb)), stream=vs, backward=True)
+                n = 0
+                for frame in inp.decode(vs):
+                    if frame.time is None or frame.time < start - 1e-3:
+                        continue
+                    if frame.time > end:
+                        break
+                    f = frame.reformat(width=w, height=h, format="yuv420p")
+                    f.pts = None
+                    for pkt in ov.encode(f):
+                        out.mux(pkt)
+                    n += 1
+                for pkt in ov.encode():
+                    out.mux(pkt)
+            if n == 0:
+                raise ProbeError(f"no frames between {start:.2f}s and {end:.2f}s")
+            os.replace(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return dest

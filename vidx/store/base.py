@@ -1,0 +1,203 @@
+"""The EventStore seam: every store (embedded SQLite, Elasticsearch) implements it."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Iterable, Protocol, Sequence
+
+import numpy as np
+
+from vidx.schema import Event
+
+RRF_K = 60
+HIGHLIGHT_FIELDS = ("description", "dialogue", "ocr_text")
+
+
+class StoreError(RuntimeError):
+    """A store cannot do what was asked (unreachable, wrong schema, partial write...)."""
+
+
+class SearchMode(str, Enum):
+    keyword = "keyword"
+    semantic = "semantic"
+    hybrid = "hybrid"
+
+
+@dataclass
+class Hit:
+    event: Event
+    score: float
+    highlights: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class SearchResult:
+    total: int
+    hits: list[Hit]
+
+
+@dataclass
+class WriteReport:
+    """What a write did; ``failed`` lists (event_id, reason) never silently dropped."""
+
+    written: int = 0
+    deleted: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+class EventStore(Protocol):
+    """Stores events and searches them. Implementations must be safe for one writer
+    process plus any number of reader processes."""
+
+    def ensure_schema(self, embedding_model: str, dims: int) -> None:
+        """Create what is missing; refuse a store built with another embedding model."""
+
+    def replace_video_events(self, video_id: str, events: Sequence[Event]) -> WriteReport:
+        """Atomically make ``events`` the only events of ``video_id``."""
+
+    def delete_video(self, video_id: str) -> int: ...
+
+    def search_keyword(self, text: str, size: int, video_id: str | None = None) -> SearchResult: ...
+
+    def search_knn(
+        self, vector: np.ndarray, size: int, video_id: str | None = None, text: str = ""
+    ) -> SearchResult: ...
+
+    def search_hybrid(
+        self, text: str, vector: np.ndarray, size: int, video_id: str | None = None
+    ) -> SearchResult: ...
+
+    def get_event(self, event_id: str) -> Event | None: ...
+
+    def video_event_counts(self) -> dict[str, int]: ...
+
+    def count(self, video_id: str | None = None) -> int: ...
+
+    def health(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+def rrf_fuse(result_lists: Iterable[list[Hit]], size: int, k: int = RRF_K) -> list[Hit]:
+    """Reciprocal-rank fusion: score = sum over lists of 1 / (k + rank), rank from 1."""
+    fused: dict[str, Hit] = {}
+    scores: dict[str, float] = {}
+    for hits in result_lists:
+        for rank, hit in enumerate(hits, start=1):
+            eid = hit.event.event_id
+            scores[eid] = scores.get(eid, 0.0) + 1.0 / (k + rank)
+            if eid not in fused:
+                fused[eid] = Hit(event=hit.event, score=0.0, highlights=dict(hit.highlights))
+            else:
+                for f, frags in hit.highlights.items():
+                    fused[eid].highlights.setdefault(f, frags)
+    ordered = sorted(fused.values(), key=lambda h: (-scores[h.event.event_id], h.event.event_id))
+    for h in ordered:
+        h.score = round(scores[h.event.event_id], 6)
+    return ordered[:size]
+
+
+# --------------------------------------------------------------------------- #
+# Tokens shared by the embedded store and the highlighter
+# --------------------------------------------------------------------------- #
+_CJK = (
+    "\u3040-\u30ff"  # Hiragana, Katakana
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Han
+    "\uac00-\ud7af"  # Hangul
+)
+_TOKEN_RE = re.compile(rf"[{_CJK}]+|[^\W_]+", re.UNICODE)
+_CJK_RE = re.compile(rf"[{_CJK}]")
+
+
+def tokens(text: str, limit: int | None = None) -> list[str]:
+    """Lower-cased words; CJK runs become overlapping bigrams (like Elasticsearch's
+    ``cjk_bigram``), a lone CJK character stays a unigram."""
+    out: list[str] = []
+    for m in _TOKEN_RE.finditer(text):
+        run = m.group(0)
+        if _CJK_RE.match(run):
+            if len(run) == 1:
+                out.append(run)
+            else:
+                out.extend(run[i : i + 2] for i in range(len(run) - 1))
+        else:
+            out.append(run.lower())
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+def highlight(text: str, query: str, max_fragments: int = 3, fragment_chars: int = 160) -> list[str]:
+    """HTML fragments of ``text`` with query words wrapped in <em>; everything else escaped."""
+    if not text or not query:
+        return []
+    words = {t for t in tokens(query, limit=64) if not _CJK_RE.match(t)}
+    cjk = {t for t in tokens(query, limit=64) if _CJK_RE.match(t)}
+    spans: list[tuple[int, int]] = []
+    for m in _TOKEN_RE.finditer(text):
+        run = m.group(0)
+        if _CJK_RE.match(run):
+            for piece in cjk:
+                start = 0
+                while (idx := run.find(piece, start)) >= 0:
+                    spans.append((m.start() + idx, m.start() + idx + len(piece)))
+                    start = idx + 1
+        else:
+            low = run.lower()
+            if low in words or any(len(w) >= 4 and low.startswith(w) for w in words) or _stem(low) in {
+                _stem(w) for w in words
+            }:
+                spans.append((m.start(), m.end()))
+    if not spans:
+        return []
+    spans = _merge(sorted(spans))
+    frags: list[str] = []
+    used_until = -1
+    for s, e in spans:
+        if s < used_until:
+            continue
+        lo = max(0, s - fragment_chars // 3)
+        hi = min(len(text), lo + fragment_chars)
+        inner = [(a, b) for a, b in spans if a >= lo and b <= hi]
+        parts: list[str] = ["…" if lo > 0 else ""]
+        pos = lo
+        for a, b in inner:
+            parts.append(html.escape(text[pos:a]))
+            parts.append("<em>" + html.escape(text[a:b]) + "</em>")
+            pos = b
+        parts.append(html.escape(text[pos:hi]))
+        parts.append("…" if hi < len(text) else "")
+        frags.append("".join(parts))
+        used_until = hi
+        if len(frags) >= max_fragments:
+            break
+    return frags
+
+
+def highlight_event(e: Event, query: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for f in HIGHLIGHT_FIELDS:
+        frags = highlight(getattr(e, f), query)
+        if frags:
+            out[f] = frags
+    return out
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def _stem(w: str) -> str:
+    for suf in ("ing", "ers", "er", "es", "ed", "s"):
+        if len(w) > len(suf) + 2 and w.endswith(suf):
+            return w[: -len(suf)]
+    return w

@@ -1,0 +1,379 @@
+"""Embedded store: SQLite (WAL) with FTS5 for BM25 and float32 vectors for exact kNN.
+
+Text, metadata and vectors of one event live in one row and are written in one
+transaction, so a crash (even kill -9) can never leave them disagreeing.  Vectors are
+searched exactly with NumPy over an in-memory matrix that each process keeps in step
+with the database incrementally (new rows by rowid, deleted rows by a deletion log), so
+a reader process sees the daemon's writes as soon as they commit.
+
+Chinese, Japanese and Korean text is split into overlapping bigrams before it reaches
+FTS5 (the same idea as Elasticsearch's ``cjk_bigram``), so CJK queries match.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from vidx.schema import SCHEMA_VERSION, Event
+from vidx.store.base import (
+    Hit,
+    SearchResult,
+    StoreError,
+    WriteReport,
+    highlight_event,
+    rrf_fuse,
+    tokens,
+)
+
+log = logging.getLogger("vidx.store.embedded")
+
+MAX_QUERY_TOKENS = 64
+HYBRID_WINDOW = 50
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events(
+    rowid INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    video_id TEXT NOT NULL,
+    start_sec REAL NOT NULL,
+    doc TEXT NOT NULL,
+    vec BLOB
+);
+CREATE INDEX IF NOT EXISTS events_video ON events(video_id, start_sec);
+CREATE TABLE IF NOT EXISTS deletions(seq INTEGER PRIMARY KEY AUTOINCREMENT, row INTEGER NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
+    description, dialogue, ocr_text, meta,
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+"""
+
+# bm25 column weights: description, dialogue, ocr_text, meta (people, objects, place...)
+_BM25 = "bm25(events_fts, 2.0, 1.5, 1.0, 1.0)"
+
+
+def _fts_text(s: str) -> str:
+    return " ".join(tokens(s))
+
+
+def _fts_row(e: Event) -> tuple[str, str, str, str]:
+    meta = " ".join([*e.people, *e.objects, e.location, e.action, e.emotion])
+    return (_fts_text(e.description), _fts_text(e.dialogue), _fts_text(e.ocr_text), _fts_text(meta))
+
+
+def fts_query(text: str) -> str | None:
+    """A safe FTS5 MATCH expression: every token quoted, OR-ed (BM25 ranks the best)."""
+    toks = list(dict.fromkeys(tokens(text, limit=MAX_QUERY_TOKENS)))
+    if not toks:
+        return None
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in toks)
+
+
+class _VectorIndex:
+    """In-memory copy of the vectors, kept in step with the database."""
+
+    def __init__(self) -> None:
+        self.rowids = np.zeros(0, dtype=np.int64)
+        self.matrix = np.zeros((0, 0), dtype=np.float32)
+        self.alive = np.zeros(0, dtype=bool)
+        self.n = 0
+        self.max_rowid = 0
+        self.del_seq = 0
+        self.dims = 0
+        self.lock = threading.Lock()
+
+    def sync(self, conn: sqlite3.Connection) -> None:
+        new = conn.execute(
+            "SELECT rowid, vec FROM events WHERE rowid > ? AND vec IS NOT NULL ORDER BY rowid", (self.max_rowid,)
+        ).fetchall()
+        dels = conn.execute("SELECT seq, row FROM deletions WHERE seq > ? ORDER BY seq", (self.del_seq,)).fetchall()
+        if new:
+            vecs = np.frombuffer(b"".join(r[1] for r in new), dtype=np.float32)
+            dims = len(new[0][1]) // 4
+            vecs = vecs.reshape(len(new), dims)
+            if self.dims == 0:
+                self.dims = dims
+                self.matrix = np.zeros((0, dims), dtype=np.float32)
+            if dims != self.dims:
+                raise StoreError(f"vector size changed from {self.dims} to {dims}: run `vidx reindex`")
+            need = self.n + len(new)
+            if need > len(self.rowids):
+                cap = max(need, int(len(self.rowids) * 1.5) + 1024)
+                rowids = np.zeros(cap, dtype=np.int64)
+                rowids[: self.n] = self.rowids[: self.n]
+                matrix = np.zeros((cap, self.dims), dtype=np.float32)
+                matrix[: self.n] = self.matrix[: self.n]
+                alive = np.zeros(cap, dtype=bool)
+                alive[: self.n] = self.alive[: self.n]
+                self.rowids, self.matrix, self.alive = rowids, matrix, alive
+            self.rowids[self.n : need] = [r[0] for r in new]
+            self.matrix[self.n : need] = vecs
+            self.alive[self.n : need] = True
+            self.n = need
+            self.max_rowid = int(new[-1][0])
+        if dels:
+            if self.n:
+                pos, ok = self._positions(np.array([r[1] for r in dels], dtype=np.int64))
+                self.alive[pos[ok]] = False
+            self.del_seq = int(dels[-1][0])
+
+    def _positions(self, rowids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        have = self.rowids[: self.n]
+        pos = np.clip(np.searchsorted(have, rowids), 0, self.n - 1)
+        return pos, have[pos] == rowids
+
+    def top(self, q: np.ndarray, k: int, subset: np.ndarray | None = None) -> list[tuple[int, float]]:
+        if self.n == 0:
+            return []
+        if subset is not None:
+            pos, ok = self._positions(subset)
+            pos = pos[ok]
+            pos = pos[self.alive[pos]]
+            if len(pos) == 0:
+                return []
+            scores = self.matrix[pos] @ q
+            idx_map = pos
+        else:
+            scores = self.matrix[: self.n] @ q
+            scores[~self.alive[: self.n]] = -np.inf
+            idx_map = None
+        k = min(k, len(scores))
+        part = np.argpartition(-scores, k - 1)[:k]
+        part = part[np.argsort(-scores[part], kind="stable")]
+        out = []
+        for i in part:
+            s = float(scores[i])
+            if s == -np.inf:
+                continue
+            j = idx_map[i] if idx_map is not None else i
+            out.append((int(self.rowids[j]), s))
+        return out
+
+
+class EmbeddedStore:
+    """SQLite FTS5 + exact NumPy kNN. One writer process and many readers may share it."""
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        self._local = threading.local()
+        self._vectors = _VectorIndex()
+        self._write_lock = threading.Lock()
+        self._data_version: int | None = None
+        conn = self._conn()
+        if not read_only:
+            conn.executescript(_SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    # -- connections ------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("PRAGMA busy_timeout=30000")
+                conn.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"cannot open the embedded store at {self.path}: {exc}") from exc
+            self._local.conn = conn
+        return conn
+
+    def _meta(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    # -- schema -----------------------------------------------------------------
+    def ensure_schema(self, embedding_model: str, dims: int) -> None:
+        conn = self._conn()
+        have_model, have_dims = self._meta("embedding_model"), self._meta("dims")
+        if have_model is None:
+            if self.read_only:
+                return
+            with self._write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('embedding_model', ?)", (embedding_model,))
+                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('dims', ?)", (str(dims),))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            return
+        if have_model != embedding_model or int(have_dims or 0) != dims:
+            raise StoreError(
+                f"the embedded store at {self.path} holds vectors of {have_model} ({have_dims} dims), "
+                f"but the embedder is {embedding_model} ({dims} dims). Run `vidx reindex` to re-embed, "
+                "or set VIDX_EMBED_MODEL back."
+            )
+
+    def embedding_model(self) -> str | None:
+        return self._meta("embedding_model")
+
+    # -- writes -----------------------------------------------------------------
+    def replace_video_events(self, video_id: str, events: Sequence[Event]) -> WriteReport:
+        if self.read_only:
+            raise StoreError("store opened read-only")
+        report = WriteReport()
+        rows = []
+        for e in events:
+            if e.video_id != video_id:
+                raise StoreError(f"event {e.event_id} belongs to {e.video_id}, not {video_id}")
+            vec = None
+            if e.embedding is not None:
+                vec = np.asarray(e.embedding, dtype=np.float32).tobytes()
+            rows.append((e, vec))
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                old = [r[0] for r in conn.execute("SELECT rowid FROM events WHERE video_id = ?", (video_id,))]
+                if old:
+                    conn.executemany("DELETE FROM events_fts WHERE rowid = ?", [(r,) for r in old])
+                    conn.execute("DELETE FROM events WHERE video_id = ?", (video_id,))
+                    conn.executemany("INSERT INTO deletions(row) VALUES (?)", [(r,) for r in old])
+                for e, vec in rows:
+                    doc = json.dumps(e.doc(with_embedding=False), ensure_ascii=False)
+                    cur = conn.execute(
+                        "INSERT INTO events(event_id, video_id, start_sec, doc, vec) VALUES (?,?,?,?,?)",
+                        (e.event_id, e.video_id, e.start_sec, doc, vec),
+                    )
+                    conn.execute(
+                        "INSERT INTO events_fts(rowid, description, dialogue, ocr_text, meta) VALUES (?,?,?,?,?)",
+                        (cur.lastrowid, *_fts_row(e)),
+                    )
+                conn.execute("COMMIT")
+            except sqlite3.IntegrityError as exc:
+                conn.execute("ROLLBACK")
+                raise StoreError(f"duplicate event id in one write for video {video_id}: {exc}") from exc
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        report.written, report.deleted = len(rows), len(old)
+        return report
+
+    def delete_video(self, video_id: str) -> int:
+        return self.replace_video_events(video_id, []).deleted
+
+    # -- reads ------------------------------------------------------------------
+    def _sync_vectors(self) -> None:
+        conn = self._conn()
+        with self._vectors.lock:
+            self._vectors.sync(conn)
+
+    def _events_by_rowid(self, rowids: list[int]) -> dict[int, Event]:
+        if not rowids:
+            return {}
+        conn = self._conn()
+        out: dict[int, Event] = {}
+        for i in range(0, len(rowids), 500):
+            chunk = rowids[i : i + 500]
+            q = f"SELECT rowid, doc FROM events WHERE rowid IN ({','.join('?' * len(chunk))})"
+            for rid, doc in conn.execute(q, chunk):
+                out[rid] = Event.model_validate_json(doc)
+        return out
+
+    def search_keyword(self, text: str, size: int, video_id: str | None = None) -> SearchResult:
+        match = fts_query(text)
+        if match is None:
+            return SearchResult(total=0, hits=[])
+        conn = self._conn()
+        where, args = "events_fts MATCH ?", [match]
+        if video_id:
+            where += " AND e.video_id = ?"
+            args.append(video_id)
+        try:
+            rows = conn.execute(
+                # CROSS JOIN makes FTS5 drive the plan (much faster when filtered by video)
+                f"SELECT e.rowid, e.doc, {_BM25} AS s FROM events_fts CROSS JOIN events e "
+                f"ON e.rowid = events_fts.rowid WHERE {where} ORDER BY s LIMIT ?",
+                (*args, size),
+            ).fetchall()
+            if len(rows) < size:
+                total = len(rows)
+            else:
+                total = conn.execute(
+                    f"SELECT count(*) FROM events_fts CROSS JOIN events e ON e.rowid = events_fts.rowid WHERE {where}",
+                    args,
+                ).fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"keyword search failed: {exc}") from exc
+        hits = []
+        for _rid, doc, s in rows:
+            e = Event.model_validate_json(doc)
+            hits.append(Hit(event=e, score=round(-float(s), 6), highlights=highlight_event(e, text)))
+        return SearchResult(total=int(total), hits=hits)
+
+    def search_knn(
+        self, vector: np.ndarray, size: int, video_id: str | None = None, text: str = ""
+    ) -> SearchResult:
+        self._sync_vectors()
+        q = np.asarray(vector, dtype=np.float32)
+        subset = None
+        if video_id:
+            subset = np.array(
+                [r[0] for r in self._conn().execute("SELECT rowid FROM events WHERE video_id = ?", (video_id,))],
+                dtype=np.int64,
+            )
+            subset.sort()
+        with self._vectors.lock:
+            if self._vectors.dims and q.shape[0] != self._vectors.dims:
+                raise StoreError(f"query vector has {q.shape[0]} dims, the store {self._vectors.dims}")
+            top = self._vectors.top(q, size, subset)
+        events = self._events_by_rowid([r for r, _ in top])
+        hits = [
+            Hit(event=events[r], score=round(s, 6), highlights=highlight_event(events[r], text) if text else {})
+            for r, s in top
+            if r in events
+        ]
+        return SearchResult(total=len(hits), hits=hits)
+
+    def search_hybrid(
+        self, text: str, vector: np.ndarray, size: int, video_id: str | None = None
+    ) -> SearchResult:
+        window = max(HYBRID_WINDOW, size)
+        kw = self.search_keyword(text, window, video_id)
+        knn = self.search_knn(vector, window, video_id, text=text)
+        hits = rrf_fuse([kw.hits, knn.hits], size)
+        ids = {h.event.event_id for h in kw.hits} | {h.event.event_id for h in knn.hits}
+        return SearchResult(total=max(len(ids), kw.total), hits=hits)
+
+    def get_event(self, event_id: str) -> Event | None:
+        row = self._conn().execute("SELECT doc FROM events WHERE event_id = ?", (event_id,)).fetchone()
+        return Event.model_validate_json(row[0]) if row else None
+
+    def events_for_video(self, video_id: str) -> list[Event]:
+        rows = self._conn().execute(
+            "SELECT doc FROM events WHERE video_id = ? ORDER BY start_sec", (video_id,)
+        ).fetchall()
+        return [Event.model_validate_json(r[0]) for r in rows]
+
+    def video_event_counts(self) -> dict[str, int]:
+        return {v: n for v, n in self._conn().execute("SELECT video_id, count(*) FROM events GROUP BY video_id")}
+
+    def count(self, video_id: str | None = None) -> int:
+        if video_id:
+            return int(self._conn().execute("SELECT count(*) FROM events WHERE video_id = ?", (video_id,)).fetchone()[0])
+        return int(self._conn().execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def health(self) -> dict[str, Any]:
+        try:
+            n = self.count()
+        except sqlite3.Error as exc:
+            return {"status": "error", "store": "embedded", "error": str(exc)}
+        return {"status": "ok", "store": "embedded", "path": str(self.path), "events": n}
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
