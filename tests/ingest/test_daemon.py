@@ -1,0 +1,138 @@
+"""The daemon end to end with the real watcher, decoder and analyzer (hash embedder)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+from ingest.daemon import Daemon, build_pipeline
+from tests.fakes.embedder import HashEmbedder
+from tests.media import make_video, write_srt
+from vidx.config import Settings
+from vidx.ledger import Ledger
+from vidx.store.embedded import EmbeddedStore
+
+
+def _daemon(settings: Settings) -> Daemon:
+    emb = HashEmbedder()
+    store = EmbeddedStore(settings.store_path)
+    pipeline = build_pipeline(settings, store=store, embedder_factory=lambda: emb)
+    d = Daemon(settings, pipeline)
+    d.recover()
+    d.watcher.start()
+    return d
+
+
+def _run_until(d: Daemon, cond: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        d.run_once()
+        d._retry_pending()
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out; ledger: {d.ledger.status()}")
+
+
+def _states(ledger: Ledger) -> dict[str, tuple[str, str | None]]:
+    return {Path(r.path).name: (r.state, r.error) for r in ledger.rows()}
+
+
+def test_corrupt_and_text_files_fail_clearly_and_daemon_carries_on(settings: Settings, talk_video: Path) -> None:
+    w = settings.watch_dir
+    (w / "notes.txt").write_text("not a video at all\n")
+    (w / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+    half = talk_video.read_bytes()
+    (w / "half.mp4").write_bytes(half[: len(half) // 2])  # a copy that stopped half way
+    d = _daemon(settings)
+    try:
+        _run_until(d, lambda: len(d.ledger.rows()) == 3 and all(r.state == "failed" for r in d.ledger.rows()))
+        shutil.copy(talk_video, w / "good.mp4")
+        _run_until(d, lambda: _states(d.ledger).get("good.mp4", ("",))[0] == "done")
+    finally:
+        d.watcher.stop()
+    st = _states(d.ledger)
+    assert st["notes.txt"][0] == "failed" and "video" in (st["notes.txt"][1] or "")
+    assert st["broken.mp4"][0] == "failed" and st["broken.mp4"][1]
+    assert st["half.mp4"][0] == "failed" and st["half.mp4"][1]
+    assert st["good.mp4"][0] == "done"
+    good = next(r for r in d.ledger.rows() if r.path.endswith("good.mp4"))
+    assert good.events >= 4 and good.progress == 1.0
+    # nothing lost: the sources are untouched
+    assert (w / "half.mp4").stat().st_size == len(half) // 2
+
+
+def test_half_copied_file_is_indexed_once_the_copy_completes(settings: Settings, talk_video: Path) -> None:
+    data = talk_video.read_bytes()
+    dest = settings.watch_dir / "late.mp4"
+    dest.write_bytes(data[: len(data) // 3])
+    d = _daemon(settings)
+    try:
+        _run_until(d, lambda: _states(d.ledger).get("late.mp4", ("",))[0] == "failed")
+        dest.write_bytes(data)  # the copy resumes and finishes
+        _run_until(d, lambda: _states(d.ledger)["late.mp4"][0] == "done")
+    finally:
+        d.watcher.stop()
+
+
+def test_subtitles_arriving_later_reenrich_the_video(settings: Settings, talk_video: Path) -> None:
+    dest = settings.watch_dir / "film.mp4"
+    shutil.copy(talk_video, dest)
+    d = _daemon(settings)
+    store = d.pipeline.store
+    try:
+        _run_until(d, lambda: _states(d.ledger).get("film.mp4", ("",))[0] == "done")
+        assert store.search_keyword("lighthouse", 5).total == 0
+        write_srt(settings.watch_dir / "film.en.srt", [(26.0, 29.0, "The lighthouse keeper climbed the stairs.")])
+        _run_until(d, lambda: store.search_keyword("lighthouse", 5).total > 0)
+    finally:
+        d.watcher.stop()
+    hits = store.search_keyword("lighthouse keeper", 5).hits
+    assert any(h.event.source == "subtitle" and h.event.start_sec == 26.0 for h in hits)
+    row = d.ledger.rows()[0]
+    assert row.state == "done" and store.count(row.video_id) == row.events
+
+
+def test_hostile_filename_is_indexed(settings: Settings) -> None:
+    name = '<script>alert(1)<\\script> $(rm -rf ~); "quote" 日本語 ‮txt.mp4'
+    path = settings.watch_dir / name
+    make_video(path, scenes=[(2.0, (10, 10, 10)), (2.0, (240, 240, 240))], fps=5)
+    d = _daemon(settings)
+    try:
+        _run_until(d, lambda: bool(d.ledger.rows()) and d.ledger.rows()[0].state == "done")
+    finally:
+        d.watcher.stop()
+    assert d.ledger.rows()[0].path.endswith(name)
+
+
+def test_deleted_video_loses_its_events(settings: Settings, talk_video: Path) -> None:
+    dest = settings.watch_dir / "temp.mp4"
+    shutil.copy(talk_video, dest)
+    d = _daemon(settings)
+    try:
+        _run_until(d, lambda: _states(d.ledger).get("temp.mp4", ("",))[0] == "done")
+        vid = d.ledger.rows()[0].video_id
+        assert d.pipeline.store.count(vid) > 0
+        dest.unlink()
+        d._forget_deleted()
+    finally:
+        d.watcher.stop()
+    assert d.ledger.rows() == []
+    assert d.pipeline.store.count(vid) == 0
+
+
+def test_interrupted_processing_is_reaped_at_start(settings: Settings, talk_video: Path) -> None:
+    dest = settings.watch_dir / "crash.mp4"
+    shutil.copy(talk_video, dest)
+    ledger = Ledger(settings.ledger_path)
+    st = dest.stat()
+    ledger.observe(str(dest), st.st_size, st.st_mtime_ns, "")
+    ledger.set(str(dest), state="processing", progress=0.4)
+    d = _daemon(settings)  # recover() runs first
+    assert d.ledger.rows()[0].state == "pending"
+    try:
+        _run_until(d, lambda: d.ledger.rows()[0].state == "done")
+    finally:
+        d.watcher.stop()
