@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import av
+import pytest
+from flask import Flask
+
+from tests.fakes.embedder import HashEmbedder
+from tests.media import make_video
+from tests.ui.conftest import XSS, add_video
+from vidx.config import Settings
+
+
+def test_healthz(app: Flask) -> None:
+    r = app.test_client().get("/healthz")
+    assert r.status_code == 200 and r.get_json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("qs", [
+    {"q": "x", "mode": "fuzzy"},
+    {"q": "x", "size": "0"},
+    {"q": "x", "size": "1000"},
+    {"q": "x", "size": "ten"},
+    {"q": "x", "video_id": "../../etc/passwd"},
+    {"q": "x" * 10_000_000},
+])
+def test_bad_parameters_are_400_json(app: Flask, qs: dict[str, str]) -> None:
+    r = app.test_client().get("/api/search", query_string=qs)
+    assert r.status_code == 400
+    assert r.is_json and r.get_json()["error"]
+
+
+def test_ten_megabyte_query_is_refused_quickly(app: Flask) -> None:
+    r = app.test_client().get("/", query_string={"q": "é" * 5_000_000})
+    assert r.status_code == 400 and "too long" in r.get_data(as_text=True)
+
+
+def test_unknown_api_route_is_json_404(app: Flask) -> None:
+    r = app.test_client().get("/api/nope<script>")
+    assert r.status_code == 404 and r.is_json and "<script>" not in r.get_data(as_text=True)
+
+
+def test_status_shape(app: Flask, settings: Settings, hash_embedder: HashEmbedder, talk_video: Path) -> None:
+    add_video(settings, talk_video, [{"description": "x", "start_sec": 1, "end_sec": 2}], hash_embedder)
+    data = app.test_client().get("/api/status").get_json()
+    (v,) = data["videos"]
+    assert v["state"] == "done" and v["events"] == 1 and v["path"] == str(talk_video)
+    assert set(v) >= {"video_id", "path", "state", "events", "error", "progress"}
+
+
+def test_search_hit_shape(app: Flask, settings: Settings, hash_embedder: HashEmbedder) -> None:
+    video = settings.watch_dir / "v.mp4"
+    add_video(settings, video, [{"description": "a quiet harbour at night", "start_sec": 3, "end_sec": 7}],
+              hash_embedder)
+    for mode in ("keyword", "semantic", "hybrid"):
+        data = app.test_client().get("/api/search", query_string={"q": "harbour", "mode": mode}).get_json()
+        assert data["total"] >= 1
+        h = data["hits"][0]
+        assert set(h) >= {"event_id", "video_id", "video_path", "start_sec", "end_sec", "description", "dialogue",
+                          "ocr_text", "people", "location", "action", "objects", "score", "clip_url",
+                          "thumbnail_url", "highlights"}
+        assert (h["start_sec"], h["end_sec"]) == (3, 7)
+        assert h["clip_url"].endswith("#t=3.00,7.00")
+
+
+@pytest.mark.parametrize("attack", [
+    "../../etc/passwd", "..%2f..%2fetc%2fpasswd", "%2e%2e/%2e%2e/etc/passwd", "..%252f", "..\\..\\windows",
+    "%00", "．．/．．/etc", "NUL", "CON", "x" * 5000,
+])
+def test_media_routes_resist_traversal(app: Flask, attack: str) -> None:
+    c = app.test_client()
+    for url in (f"/media/clip/{attack}", f"/media/thumb/{attack}.jpg", f"/media/clip/{attack}/x"):
+        r = c.get(url)
+        assert r.status_code in (400, 404), url
+        assert b"root:" not in r.data
+
+
+def test_video_outside_the_media_root_is_not_served(app: Flask, settings: Settings, hash_embedder: HashEmbedder,
+                                                     tmp_path: Path, talk_video: Path) -> None:
+    outside = tmp_path / "elsewhere" / "secret.mp4"
+    outside.parent.mkdir()
+    shutil.copy(talk_video, outside)
+    (e,) = add_video(settings, outside, [{"description": "secret"}], hash_embedder)
+    assert app.test_client().get(f"/media/clip/{e.event_id}").status_code == 404
+    link = settings.watch_dir / "link.mp4"
+    link.symlink_to(outside)  # a symlink in the root that leads out of it
+    (e2,) = add_video(settings, link, [{"description": "linked"}], hash_embedder)
+    assert app.test_client().get(f"/media/clip/{e2.event_id}").status_code == 404
+
+
+def test_clip_range_requests(app: Flask, settings: Settings, hash_embedder: HashEmbedder, talk_video: Path) -> None:
+    video = settings.watch_dir / "talk.mp4"
+    shutil.copy(talk_video, video)
+    (e,) = add_video(settings, video, [{"description": "x"}], hash_embedder)
+    c = app.test_client()
+    size = video.stat().st_size
+    r = c.get(f"/media/clip/{e.event_id}", headers={"Range": "bytes=0-1023"})
+    assert r.status_code == 206 and r.mimetype == "video/mp4" and len(r.data) == 1024
+    assert r.headers["Content-Range"] == f"bytes 0-1023/{size}"
+    assert c.get(f"/media/clip/{e.event_id}", headers={"Range": "bytes=-100"}).status_code == 206
+    assert c.get(f"/media/clip/{e.event_id}", headers={"Range": f"bytes={size + 10}-"}).status_code == 416
+    assert c.get(f"/media/clip/{e.event_id}").status_code == 200
+
+
+def test_unplayable_codec_is_served_as_an_h264_clip(app: Flask, settings: Settings,
+                                                    hash_embedder: HashEmbedder) -> None:
+    video = settings.watch_dir / "old.avi"
+    make_video(video, scenes=[(3.0, (200, 0, 0)), (3.0, (0, 0, 200))], fps=10, codec="mpeg4")
+    (e,) = add_video(settings, video, [{"description": "x", "start_sec": 3.0, "end_sec": 5.0}], hash_embedder)
+    r = app.test_client().get(f"/media/clip/{e.event_id}", headers={"Range": "bytes=0-"})
+    assert r.status_code == 206 and r.mimetype == "video/mp4"
+    clip = settings.clips_dir / e.video_id / f"{e.event_id}.mp4"
+    with av.open(str(clip)) as c:
+        vs = c.streams.video[0]
+        assert vs.codec_context.name == "h264"
+        frames = list(c.decode(vs))
+    assert 15 <= len(frames) <= 25  # 2 s at 10 fps, cut from 3 s
+
+
+def test_security_headers(app: Flask) -> None:
+    r = app.test_client().get("/")
+    csp = r.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'self'" in csp
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_api_key_protects_every_route(make_settings, hash_embedder: HashEmbedder) -> None:  # type: ignore[no-untyped-def]
+    from search_ui import create_app
+
+    s = make_settings(ui_api_key="s3cret")
+    app = create_app(s, embedder_factory=lambda: hash_embedder)
+    c = app.test_client()
+    for url in ("/", "/api/search?q=x", "/api/status", "/media/clip/" + "0" * 32, "/media/thumb/x.jpg"):
+        assert c.get(url).status_code == 401, url
+        assert c.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert c.get("/api/status", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    assert c.get("/api/status", headers={"Authorization": "Basic dTpzM2NyZXQ="}).status_code == 200  # u:s3cret
+    assert c.get("/healthz").status_code == 200
+
+
+def test_page_escapes_untrusted_text(app: Flask, settings: Settings, hash_embedder: HashEmbedder) -> None:
+    from html.parser import HTMLParser
+
+    video = settings.watch_dir / "x.mp4"
+    add_video(settings, video, [
+        {"description": f"villain {p}", "dialogue": f"villain says {p}", "ocr_text": p, "people": [p],
+         "start_sec": i, "end_sec": i + 1}
+        for i, p in enumerate(XSS)
+    ] + [{"description": "villain " + "A" * 100_000, "start_sec": 50, "end_sec": 51}], hash_embedder)
+    r = app.test_client().get("/", query_string={"q": "villain <script>alert(9)</script>", "mode": "keyword",
+                                                 "size": 50})
+    html = r.get_data(as_text=True)
+
+    class Check(HTMLParser):
+        tags: list[str] = []
+        bad: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.append(tag)
+            for k, v in attrs:
+                if k.startswith("on") or (v or "").strip().lower().startswith("javascript:"):
+                    self.bad.append(f"{tag} {k}={v}")
+
+    chk = Check()
+    chk.feed(html)
+    assert chk.tags.count("script") == 1  # only our own /static/app.js
+    assert "svg" not in chk.tags and "img" not in chk.tags and "b" not in chk.tags
+    assert not chk.bad
+    assert "{{7*7}}" in html  # not evaluated as a template
+    assert "<em>villain</em>" in html
+    assert len(html) < 200_000  # 100 KB of model text is cut on the page

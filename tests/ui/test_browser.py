@@ -1,0 +1,98 @@
+"""The page in a real headless Chromium: search, see the hit, the player starts at the
+event, and no script runs from untrusted text."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.conftest import chromium_path
+from tests.fakes.embedder import HashEmbedder
+from tests.ui.conftest import XSS, add_video
+from vidx.config import Settings
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = chromium_path()
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture
+def server(settings: Settings, hash_embedder: HashEmbedder, talk_video: Path) -> Iterator[str]:
+    from waitress.server import create_server
+
+    from search_ui import create_app
+
+    video = settings.watch_dir / "talk.mp4"
+    shutil.copy(talk_video, video)
+    add_video(settings, video, [
+        {"description": "The lighthouse keeper climbs the stairs", "dialogue": "The lighthouse keeper climbed the "
+         "stairs at dawn.", "start_sec": 26.0, "end_sec": 29.0, "source": "subtitle"},
+        {"description": "A red room", "start_sec": 0.0, "end_sec": 8.0},
+    ] + [{"description": f"lighthouse payload {p}", "dialogue": p, "start_sec": 10.0 + i, "end_sec": 11.0 + i}
+         for i, p in enumerate(XSS)], hash_embedder)
+    app = create_app(settings, embedder_factory=lambda: hash_embedder)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = create_server(app, host="127.0.0.1", port=port, threads=4)
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{port}"
+    srv.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make install-test installs it)")
+def test_search_and_play_in_a_real_browser(server: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    dialogs: list[str] = []
+    console_errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+        page.goto(server + "/")
+        page.fill("input[name=q]", "lighthouse keeper")
+        page.select_option("select[name=mode]", "keyword")
+        page.click("button[type=submit]")
+        page.wait_for_selector("li.hit")
+        first = page.locator("li.hit").first
+        assert first.locator(".range").inner_text() == "00:26–00:29"
+        assert first.locator(".snippet em").first.inner_text().lower() == "lighthouse"
+        assert page.locator("li.hit img, li.hit svg, li.hit b").count() == 0
+        # the player seeks to the event's start and plays the real file
+        video = first.locator("video")
+        video.evaluate("v => { v.muted = true; v.preload = 'auto'; v.load(); }")
+        page.wait_for_function("v => v.readyState >= 1", arg=video.element_handle(), timeout=20000)
+        video.evaluate("v => v.play()")
+        page.wait_for_function("v => v.currentTime >= 26", arg=video.element_handle(), timeout=20000)
+        t = video.evaluate("v => v.currentTime")
+        assert 26.0 <= t <= 29.5
+        page.screenshot(path=str(tmp_path / "page.png"), full_page=False)
+        browser.close()
+    assert dialogs == []
+    assert not [e for e in console_errors if "Content Security Policy" in e]
+    assert (tmp_path / "page.png").stat().st_size > 10_000
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make install-test installs it)")
+def test_page_works_without_javascript(server: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        ctx = browser.new_context(java_script_enabled=False)
+        page = ctx.new_page()
+        page.goto(server + "/?q=lighthouse&mode=hybrid")
+        assert page.locator("li.hit").count() >= 1
+        src: Any = page.locator("li.hit video").first.get_attribute("src")
+        assert src.startswith("/media/clip/") and "#t=" in src
+        browser.close()
