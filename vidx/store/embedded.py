@@ -23,12 +23,12 @@ import numpy as np
 
 from vidx.schema import SCHEMA_VERSION, Event
 from vidx.store.base import (
+    RRF_K,
     Hit,
     SearchResult,
     StoreError,
     WriteReport,
     highlight_event,
-    rrf_fuse,
     tokens,
 )
 
@@ -36,6 +36,8 @@ log = logging.getLogger("vidx.store.embedded")
 
 MAX_QUERY_TOKENS = 64
 HYBRID_WINDOW = 50
+RESCORE_FACTOR = 4  # float16 candidates per requested hit, rescored with the float32 vectors
+TOTAL_CAP = 10_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,7 +58,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
 """
 
 # bm25 column weights: description, dialogue, ocr_text, meta (people, objects, place...)
-_BM25 = "bm25(events_fts, 2.0, 1.5, 1.0, 1.0)"
+_RANK = "bm25(2.0, 1.5, 1.0, 1.0)"
 
 
 def _fts_text(s: str) -> str:
@@ -81,7 +83,7 @@ class _VectorIndex:
 
     def __init__(self) -> None:
         self.rowids = np.zeros(0, dtype=np.int64)
-        self.matrix = np.zeros((0, 0), dtype=np.float32)
+        self.matrix = np.zeros((0, 0), dtype=np.float16)
         self.alive = np.zeros(0, dtype=bool)
         self.n = 0
         self.max_rowid = 0
@@ -100,7 +102,7 @@ class _VectorIndex:
             vecs = vecs.reshape(len(new), dims)
             if self.dims == 0:
                 self.dims = dims
-                self.matrix = np.zeros((0, dims), dtype=np.float32)
+                self.matrix = np.zeros((0, dims), dtype=np.float16)
             if dims != self.dims:
                 raise StoreError(f"vector size changed from {self.dims} to {dims}: run `vidx reindex`")
             need = self.n + len(new)
@@ -108,7 +110,7 @@ class _VectorIndex:
                 cap = max(need, int(len(self.rowids) * 1.5) + 1024)
                 rowids = np.zeros(cap, dtype=np.int64)
                 rowids[: self.n] = self.rowids[: self.n]
-                matrix = np.zeros((cap, self.dims), dtype=np.float32)
+                matrix = np.zeros((cap, self.dims), dtype=np.float16)
                 matrix[: self.n] = self.matrix[: self.n]
                 alive = np.zeros(cap, dtype=bool)
                 alive[: self.n] = self.alive[: self.n]
@@ -129,7 +131,8 @@ class _VectorIndex:
         pos = np.clip(np.searchsorted(have, rowids), 0, self.n - 1)
         return pos, have[pos] == rowids
 
-    def top(self, q: np.ndarray, k: int, subset: np.ndarray | None = None) -> list[tuple[int, float]]:
+    def top(self, q: np.ndarray, k: int, subset: np.ndarray | None = None) -> list[int]:
+        """Row ids of the ~k best candidates by float16 dot product (rescored exactly later)."""
         if self.n == 0:
             return []
         if subset is not None:
@@ -138,23 +141,28 @@ class _VectorIndex:
             pos = pos[self.alive[pos]]
             if len(pos) == 0:
                 return []
-            scores = self.matrix[pos] @ q
-            idx_map = pos
+            scores = _dot(self.matrix[pos], q)
+            rows = self.rowids[pos]
         else:
-            scores = self.matrix[: self.n] @ q
+            scores = _dot(self.matrix[: self.n], q)
             scores[~self.alive[: self.n]] = -np.inf
-            idx_map = None
+            rows = self.rowids[: self.n]
         k = min(k, len(scores))
         part = np.argpartition(-scores, k - 1)[:k]
-        part = part[np.argsort(-scores[part], kind="stable")]
-        out = []
-        for i in part:
-            s = float(scores[i])
-            if s == -np.inf:
-                continue
-            j = idx_map[i] if idx_map is not None else i
-            out.append((int(self.rowids[j]), s))
-        return out
+        return [int(rows[i]) for i in part if scores[i] != -np.inf]
+
+
+def _dot(matrix: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """float16 matrix x vector; torch's kernel is ~3x faster than NumPy's float32 one."""
+    if _torch is not None:
+        return _torch.from_numpy(matrix).matmul(_torch.from_numpy(q.astype(np.float16))).float().numpy()
+    return (matrix.astype(np.float32) @ q).astype(np.float32)
+
+
+try:  # torch is a dependency of the embedder; the store also works without it
+    import torch as _torch
+except ImportError:  # pragma: no cover
+    _torch = None
 
 
 class EmbeddedStore:
@@ -172,6 +180,9 @@ class EmbeddedStore:
         if not read_only:
             conn.executescript(_SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            have = conn.execute("SELECT v FROM events_fts_config WHERE k = 'rank'").fetchone()
+            if have is None or have[0] != _RANK:  # set once: changing it invalidates other connections
+                conn.execute("INSERT INTO events_fts(events_fts, rank) VALUES ('rank', ?)", (_RANK,))
 
     # -- connections ------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -270,9 +281,7 @@ class EmbeddedStore:
         with self._vectors.lock:
             self._vectors.sync(conn)
 
-    def _events_by_rowid(self, rowids: list[int]) -> dict[int, Event]:
-        if not rowids:
-            return {}
+    def _docs(self, rowids: list[int]) -> dict[int, Event]:
         conn = self._conn()
         out: dict[int, Event] = {}
         for i in range(0, len(rowids), 500):
@@ -282,40 +291,41 @@ class EmbeddedStore:
                 out[rid] = Event.model_validate_json(doc)
         return out
 
-    def search_keyword(self, text: str, size: int, video_id: str | None = None) -> SearchResult:
+    def _hits(self, ranked: list[tuple[int, float]], text: str) -> list[Hit]:
+        docs = self._docs([r for r, _ in ranked])
+        return [
+            Hit(event=docs[r], score=round(sc, 6), highlights=highlight_event(docs[r], text) if text else {})
+            for r, sc in ranked
+            if r in docs
+        ]
+
+    def _keyword_ranked(self, text: str, size: int, video_id: str | None) -> tuple[list[tuple[int, float]], int]:
         match = fts_query(text)
         if match is None:
-            return SearchResult(total=0, hits=[])
+            return [], 0
         conn = self._conn()
-        where, args = "events_fts MATCH ?", [match]
-        if video_id:
-            where += " AND e.video_id = ?"
-            args.append(video_id)
         try:
-            rows = conn.execute(
-                # CROSS JOIN makes FTS5 drive the plan (much faster when filtered by video)
-                f"SELECT e.rowid, e.doc, {_BM25} AS s FROM events_fts CROSS JOIN events e "
-                f"ON e.rowid = events_fts.rowid WHERE {where} ORDER BY s LIMIT ?",
-                (*args, size),
-            ).fetchall()
-            if len(rows) < size:
-                total = len(rows)
+            # rank inside FTS5 and touch documents only for the top rows;
+            # with a video filter, CROSS JOIN makes FTS5 drive the plan
+            if video_id:
+                frm = "events_fts CROSS JOIN events e ON e.rowid = events_fts.rowid"
+                where, args = "events_fts MATCH ? AND e.video_id = ?", [match, video_id]
             else:
+                frm, where, args = "events_fts", "events_fts MATCH ?", [match]
+            top = conn.execute(
+                f"SELECT events_fts.rowid, rank FROM {frm} WHERE {where} ORDER BY rank LIMIT ?", (*args, size)
+            ).fetchall()
+            if len(top) < size:
+                total = len(top)
+            else:  # counted up to a cap, like Elasticsearch's track_total_hits
                 total = conn.execute(
-                    f"SELECT count(*) FROM events_fts CROSS JOIN events e ON e.rowid = events_fts.rowid WHERE {where}",
-                    args,
+                    f"SELECT count(*) FROM (SELECT 1 FROM {frm} WHERE {where} LIMIT {TOTAL_CAP})", args
                 ).fetchone()[0]
         except sqlite3.OperationalError as exc:
             raise StoreError(f"keyword search failed: {exc}") from exc
-        hits = []
-        for _rid, doc, s in rows:
-            e = Event.model_validate_json(doc)
-            hits.append(Hit(event=e, score=round(-float(s), 6), highlights=highlight_event(e, text)))
-        return SearchResult(total=int(total), hits=hits)
+        return [(int(r), -float(rank)) for r, rank in top], int(total)
 
-    def search_knn(
-        self, vector: np.ndarray, size: int, video_id: str | None = None, text: str = ""
-    ) -> SearchResult:
+    def _knn_ranked(self, vector: np.ndarray, size: int, video_id: str | None) -> list[tuple[int, float]]:
         self._sync_vectors()
         q = np.asarray(vector, dtype=np.float32)
         subset = None
@@ -328,24 +338,41 @@ class EmbeddedStore:
         with self._vectors.lock:
             if self._vectors.dims and q.shape[0] != self._vectors.dims:
                 raise StoreError(f"query vector has {q.shape[0]} dims, the store {self._vectors.dims}")
-            top = self._vectors.top(q, size, subset)
-        events = self._events_by_rowid([r for r, _ in top])
-        hits = [
-            Hit(event=events[r], score=round(s, 6), highlights=highlight_event(events[r], text) if text else {})
-            for r, s in top
-            if r in events
-        ]
+            candidates = self._vectors.top(q, max(size * RESCORE_FACTOR, 40), subset)
+        # exact float32 rescoring of the float16 candidates
+        conn = self._conn()
+        scored: list[tuple[int, float]] = []
+        for i in range(0, len(candidates), 500):
+            chunk = candidates[i : i + 500]
+            for rid, vec in conn.execute(
+                f"SELECT rowid, vec FROM events WHERE rowid IN ({','.join('?' * len(chunk))})", chunk
+            ):
+                scored.append((int(rid), float(np.frombuffer(vec, dtype=np.float32) @ q)))
+        scored.sort(key=lambda x: (-x[1], x[0]))
+        return scored[:size]
+
+    def search_keyword(self, text: str, size: int, video_id: str | None = None) -> SearchResult:
+        ranked, total = self._keyword_ranked(text, size, video_id)
+        return SearchResult(total=total, hits=self._hits(ranked, text))
+
+    def search_knn(
+        self, vector: np.ndarray, size: int, video_id: str | None = None, text: str = ""
+    ) -> SearchResult:
+        hits = self._hits(self._knn_ranked(vector, size, video_id), text)
         return SearchResult(total=len(hits), hits=hits)
 
     def search_hybrid(
         self, text: str, vector: np.ndarray, size: int, video_id: str | None = None
     ) -> SearchResult:
         window = max(HYBRID_WINDOW, size)
-        kw = self.search_keyword(text, window, video_id)
-        knn = self.search_knn(vector, window, video_id, text=text)
-        hits = rrf_fuse([kw.hits, knn.hits], size)
-        ids = {h.event.event_id for h in kw.hits} | {h.event.event_id for h in knn.hits}
-        return SearchResult(total=max(len(ids), kw.total), hits=hits)
+        kw, kw_total = self._keyword_ranked(text, window, video_id)
+        knn = self._knn_ranked(vector, window, video_id)
+        scores: dict[int, float] = {}
+        for ranked in (kw, knn):
+            for rank, (rid, _) in enumerate(ranked, start=1):
+                scores[rid] = scores.get(rid, 0.0) + 1.0 / (RRF_K + rank)
+        fused = sorted(scores.items(), key=lambda x: (-x[1], x[0]))[:size]
+        return SearchResult(total=max(len(scores), kw_total), hits=self._hits(fused, text))
 
     def get_event(self, event_id: str) -> Event | None:
         row = self._conn().execute("SELECT doc FROM events WHERE event_id = ?", (event_id,)).fetchone()

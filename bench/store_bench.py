@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Embedded-store benchmark: keyword, kNN (with recall@10) and hybrid latency at N events.
+
+Baselines run side by side on the same data, and every figure is also given as a ratio
+against them:
+  keyword  vs  a LIKE scan over the same rows (what a store without FTS does)
+  kNN      vs  reading every vector from SQLite per query (no in-memory matrix)
+  hybrid   vs  the sum of the two baselines
+Synthetic events: ~25 words from a Zipf vocabulary (10% of events Chinese), 384-dim
+vectors of rank 48 plus noise (uniform random vectors make recall meaningless).
+
+  python bench/store_bench.py --events 1000000 --out bench/results/store-1m.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from vidx.schema import Event  # noqa: E402
+from vidx.store.embedded import EmbeddedStore  # noqa: E402
+
+DIMS = 384
+WORDS = [w.strip() for w in """time person year way day thing man world life hand part child eye woman place
+work week case point government company number group problem fact door car road house
+window light keeper lighthouse stairs dawn harbour ship river forest kitchen table chair
+phone letter money train station morning night city street market music song dance
+teacher student lecture board screen slide chart budget meeting report plan storm rain
+sun snow fire water dog cat horse bird garden tree flower doctor nurse police camera""".split()]
+ZH = ["我们", "明天", "早上", "火车站", "见面", "老师", "学生", "会议", "预算", "灯塔", "看守人", "楼梯"]
+
+
+def vocabulary(size: int = 20_000, seed: int = 7) -> list[str]:
+    """The named words first (the most frequent), then pronounceable pseudo-words."""
+    rng = random.Random(seed)
+    cons, vow = "bcdfghjklmnprstvwz", "aeiou"
+    words = list(dict.fromkeys(WORDS))
+    seen = set(words)
+    while len(words) < size:
+        w = "".join(rng.choice(cons) + rng.choice(vow) for _ in range(rng.randint(2, 4)))
+        if w not in seen:
+            seen.add(w)
+            words.append(w)
+    return words
+
+
+VOCAB = vocabulary()
+
+
+def make_events(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    rng = random.Random(seed)
+    nrng = np.random.default_rng(seed)
+    cum = list(np.cumsum([1 / (i + 1) for i in range(len(VOCAB))]))  # Zipf
+    texts = []
+    for i in range(n):
+        if i % 10 == 0:
+            texts.append("".join(rng.choices(ZH, k=6)))
+        else:
+            texts.append(" ".join(rng.choices(VOCAB, cum_weights=cum, k=25)))
+    basis = nrng.standard_normal((48, DIMS)).astype(np.float32)
+    coef = nrng.standard_normal((n, 48)).astype(np.float32)
+    vecs = coef @ basis + 0.3 * nrng.standard_normal((n, DIMS)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    return texts, vecs
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def timed(fn, queries) -> tuple[list[float], list]:  # type: ignore[no-untyped-def]
+    lat, out = [], []
+    for q in queries:
+        t = time.perf_counter()
+        out.append(fn(q))
+        lat.append((time.perf_counter() - t) * 1000)
+    return lat, out
+
+
+def summary(lat: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(statistics.median(lat), 2), "p95_ms": round(pct(lat, 95), 2),
+            "mean_ms": round(statistics.fmean(lat), 2)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--baseline-queries", type=int, default=20)
+    ap.add_argument("--per-video", type=int, default=500)
+    ap.add_argument("--db", type=Path, help="reuse/keep the store here (default: a temporary file)")
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args()
+
+    db = a.db or Path(tempfile.mkdtemp(prefix="vidx-bench-")) / "events.sqlite3"
+    store = EmbeddedStore(db)
+    store.ensure_schema("bench/synthetic", DIMS)
+    texts, vecs = make_events(a.events)
+    build_s = 0.0
+    if store.count() != a.events:
+        t = time.perf_counter()
+        for v0 in range(0, a.events, a.per_video):
+            vid = f"{v0 // a.per_video:032x}"
+            evs = [Event(event_id=f"{i:032x}", video_id=vid, video_path=f"/v/{vid}.mp4", start_sec=float(i % 3600),
+                         end_sec=float(i % 3600) + 2, description=texts[i], embedding=vecs[i].tolist())
+                   for i in range(v0, min(a.events, v0 + a.per_video))]
+            store.replace_video_events(vid, evs)
+        build_s = time.perf_counter() - t
+    t = time.perf_counter()
+    store._sync_vectors()
+    load_s = time.perf_counter() - t
+
+    rng = random.Random(1)
+    kw_q = [" ".join(rng.sample(VOCAB[100:5000], 2)) for _ in range(a.queries)]  # typical terms
+    kw_common = [" ".join(rng.sample(VOCAB[:30], 2)) for _ in range(a.queries // 4)]  # worst case
+    qi = rng.sample(range(a.events), a.queries)
+    nrng = np.random.default_rng(2)
+    knn_q = []
+    for i in qi:
+        v = vecs[i] + 0.5 * nrng.standard_normal(DIMS).astype(np.float32) / np.sqrt(DIMS)
+        knn_q.append((v / np.linalg.norm(v)).astype(np.float32))
+
+    store.search_keyword(kw_q[0], 10)
+    kw_lat, _ = timed(lambda q: store.search_keyword(q, 10), kw_q)
+    kwc_lat, _ = timed(lambda q: store.search_keyword(q, 10), kw_common)
+    zh_lat, _ = timed(lambda q: store.search_keyword(q, 10), [rng.choice(ZH) for _ in range(50)])
+    knn_lat, knn_res = timed(lambda q: store.search_knn(q, 10), knn_q)
+    hy_lat, _ = timed(lambda qq: store.search_hybrid(qq[0], qq[1], 10), list(zip(kw_q, knn_q)))
+    # recall@10 against exact brute force over the source vectors
+    rec = []
+    for q, res in zip(knn_q, knn_res):
+        truth = set(int(x) for x in np.argsort(-(vecs @ q))[:10])
+        got = {int(h.event.event_id, 16) for h in res.hits}
+        rec.append(len(truth & got) / 10)
+    vid0 = f"{0:032x}"
+    kwf_lat, _ = timed(lambda q: store.search_keyword(q, 10, video_id=vid0), kw_q[:50])
+    knnf_lat, _ = timed(lambda q: store.search_knn(q, 10, video_id=vid0), knn_q[:50])
+
+    # baselines, side by side on the same store
+    conn = store._conn()
+    nb = a.baseline_queries
+
+    def like_scan(q: str) -> list:  # type: ignore[type-arg]
+        w = q.split()
+        # a store without a text index must scan every row to rank them
+        return conn.execute("SELECT rowid FROM events WHERE doc LIKE ? OR doc LIKE ? "
+                            "ORDER BY (doc LIKE ?) + (doc LIKE ?) DESC LIMIT 10",
+                            (f"%{w[0]}%", f"%{w[1]}%", f"%{w[0]}%", f"%{w[1]}%")).fetchall()
+
+    def sql_vectors(q: np.ndarray) -> list:  # type: ignore[type-arg]
+        best: list[tuple[float, int]] = []
+        for chunk in iter(lambda c=conn.execute("SELECT rowid, vec FROM events"): c.fetchmany(50_000), []):
+            m = np.frombuffer(b"".join(r[1] for r in chunk), dtype=np.float32).reshape(len(chunk), DIMS)
+            s = m @ q
+            top = np.argsort(-s)[:10]
+            best.extend((float(s[j]), chunk[j][0]) for j in top)
+        return sorted(best, reverse=True)[:10]
+
+    base_kw, _ = timed(like_scan, kw_q[:nb])
+    base_knn, _ = timed(sql_vectors, knn_q[:nb])
+    ours = {"keyword": summary(kw_lat), "keyword_most_common_words": summary(kwc_lat),
+            "keyword_chinese": summary(zh_lat), "knn": {**summary(knn_lat), "recall_at_10": round(statistics.fmean(rec), 4)},
+            "hybrid": summary(hy_lat), "keyword_filtered_by_video": summary(kwf_lat),
+            "knn_filtered_by_video": summary(knnf_lat)}
+    base = {"keyword_like_scan": summary(base_kw), "knn_vectors_from_sqlite": summary(base_knn)}
+    base_hy_p95 = base["keyword_like_scan"]["p95_ms"] + base["knn_vectors_from_sqlite"]["p95_ms"]
+    report = {
+        "bench": "embedded_store",
+        "events": a.events,
+        "queries": a.queries,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__},
+        "build_s": round(build_s, 1),
+        "vector_load_s": round(load_s, 2),
+        "disk_mb": round(sum(p.stat().st_size for p in db.parent.glob(db.name + "*")) / 1e6, 1),
+        "results": ours,
+        "baseline": base,
+        "speedup_p95_vs_baseline": {
+            "keyword": round(base["keyword_like_scan"]["p95_ms"] / ours["keyword"]["p95_ms"], 1),
+            "knn": round(base["knn_vectors_from_sqlite"]["p95_ms"] / ours["knn"]["p95_ms"], 1),
+            "hybrid": round(base_hy_p95 / ours["hybrid"]["p95_ms"], 1),
+        },
+        "targets_1m": {"keyword_p95_ms": 50, "knn_p95_ms": 100, "knn_recall_at_10": 0.95, "hybrid_p95_ms": 120},
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
