@@ -76,3 +76,12 @@ def test_every_subcommand_has_help() -> None:
     sub = next(a for a in parser._actions if a.dest == "command")
     for name, sp in sub.choices.items():  # type: ignore[union-attr]
         assert sp.description, name
+
+
+def test_relative_folders_become_absolute(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from vidx.config import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(data_dir="data", watch_dir="./watch")
+    assert s.data_dir == tmp_path / "data" and s.watch_dir == tmp_path / "watch"
+    assert s.thumbs_dir.is_absolute()

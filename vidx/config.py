@@ -134,6 +134,17 @@ class Settings(BaseSettings):
     ui_api_key: SecretStr | None = Field(None, description="If set, every UI/API request needs this key.")
     page_size: int = Field(20, ge=1, le=100, description="Default number of results.")
 
+    @field_validator("watch_dir", "data_dir", "es_ca_cert", mode="after")
+    @classmethod
+    def _absolute(cls, v: Path | None) -> Path | None:
+        # relative to the working directory at start-up, never to wherever a library resolves it
+        return None if v is None else v.expanduser().absolute()
+
+    @field_validator("extra_media_dirs", mode="after")
+    @classmethod
+    def _absolute_list(cls, v: list[Path]) -> list[Path]:
+        return [p.expanduser().absolute() for p in v]
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, v: str) -> str:

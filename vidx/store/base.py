@@ -112,6 +112,19 @@ _TOKEN_RE = re.compile(rf"[{_CJK}]+|[^\W_]+", re.UNICODE)
 _CJK_RE = re.compile(rf"[{_CJK}]")
 
 
+STOP_WORDS = frozenset(
+    "a an and are as at be but by for from has have in into is it its of on or that the their then there "
+    "these they this to was were will with".split()
+)
+
+
+def query_tokens(text: str, limit: int = 64) -> list[str]:
+    """Tokens of a query; stop words are dropped unless the query has nothing else."""
+    toks = list(dict.fromkeys(tokens(text, limit=limit)))
+    content = [t for t in toks if t not in STOP_WORDS]
+    return content or toks
+
+
 def tokens(text: str, limit: int | None = None) -> list[str]:
     """Lower-cased words; CJK runs become overlapping bigrams (like Elasticsearch's
     ``cjk_bigram``), a lone CJK character stays a unigram."""
@@ -134,8 +147,9 @@ def highlight(text: str, query: str, max_fragments: int = 3, fragment_chars: int
     """HTML fragments of ``text`` with query words wrapped in <em>; everything else escaped."""
     if not text or not query:
         return []
-    words = {t for t in tokens(query, limit=64) if not _CJK_RE.match(t)}
-    cjk = {t for t in tokens(query, limit=64) if _CJK_RE.match(t)}
+    qt = query_tokens(query)
+    words = {t for t in qt if not _CJK_RE.match(t)}
+    cjk = {t for t in qt if _CJK_RE.match(t)}
     spans: list[tuple[int, int]] = []
     for m in _TOKEN_RE.finditer(text):
         run = m.group(0)

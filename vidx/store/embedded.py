@@ -29,6 +29,7 @@ from vidx.store.base import (
     StoreError,
     WriteReport,
     highlight_event,
+    query_tokens,
     tokens,
 )
 
@@ -72,7 +73,7 @@ def _fts_row(e: Event) -> tuple[str, str, str, str]:
 
 def fts_query(text: str) -> str | None:
     """A safe FTS5 MATCH expression: every token quoted, OR-ed (BM25 ranks the best)."""
-    toks = list(dict.fromkeys(tokens(text, limit=MAX_QUERY_TOKENS)))
+    toks = query_tokens(text, limit=MAX_QUERY_TOKENS)
     if not toks:
         return None
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in toks)
