@@ -1,0 +1,327 @@
+"""A test double at the transport seam of the official Elasticsearch client.
+
+``CaptureNode`` records every request exactly as the client sends it (method, path,
+query, headers, body) and answers in Elasticsearch's response format from ``FakeES``, a
+small in-memory emulation of the APIs vidx uses: index templates, aliases, strict
+mappings, ``_bulk`` with per-item results, ``_search`` (bool/multi_match/term/ids, knn,
+rrf retriever, highlight, terms aggregation), ``_msearch``, ``_count``,
+``_delete_by_query``, ``_license``.  Faults can be injected: per-item bulk failures and
+429 rejections.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import numpy as np
+
+from vidx.store.base import highlight, tokens
+
+
+@dataclass
+class Captured:
+    method: str
+    path: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    body: str | None
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+@dataclass
+class FakeES:
+    version: str = "9.1.0"
+    license: str = "basic"
+    templates: dict[str, Any] = field(default_factory=dict)
+    indices: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"mappings", "docs"}
+    aliases: dict[str, list[str]] = field(default_factory=dict)
+    captured: list[Captured] = field(default_factory=list)
+    item_failures: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # _id -> (status, type, reason)
+    reject_bulk_items: int = 0  # answer this many bulk items with 429 before accepting
+
+    # ---------------------------------------------------------------- dispatch
+    def handle(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, Any]:
+        u = urlsplit(target)
+        params = {k: v[0] for k, v in parse_qs(u.query).items()}
+        text = body.decode() if body else None
+        path = unquote(u.path)
+        self.captured.append(Captured(method, path, params, headers, text))
+        parts = [p for p in path.split("/") if p]
+        data = None
+        if text and not path.endswith(("_bulk", "_msearch")):
+            data = json.loads(text)
+        if not parts:
+            return 200, {"name": "fake", "cluster_name": "fake", "version": {"number": self.version},
+                         "tagline": "You Know, for Search"}
+        if parts[0] == "_index_template":
+            self.templates[parts[1]] = data
+            return 200, {"acknowledged": True}
+        if parts[0] == "_alias":
+            return (200, {}) if parts[1] in self.aliases else (404, {})
+        if parts[0] == "_license":
+            return 200, {"license": {"type": self.license, "status": "active"}}
+        if parts[0] == "_cluster":
+            return 200, {"status": "green"}
+        if parts[0] == "_bulk":
+            return self.bulk(text or "")
+        if parts[0] == "_msearch" or (len(parts) > 1 and parts[1] == "_msearch"):
+            lines = [json.loads(x) for x in (text or "").splitlines() if x.strip()]
+            return 200, {"responses": [self.search(lines[i]["index"], lines[i + 1])[1]
+                                       for i in range(0, len(lines), 2)]}
+        name = parts[0]
+        if len(parts) == 1:
+            if method == "HEAD":
+                return (200, {}) if name in self.indices else (404, {})
+            if method == "PUT":
+                return self.create_index(name, data or {})
+        op = parts[1]
+        if op == "_mapping":
+            return 200, {i: {"mappings": self.indices[i]["mappings"]} for i in self.resolve(name)}
+        if op == "_search":
+            q = dict(data or {})
+            for k in ("size",):
+                if k in params:
+                    q[k] = int(params[k])
+            if "_source_excludes" in params:
+                q["_source"] = {"excludes": params["_source_excludes"].split(",")}
+            return self.search(name, q)
+        if op == "_count":
+            docs = self.docs(name)
+            query = (data or {}).get("query")
+            return 200, {"count": sum(1 for d in docs.values() if self.matches(query, d)[0])}
+        if op == "_delete_by_query":
+            return self.delete_by_query(name, (data or {}).get("query"))
+        return 400, {"error": {"type": "illegal_argument_exception", "reason": f"fake: no route {method} {path}"},
+                     "status": 400}
+
+    # ---------------------------------------------------------------- indices
+    def create_index(self, name: str, body: dict[str, Any]) -> tuple[int, Any]:
+        tpl = next((t for t in self.templates.values()
+                    if any(name.startswith(p.rstrip("*")) for p in t.get("index_patterns", []))), None)
+        mappings = (tpl or {}).get("template", {}).get("mappings", {"properties": {}})
+        self.indices[name] = {"mappings": json.loads(json.dumps(mappings)), "docs": {}}
+        for alias in (body.get("aliases") or {}):
+            self.aliases.setdefault(alias, []).append(name)
+        return 200, {"acknowledged": True, "shards_acknowledged": True, "index": name}
+
+    def resolve(self, name: str) -> list[str]:
+        if name in self.aliases:
+            return self.aliases[name]
+        if name in self.indices:
+            return [name]
+        raise KeyError(name)
+
+    def docs(self, name: str) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for i in self.resolve(name):
+            out.update(self.indices[i]["docs"])
+        return out
+
+    # ---------------------------------------------------------------- bulk
+    def bulk(self, text: str) -> tuple[int, Any]:
+        lines = [json.loads(x) for x in text.splitlines() if x.strip()]
+        items, errors, i = [], False, 0
+        while i < len(lines):
+            action = lines[i]
+            op, meta = next(iter(action.items()))
+            src = lines[i + 1] if op in ("index", "create") else None
+            i += 2 if src is not None else 1
+            index = self.resolve(meta["_index"])[-1]
+            _id = str(meta["_id"])
+            res: dict[str, Any] = {"_index": index, "_id": _id}
+            if self.reject_bulk_items > 0:
+                self.reject_bulk_items -= 1
+                res.update(status=429, error={"type": "es_rejected_execution_exception",
+                                              "reason": "rejected execution (queue capacity 200)"})
+            elif _id in self.item_failures:
+                st, et, reason = self.item_failures[_id]
+                res.update(status=st, error={"type": et, "reason": reason})
+            else:
+                unknown = set(src or {}) - set(self.indices[index]["mappings"].get("properties", {}))
+                if unknown:
+                    res.update(status=400, error={"type": "strict_dynamic_mapping_exception",
+                                                  "reason": f"mapping set to strict, dynamic introduction of "
+                                                            f"{sorted(unknown)} is not allowed"})
+                else:
+                    created = _id not in self.indices[index]["docs"]
+                    self.indices[index]["docs"][_id] = src
+                    res.update(status=201 if created else 200, result="created" if created else "updated")
+            errors = errors or "error" in res
+            items.append({op: res})
+        return 200, {"took": 1, "errors": errors, "items": items}
+
+    def delete_by_query(self, name: str, query: Any) -> tuple[int, Any]:
+        n = 0
+        for i in self.resolve(name):
+            docs = self.indices[i]["docs"]
+            for _id in [k for k, d in docs.items() if self.matches(query, d)[0]]:
+                del docs[_id]
+                n += 1
+        return 200, {"deleted": n, "total": n, "failures": []}
+
+    # ---------------------------------------------------------------- search
+    def matches(self, q: Any, d: dict[str, Any], _id: str = "") -> tuple[bool, float]:
+        if not q or "match_all" in q:
+            return True, 1.0
+        if "bool" in q:
+            b = q["bool"]
+            for f in b.get("filter", []):
+                if not self.matches(f, d, _id)[0]:
+                    return False, 0.0
+            for f in b.get("must_not", []):
+                if self.matches(f, d, _id)[0]:
+                    return False, 0.0
+            score = 0.0
+            for f in b.get("must", []):
+                ok, s = self.matches(f, d, _id)
+                if not ok:
+                    return False, 0.0
+                score += s
+            return True, score or 1.0
+        if "term" in q:
+            (fld, val), = q["term"].items()
+            val = val["value"] if isinstance(val, dict) else val
+            have = d.get(fld)
+            return (val in have if isinstance(have, list) else have == val), 1.0
+        if "ids" in q:
+            return _id in q["ids"]["values"], 1.0
+        if "multi_match" in q:
+            mm = q["multi_match"]
+            qt = set(tokens(mm["query"]))
+            score = 0.0
+            for f in mm["fields"]:
+                name, _, boost = f.partition("^")
+                base = name.split(".")[0]
+                v = d.get(base)
+                text = " ".join(v) if isinstance(v, list) else str(v or "")
+                score += float(boost or 1) * sum(1 for t in tokens(text) if t in qt)
+            return score > 0, score
+        if "match" in q:
+            (fld, val), = q["match"].items()
+            qt = set(tokens(val if isinstance(val, str) else val["query"]))
+            n = sum(1 for t in tokens(str(d.get(fld, ""))) if t in qt)
+            return n > 0, float(n)
+        raise ValueError(f"fake ES does not emulate query {q}")
+
+    def _knn(self, knn: dict[str, Any], docs: dict[str, dict[str, Any]]) -> list[tuple[str, float]]:
+        qv = np.asarray(knn["query_vector"], dtype=np.float64)
+        flt = knn.get("filter")
+        flt = {"bool": {"filter": flt if isinstance(flt, list) else [flt]}} if flt else None
+        scored = []
+        for _id, d in docs.items():
+            if "embedding" not in d or not self.matches(flt, d, _id)[0]:
+                continue
+            v = np.asarray(d["embedding"], dtype=np.float64)
+            cos = float(v @ qv / (np.linalg.norm(v) * np.linalg.norm(qv) or 1.0))
+            scored.append((_id, (1 + cos) / 2))
+        scored.sort(key=lambda x: -x[1])
+        return scored[: min(knn["k"], knn["num_candidates"])]
+
+    def _hit(self, index: str, _id: str, score: float, d: dict[str, Any], body: dict[str, Any],
+             text: str) -> dict[str, Any]:
+        src = {k: v for k, v in d.items() if k not in (body.get("_source") or {}).get("excludes", [])}
+        h: dict[str, Any] = {"_index": index, "_id": _id, "_score": score, "_source": src}
+        hl = body.get("highlight")
+        if hl and text:
+            out = {}
+            for f, opts in hl["fields"].items():
+                qtext = text
+                hq = opts.get("highlight_query")
+                if hq:
+                    qtext = next(iter(hq["match"].values()))
+                frags = highlight(str(d.get(f, "")), qtext, max_fragments=opts.get("number_of_fragments", 5))
+                if frags:
+                    out[f] = frags
+            if out:
+                h["highlight"] = out
+        return h
+
+    def search(self, name: str, body: dict[str, Any]) -> tuple[int, Any]:
+        try:
+            indices = self.resolve(name)
+        except KeyError:
+            return 404, {"error": {"type": "index_not_found_exception", "reason": f"no such index [{name}]"},
+                         "status": 404}
+        docs = self.docs(name)
+        size = int(body.get("size", 10))
+        text = _query_text(body)
+        if "retriever" in body:
+            if self.license not in ("enterprise", "trial"):
+                return 403, {"error": {"type": "security_exception", "reason": "current license is non-compliant "
+                                       "for [Reciprocal Rank Fusion (RRF)]"}, "status": 403}
+            rrf = body["retriever"]["rrf"]
+            lists = []
+            for r in rrf["retrievers"]:
+                if "standard" in r:
+                    q = r["standard"]["query"]
+                    lst = sorted(((i, s) for i, d in docs.items() for ok, s in [self.matches(q, d, i)] if ok),
+                                 key=lambda x: -x[1])
+                else:
+                    lst = self._knn(r["knn"], docs)
+                lists.append(lst[: rrf["rank_window_size"]])
+            scores: dict[str, float] = {}
+            for lst in lists:
+                for rank, (i, _) in enumerate(lst, 1):
+                    scores[i] = scores.get(i, 0) + 1 / (rrf["rank_constant"] + rank)
+            ranked = sorted(scores.items(), key=lambda x: -x[1])
+        elif "knn" in body:
+            ranked = self._knn(body["knn"], docs)
+        else:
+            ranked = sorted(((i, s) for i, d in docs.items() for ok, s in [self.matches(body.get("query"), d, i)]
+                             if ok), key=lambda x: (-x[1], x[0]))
+        resp: dict[str, Any] = {"took": 1, "timed_out": False,
+                                "hits": {"total": {"value": len(ranked), "relation": "eq"},
+                                         "max_score": ranked[0][1] if ranked else None,
+                                         "hits": [self._hit(indices[-1], i, s, docs[i], body, text)
+                                                  for i, s in ranked[:size]]}}
+        if "aggs" in body:
+            (aname, agg), = body["aggs"].items()
+            fld = agg["terms"]["field"]
+            counts: dict[str, int] = {}
+            for d in docs.values():
+                counts[d[fld]] = counts.get(d[fld], 0) + 1
+            resp["aggregations"] = {aname: {"buckets": [{"key": k, "doc_count": v} for k, v in
+                                                        sorted(counts.items(), key=lambda x: -x[1])]}}
+        return 200, resp
+
+
+def _query_text(body: dict[str, Any]) -> str:
+    s = json.dumps(body.get("query") or body.get("retriever") or {})
+    try:
+        return str(json.loads(s[s.index('"query": "') + 9: s.index('"', s.index('"query": "') + 10) + 1]))
+    except ValueError:
+        return ""
+
+
+def make_client(fake: FakeES) -> Any:
+    from elastic_transport import ApiResponseMeta, BaseNode, HttpHeaders
+    from elastic_transport._node._base import NodeApiResponse
+    from elasticsearch import Elasticsearch
+
+    class CaptureNode(BaseNode):
+        _CLIENT_META_HTTP_CLIENT = ("capture", "0")
+
+        def perform_request(self, method, target, body=None, headers=None, request_timeout=None):  # type: ignore[no-untyped-def]
+            status, data = fake.handle(method, target, body, dict(headers or {}))
+            meta = ApiResponseMeta(status=status, http_version="1.1", duration=0.0, node=self.config,
+                                   headers=HttpHeaders({"x-elastic-product": "Elasticsearch",
+                                                        "content-type": "application/json"}))
+            return NodeApiResponse(meta, json.dumps(data).encode() if method != "HEAD" else b"")
+
+    return Elasticsearch("http://127.0.0.1:9200", node_class=CaptureNode, api_key="test-key", max_retries=0)
+
+
+def make_elastic_store(fake: FakeES | None = None, **kw: Any) -> Any:
+    from vidx.store.elastic import ElasticStore
+
+    fake = fake or FakeES()
+    store = ElasticStore(make_client(fake), url="http://127.0.0.1:9200", initial_backoff=0.01, **kw)
+    store.fake = fake  # type: ignore[attr-defined]
+    return store
+
+

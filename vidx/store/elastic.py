@@ -1,0 +1,367 @@
+"""Elasticsearch store: one document per event behind an alias, hybrid search on any licence.
+
+* Writes go through the alias (``VIDX_ES_INDEX``, default ``vidx-events``) into an index
+  made from the versioned template in ``mappings/``; ``vidx reindex`` can rebuild into a
+  new index and swap the alias.
+* Bulk writes use ``helpers.streaming_bulk`` with retries on 429 and count every item:
+  a 200 answer with ``errors: true`` never loses a document silently.  Stale events of a
+  video are deleted only after all new ones are acknowledged.
+* Hybrid search fuses a BM25 search and a kNN search in vidx (reciprocal-rank fusion,
+  free licence); the server-side ``rrf`` retriever is used when the licence allows it
+  (``VIDX_ES_HYBRID=auto``) or when forced (``rrf``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from pathlib import PurePath
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+import mappings
+from vidx.config import EsHybrid, Settings
+from vidx.schema import Event
+from vidx.store.base import RRF_K, Hit, SearchResult, StoreError, WriteReport, rrf_fuse
+
+log = logging.getLogger("vidx.store.elastic")
+
+TEXT_FIELDS = ["description^2", "description.std", "dialogue^1.5", "dialogue.std", "ocr_text", "ocr_text.std",
+               "action", "location", "people.text", "objects.text"]
+HIGHLIGHT_FIELDS: dict[str, dict[str, Any]] = {
+    "description": {"number_of_fragments": 3, "fragment_size": 160},
+    "dialogue": {"number_of_fragments": 3, "fragment_size": 160},
+    "ocr_text": {"number_of_fragments": 2, "fragment_size": 160},
+}
+# encoder html: model and subtitle text is untrusted, only our <em> tags are markup
+HIGHLIGHT: dict[str, Any] = {"encoder": "html", "pre_tags": ["<em>"], "post_tags": ["</em>"],
+                             "fields": HIGHLIGHT_FIELDS}
+HYBRID_WINDOW = 50
+TOTAL_CAP = 10_000
+ENTERPRISE = {"enterprise", "trial"}
+
+
+def _es_error(exc: Exception, what: str, url: str) -> StoreError:
+    from elastic_transport import ConnectionError as TransportConnectionError
+    from elastic_transport import TlsError
+
+    if isinstance(exc, TlsError):
+        return StoreError(f"Elasticsearch at {url}: TLS failed ({exc}); set VIDX_ES_CA_CERT or VIDX_ES_FINGERPRINT")
+    if isinstance(exc, TransportConnectionError):
+        return StoreError(
+            f"Elasticsearch at {url} is unreachable ({what}): {exc}. Check VIDX_ES_URL; vidx does not fall "
+            "back to the embedded store while VIDX_ES_URL is set."
+        )
+    status = getattr(exc, "status_code", None) or getattr(getattr(exc, "meta", None), "status", None)
+    if status == 401:
+        return StoreError(f"Elasticsearch at {url} rejected the credentials ({what}): check VIDX_ES_API_KEY "
+                          "or VIDX_ES_USERNAME/VIDX_ES_PASSWORD")
+    if status == 403:
+        return StoreError(f"Elasticsearch at {url} refused {what}: the API key or user lacks the privilege")
+    return StoreError(f"Elasticsearch {what} failed: {exc}")
+
+
+class ElasticStore:
+    def __init__(self, client: Any, alias: str = "vidx-events", hybrid: EsHybrid = EsHybrid.auto,
+                 url: str = "", max_retries: int = 5, initial_backoff: float = 2.0) -> None:
+        self.es = client
+        self.alias = alias
+        self.hybrid = hybrid
+        self.url = url
+        self.max_retries = max_retries
+        self.initial_backoff = initial_backoff
+        self._license: str | None = None
+
+    @classmethod
+    def from_settings(cls, s: Settings, check: bool = True) -> ElasticStore:
+        from elasticsearch import Elasticsearch
+
+        assert s.es_url
+        kw: dict[str, Any] = dict(request_timeout=s.es_timeout, max_retries=3, retry_on_timeout=True)
+        if s.es_api_key is not None:
+            kw["api_key"] = s.es_api_key.get_secret_value()
+        elif s.es_username:
+            kw["basic_auth"] = (s.es_username, s.es_password.get_secret_value() if s.es_password else "")
+        if s.es_ca_cert is not None:
+            kw["ca_certs"] = str(s.es_ca_cert)
+        if s.es_fingerprint:
+            kw["ssl_assert_fingerprint"] = s.es_fingerprint
+        store = cls(Elasticsearch(s.es_url, **kw), alias=s.es_index, hybrid=s.es_hybrid, url=s.es_url)
+        if check:
+            store.ping()
+        return store
+
+    # -- connection and schema ---------------------------------------------------
+    def ping(self) -> dict[str, Any]:
+        try:
+            info = self.es.info()
+        except Exception as exc:
+            raise _es_error(exc, "connecting", self.url) from exc
+        version = info.get("version", {}).get("number", "?")
+        log.info("Elasticsearch %s at %s, alias %s", version, self.url, self.alias)
+        return dict(info)
+
+    def setup(self, dims: int, embedding_model: str) -> dict[str, Any]:
+        """Install the template, and an index behind the alias when there is none. Idempotent."""
+        body = mappings.index_template(self.alias, dims, embedding_model)
+        try:
+            self.es.indices.put_index_template(name=self.alias, body=body)
+            if self.es.indices.exists_alias(name=self.alias):
+                self._check_index(embedding_model, dims)
+                created = None
+            else:
+                if self.es.indices.exists(index=self.alias):
+                    raise StoreError(
+                        f"{self.alias} is a concrete index, not an alias (auto-created without the vidx template?). "
+                        f"Delete it or set VIDX_ES_INDEX to another name, then run `vidx es-setup`."
+                    )
+                created = f"{self.alias}-{time.strftime('%Y%m%d%H%M%S')}"
+                self.es.indices.create(index=created, aliases={self.alias: {"is_write_index": True}})
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise _es_error(exc, "setup", self.url) from exc
+        return {"template": self.alias, "alias": self.alias, "created_index": created,
+                "schema_version": mappings.schema_version(), "dims": dims, "embedding_model": embedding_model}
+
+    def _check_index(self, embedding_model: str, dims: int) -> None:
+        got = self.es.indices.get_mapping(index=self.alias)
+        for index, m in dict(got).items():
+            meta = m.get("mappings", {}).get("_meta", {})
+            if "schema_version" not in meta:
+                raise StoreError(f"index {index} behind {self.alias} was not made from the vidx template; "
+                                 "run `vidx reindex` into a new index")
+            if int(meta["schema_version"]) != mappings.schema_version():
+                raise StoreError(f"index {index} has schema version {meta['schema_version']}, vidx needs "
+                                 f"{mappings.schema_version()}: run `vidx reindex`")
+            have_model, have_dims = meta.get("embedding_model"), int(meta.get("dims") or 0)
+            if (have_model, have_dims) != (embedding_model, dims):
+                raise StoreError(f"index {index} holds vectors of {have_model} ({have_dims} dims), the embedder is "
+                                 f"{embedding_model} ({dims} dims): run `vidx reindex` or set VIDX_EMBED_MODEL back")
+
+    def ensure_schema(self, embedding_model: str, dims: int) -> None:
+        try:
+            exists = self.es.indices.exists_alias(name=self.alias)
+        except Exception as exc:
+            raise _es_error(exc, "checking the alias", self.url) from exc
+        if exists:
+            self._check_index(embedding_model, dims)
+        else:
+            self.setup(dims, embedding_model)
+
+    # -- writes ------------------------------------------------------------------
+    def _actions(self, events: Sequence[Event], run_id: str) -> Iterator[dict[str, Any]]:
+        now = datetime.now(timezone.utc).isoformat()
+        for e in events:
+            doc = e.doc()
+            doc["run_id"] = run_id
+            doc["@timestamp"] = e.indexed_at or now
+            doc["duration_sec"] = round(e.end_sec - e.start_sec, 3)
+            doc["video_name"] = PurePath(e.video_path).name
+            if doc.get("embedding") is None:
+                doc.pop("embedding", None)
+            yield {"_op_type": "index", "_index": self.alias, "_id": e.event_id, "_source": doc}
+
+    def replace_video_events(self, video_id: str, events: Sequence[Event]) -> WriteReport:
+        from elasticsearch import helpers
+
+        run_id = events[0].run_id if events and events[0].run_id else f"r{time.time_ns()}"
+        for e in events:
+            if e.video_id != video_id:
+                raise StoreError(f"event {e.event_id} belongs to {e.video_id}, not {video_id}")
+            e.run_id = run_id
+        report = WriteReport()
+        try:
+            for ok, item in helpers.streaming_bulk(
+                self.es, self._actions(events, run_id), chunk_size=500, max_retries=self.max_retries,
+                initial_backoff=self.initial_backoff, max_backoff=60, raise_on_error=False,
+                raise_on_exception=False, refresh="wait_for",
+            ):
+                if ok:
+                    report.written += 1
+                else:
+                    op = next(iter(item.values()))
+                    err = op.get("error")
+                    reason = err.get("reason", str(err)) if isinstance(err, dict) else str(err)
+                    etype = err.get("type", "") if isinstance(err, dict) else ""
+                    report.failed.append((str(op.get("_id")), f"{etype}: {reason}" if etype else reason))
+        except Exception as exc:
+            raise _es_error(exc, "bulk write", self.url) from exc
+        for eid, reason in report.failed:
+            log.error("event %s was not stored: %s", eid, reason)
+        if report.failed:
+            # keep the old events: a partial new set must never replace a complete old one
+            return report
+        try:
+            resp = self.es.delete_by_query(
+                index=self.alias,
+                query={"bool": {"filter": [{"term": {"video_id": video_id}}],
+                                "must_not": [{"term": {"run_id": run_id}}]}},
+                refresh=True, conflicts="proceed",
+            )
+            report.deleted = int(resp.get("deleted", 0))
+        except Exception as exc:
+            raise _es_error(exc, "removing stale events", self.url) from exc
+        return report
+
+    def delete_video(self, video_id: str) -> int:
+        try:
+            resp = self.es.delete_by_query(index=self.alias, query={"term": {"video_id": video_id}},
+                                           refresh=True, conflicts="proceed")
+        except Exception as exc:
+            raise _es_error(exc, "delete", self.url) from exc
+        return int(resp.get("deleted", 0))
+
+    # -- search -------------------------------------------------------------------
+    @staticmethod
+    def _filters(video_id: str | None) -> list[dict[str, Any]]:
+        return [{"term": {"video_id": video_id}}] if video_id else []
+
+    @staticmethod
+    def _text_query(text: str) -> dict[str, Any]:
+        return {"multi_match": {"query": text, "fields": TEXT_FIELDS, "type": "best_fields"}}
+
+    def keyword_body(self, text: str, size: int, video_id: str | None) -> dict[str, Any]:
+        return {
+            "size": size,
+            "track_total_hits": TOTAL_CAP,
+            "query": {"bool": {"must": [self._text_query(text)], "filter": self._filters(video_id)}},
+            "highlight": HIGHLIGHT,
+            "_source": {"excludes": ["embedding"]},
+        }
+
+    def knn_body(self, vector: np.ndarray, size: int, video_id: str | None, text: str = "") -> dict[str, Any]:
+        knn: dict[str, Any] = {"field": "embedding", "query_vector": [float(x) for x in vector], "k": size,
+                               "num_candidates": min(10_000, max(100, size * 10))}
+        if video_id:
+            knn["filter"] = self._filters(video_id)
+        body: dict[str, Any] = {"size": size, "knn": knn, "_source": {"excludes": ["embedding"]}}
+        if text:  # vectors cannot be highlighted: highlight the query words instead
+            body["highlight"] = {**HIGHLIGHT, "fields": {
+                f: {**opts, "highlight_query": {"match": {f: text}}} for f, opts in HIGHLIGHT_FIELDS.items()
+            }}
+        return body
+
+    def rrf_body(self, text: str, vector: np.ndarray, size: int, video_id: str | None) -> dict[str, Any]:
+        window = max(HYBRID_WINDOW, size)
+        knn = self.knn_body(vector, window, video_id)["knn"]
+        return {
+            "size": size,
+            "retriever": {"rrf": {
+                "retrievers": [
+                    {"standard": {"query": {"bool": {"must": [self._text_query(text)],
+                                                     "filter": self._filters(video_id)}}}},
+                    {"knn": knn},
+                ],
+                "rank_window_size": window,
+                "rank_constant": RRF_K,
+            }},
+            "highlight": HIGHLIGHT,
+            "_source": {"excludes": ["embedding"]},
+        }
+
+    def _hits(self, resp: Any) -> tuple[list[Hit], int]:
+        hits = []
+        for h in resp["hits"]["hits"]:
+            e = Event.model_validate(h["_source"])
+            hl = {k.split(".")[0]: v for k, v in (h.get("highlight") or {}).items()}
+            hits.append(Hit(event=e, score=round(float(h.get("_score") or 0.0), 6), highlights=hl))
+        total = resp["hits"].get("total", {})
+        return hits, int(total.get("value", len(hits)) if isinstance(total, dict) else total)
+
+    def _search(self, body: dict[str, Any], what: str) -> Any:
+        try:
+            return self.es.search(index=self.alias, **body)
+        except Exception as exc:
+            raise _es_error(exc, what, self.url) from exc
+
+    def search_keyword(self, text: str, size: int, video_id: str | None = None) -> SearchResult:
+        if not text.strip():
+            return SearchResult(0, [])
+        hits, total = self._hits(self._search(self.keyword_body(text, size, video_id), "keyword search"))
+        return SearchResult(total=total, hits=hits)
+
+    def search_knn(self, vector: np.ndarray, size: int, video_id: str | None = None, text: str = "") -> SearchResult:
+        hits, _ = self._hits(self._search(self.knn_body(vector, size, video_id, text), "semantic search"))
+        return SearchResult(total=len(hits), hits=hits)
+
+    def server_rrf(self) -> bool:
+        if self.hybrid == EsHybrid.rrf:
+            return True
+        if self.hybrid == EsHybrid.client:
+            return False
+        if self._license is None:
+            try:
+                self._license = str(self.es.license.get()["license"]["type"])
+            except Exception as exc:  # no licence API (serverless, OpenSearch-like): fuse in vidx
+                log.info("licence unknown (%s): hybrid fusion in vidx", exc)
+                self._license = "unknown"
+        return self._license in ENTERPRISE
+
+    def search_hybrid(self, text: str, vector: np.ndarray, size: int, video_id: str | None = None) -> SearchResult:
+        if self.server_rrf():
+            hits, total = self._hits(self._search(self.rrf_body(text, vector, size, video_id), "hybrid search"))
+            return SearchResult(total=total, hits=hits)
+        window = max(HYBRID_WINDOW, size)
+        searches = [{"index": self.alias}, self.keyword_body(text, window, video_id),
+                    {"index": self.alias}, self.knn_body(vector, window, video_id, text)]
+        try:
+            resp = self.es.msearch(searches=searches)
+        except Exception as exc:
+            raise _es_error(exc, "hybrid search", self.url) from exc
+        lists, total = [], 0
+        for r in resp["responses"]:
+            if "error" in r:
+                raise StoreError(f"hybrid search failed: {r['error']}")
+            hits, t = self._hits(r)
+            lists.append(hits)
+            total = max(total, t)
+        fused = rrf_fuse(lists, size)
+        ids = {h.event.event_id for hl in lists for h in hl}
+        return SearchResult(total=max(total, len(ids)), hits=fused)
+
+    # -- reads -----------------------------------------------------------------------
+    def get_event(self, event_id: str) -> Event | None:
+        from elasticsearch import NotFoundError
+
+        try:
+            resp = self.es.search(index=self.alias, size=1, query={"ids": {"values": [event_id]}},
+                                  source_excludes=["embedding"])
+        except NotFoundError:
+            return None
+        except Exception as exc:
+            raise _es_error(exc, "get", self.url) from exc
+        hits = resp["hits"]["hits"]
+        return Event.model_validate(hits[0]["_source"]) if hits else None
+
+    def video_event_counts(self) -> dict[str, int]:
+        try:
+            resp = self.es.search(index=self.alias, size=0,
+                                  aggs={"videos": {"terms": {"field": "video_id", "size": 10_000}}})
+        except Exception as exc:
+            raise _es_error(exc, "aggregation", self.url) from exc
+        return {b["key"]: int(b["doc_count"]) for b in resp["aggregations"]["videos"]["buckets"]}
+
+    def count(self, video_id: str | None = None) -> int:
+        try:
+            if video_id:
+                return int(self.es.count(index=self.alias, query={"term": {"video_id": video_id}})["count"])
+            return int(self.es.count(index=self.alias)["count"])
+        except Exception as exc:
+            raise _es_error(exc, "count", self.url) from exc
+
+    def health(self) -> dict[str, Any]:
+        try:
+            h = self.es.cluster.health()
+        except Exception as exc:
+            return {"status": "error", "store": "elasticsearch", "error": str(_es_error(exc, "health", self.url))}
+        return {"status": "ok" if h.get("status") in ("green", "yellow") else "degraded", "store": "elasticsearch",
+                "cluster": h.get("status")}
+
+    def close(self) -> None:
+        try:
+            self.es.close()
+        except Exception:  # pragma: no cover
+            pass
