@@ -82,7 +82,7 @@ def kibana() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     class H(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
+            seen.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
             n = body.count(b'"type": "')
             out = json.dumps({"success": True, "successCount": n, "successResults": []}).encode()
             self.send_response(200)
@@ -115,8 +115,8 @@ def test_kibana_setup_imports_with_xsrf_and_overwrite(kibana: tuple[str, list[di
     req = seen[0]
     assert req["path"] == "/api/saved_objects/_import?overwrite=true"
     assert req["headers"]["kbn-xsrf"] == "true"
-    assert req["headers"]["Content-Type"].startswith("multipart/form-data; boundary=")
-    assert req["headers"]["Authorization"].startswith("Basic ")
+    assert req["headers"]["content-type"].startswith("multipart/form-data; boundary=")
+    assert req["headers"]["authorization"].startswith("Basic ")
     assert b'name="file"' in req["body"] and b"vidx-events-dashboard" in req["body"]
 
 
