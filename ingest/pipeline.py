@@ -19,7 +19,7 @@ from ingest.analyzers.base import Analysis, AnalysisError, Analyzer, VideoJob
 from ingest.subtitles import sidecar_signature
 from vidx.config import Settings
 from vidx.embed import Embedder
-from vidx.ledger import Ledger
+from vidx.ledger import Ledger, WindowRow
 from vidx.logs import current_video
 from vidx.media import ProbeError, frame_at, jpeg_bytes, probe
 from vidx.schema import Event, video_id_for
@@ -45,6 +45,17 @@ class Outcome:
 
 
 ProgressHook = Callable[[str, float, str], None]  # path, fraction, message
+
+
+class LedgerCheckpoint:
+    def __init__(self, ledger: Ledger, video_id: str) -> None:
+        self.ledger, self.video_id = ledger, video_id
+
+    def load(self, key: str) -> dict[int, WindowRow]:
+        return self.ledger.windows(self.video_id, key)
+
+    def save(self, key: str, row: WindowRow) -> None:
+        self.ledger.save_window(self.video_id, key, row)
 
 
 def sha256_file(path: Path) -> str:
@@ -141,7 +152,8 @@ class Pipeline:
         vid = video_id_for(sha)
         self.ledger.set(key, sha256=sha, video_id=vid, duration_sec=info.duration_sec,
                         analyzer=self.analyzer.version)
-        job = VideoJob(path=path, video_id=vid, sha256=sha, info=info, run_id=uuid.uuid4().hex[:12])
+        job = VideoJob(path=path, video_id=vid, sha256=sha, info=info, run_id=uuid.uuid4().hex[:12],
+                       checkpoint=LedgerCheckpoint(self.ledger, vid))
 
         def on_progress(frac: float, msg: str) -> None:
             self._progress(key, 0.02 + 0.83 * frac, msg)

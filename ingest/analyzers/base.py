@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
+from vidx.ledger import WindowRow
 from vidx.media import VideoInfo
 from vidx.schema import Event
 
@@ -19,6 +20,14 @@ class AnalysisError(RuntimeError):
     """The analysis of this video failed; the message is shown to the user."""
 
 
+class Checkpoint(Protocol):
+    """Per-window results of long analyses, so a crash resumes where it stopped."""
+
+    def load(self, key: str) -> dict[int, WindowRow]: ...
+
+    def save(self, key: str, row: WindowRow) -> None: ...
+
+
 @dataclass
 class VideoJob:
     path: Path
@@ -26,6 +35,7 @@ class VideoJob:
     sha256: str
     info: VideoInfo
     run_id: str
+    checkpoint: Checkpoint | None = None
 
 
 @dataclass

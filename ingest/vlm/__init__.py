@@ -1,0 +1,1 @@
+"""Qwen3-VL event extraction: providers, prompts, parser, windows, merger."""

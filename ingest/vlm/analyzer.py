@@ -1,0 +1,134 @@
+"""The VLM analyzer: windows -> frames with exact time -> provider -> parser -> merger.
+
+Each window's parsed result (or its raw output when it failed) is checkpointed in the
+ledger, so a crash resumes at the next unanalysed window and never redoes VLM work.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from ingest.analyzers.base import Analysis, ProgressFn, VideoJob
+from ingest.sampling import fit_size, iter_samples
+from ingest.subtitles import load_cues
+from ingest.vlm.base import Clip, VlmProvider
+from ingest.vlm.merge import merge_windows
+from ingest.vlm.parse import parse_events
+from ingest.vlm.prompts import PROMPT_VERSION, SYSTEM, build_prompt, repair_prompt
+from ingest.vlm.windows import Window, keyframe_cuts, plan_windows
+from vidx.config import Settings
+from vidx.ledger import WindowRow
+from vidx.media import jpeg_bytes
+from vidx.schema import Event, event_id_for, format_ts
+
+log = logging.getLogger("ingest.vlm.analyzer")
+
+
+class VlmAnalyzer:
+    def __init__(self, settings: Settings, provider: VlmProvider) -> None:
+        self.settings = settings
+        self.provider = provider
+        self.name = provider.name
+        self.version = f"{provider.name}/{PROMPT_VERSION}"
+
+    @property
+    def checkpoint_key(self) -> str:
+        return f"{self.version}|{self.provider.model_id}"
+
+    def clip(self, job: VideoJob, w: Window) -> tuple[Clip, dict[float, bytes]]:
+        s = self.settings
+        fps = min(s.vlm_fps, s.vlm_max_frames / max(w.end - w.start, 1e-3))
+        frames, ts, idx, thumbs = [], [], [], {}
+        size = None
+        for sample in iter_samples(job.path, fps, start=w.start, end=w.end):
+            if size is None:
+                size = fit_size(sample.frame.width, sample.frame.height, s.vlm_max_pixels, multiple=32)
+            rgb = sample.rgb(*size)
+            frames.append(rgb)
+            ts.append(sample.t)
+            idx.append(sample.index)
+            thumbs[sample.t] = jpeg_bytes(rgb)
+            if len(frames) >= s.vlm_max_frames:
+                break
+        if not frames:
+            raise RuntimeError(f"no frames decoded between {w.start:.1f}s and {w.end:.1f}s")
+        if len(frames) % 2:  # Qwen3-VL groups frames in pairs (temporal patch 2)
+            frames.append(frames[-1])
+            ts.append(ts[-1])
+            idx.append(idx[-1])
+        total = job.info.frames or int(round(job.info.duration_sec * job.info.fps))
+        return Clip(np.stack(frames), ts, idx, job.info.fps, max(total, idx[-1] + 1), w.start, w.end), thumbs
+
+    def analyze(self, job: VideoJob, progress: ProgressFn) -> Analysis:
+        s = self.settings
+        duration = job.info.duration_sec
+        cuts = keyframe_cuts(job.path) if duration > s.window_seconds else []
+        windows = plan_windows(duration, s.window_seconds, s.window_overlap, cuts)
+        done = job.checkpoint.load(self.checkpoint_key) if job.checkpoint else {}
+        results: list[tuple[float, float, list[dict[str, Any]]]] = []
+        warnings: list[str] = []
+        thumbs: dict[float, bytes] = {}
+        known_people: list[str] = []
+        previous: list[str] = []
+        t0, fresh = time.monotonic(), 0
+        for n, w in enumerate(windows, start=1):
+            row = done.get(w.idx)
+            if row is None or row.status not in ("ok", "failed"):
+                clip, th = self.clip(job, w)
+                thumbs.update(th)
+                prompt = build_prompt(w.start, w.end, known_people, previous)
+                raw = self.provider.generate(clip, prompt, SYSTEM)
+                parsed = parse_events(raw, w.start, w.end)
+                if not parsed.ok:
+                    log.warning("window %d (%s-%s): unreadable answer, asking once more", w.idx,
+                                format_ts(w.start), format_ts(w.end))
+                    again = self.provider.follow_up(clip, prompt, SYSTEM, raw, repair_prompt(raw))
+                    parsed = parse_events(again, w.start, w.end)
+                    raw = f"{raw}\n--- repair answer ---\n{again}"
+                row = WindowRow(w.idx, w.start, w.end, "ok" if parsed.ok else "failed", parsed.events,
+                                None if parsed.ok else raw[:20000])
+                if job.checkpoint:
+                    job.checkpoint.save(self.checkpoint_key, row)
+                fresh += 1
+            if row.status == "failed":
+                warnings.append(f"window {w.idx} ({format_ts(w.start)}-{format_ts(w.end)}): model output could "
+                                "not be parsed (raw output kept in the ledger)")
+            results.append((w.start, w.end, row.result))
+            for e in row.result:
+                for p in e.get("people", []):
+                    if p not in known_people:
+                        known_people.append(p)
+            previous = [e["description"] for e in row.result if e.get("description")][-3:]
+            elapsed = time.monotonic() - t0
+            eta = elapsed / fresh * (len(windows) - n) if fresh else 0.0
+            progress(n / len(windows), f"window {n}/{len(windows)}, ETA {format_ts(eta)}")
+        merged = merge_windows(results)
+        return self._events(job, merged, thumbs, warnings)
+
+    def _events(self, job: VideoJob, merged: list[dict[str, Any]], thumbs: dict[float, bytes],
+                warnings: list[str]) -> Analysis:
+        cues = load_cues(job.path)
+        common: dict[str, Any] = dict(video_id=job.video_id, video_path=str(job.path), analyzer=self.version,
+                                      model=self.provider.model_id, prompt_version=PROMPT_VERSION,
+                                      run_id=job.run_id)
+        events: list[Event] = []
+        out_thumbs: dict[str, bytes] = {}
+        times = np.array(sorted(thumbs)) if thumbs else np.zeros(0)
+        for i, e in enumerate(merged):
+            spoken = " ".join(c.text for c in cues if c.start < max(e["end_sec"], e["start_sec"] + 0.01)
+                              and c.end > e["start_sec"])
+            dialogue = " ".join(x for x in (e["dialogue"], spoken) if x)
+            eid = event_id_for(job.sha256, self.version, e["start_sec"], e["end_sec"], i)
+            events.append(Event(event_id=eid, source="vlm", **{**e, "dialogue": dialogue}, **common))
+            if len(times):
+                t = times[int(np.argmin(np.abs(times - e["start_sec"])))]
+                out_thumbs[eid] = thumbs[float(t)]
+        for j, c in enumerate(cues):  # each subtitle line stays findable at its own time
+            eid = event_id_for(job.sha256, self.version, c.start, c.end, len(merged) + j)
+            events.append(Event(event_id=eid, start_sec=round(c.start, 3), end_sec=round(c.end, 3),
+                                description=f"Line: {c.text}", dialogue=c.text, source="subtitle", **common))
+        return Analysis(events=events, thumbnails=out_thumbs, warnings=warnings)

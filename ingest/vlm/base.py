@@ -1,0 +1,38 @@
+"""The VlmProvider seam and what a provider is given for one window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+class VlmError(RuntimeError):
+    """The provider could not answer (server down, out of memory...)."""
+
+
+@dataclass
+class Clip:
+    """Frames of one window with exact time: ``timestamps[i]`` is the presentation time of
+    ``frames[i]`` (seconds from the start of the video) and ``indices[i]`` its source frame
+    index at ``source_fps``."""
+
+    frames: np.ndarray  # T x H x W x 3 uint8
+    timestamps: list[float]
+    indices: list[int]
+    source_fps: float
+    total_frames: int
+    start: float
+    end: float
+
+
+class VlmProvider(Protocol):
+    name: str  # "qwen3vl" | "openai"
+    model_id: str
+
+    def generate(self, clip: Clip, prompt: str, system: str) -> str:
+        """The model's raw text answer for this clip and prompt."""
+
+    def follow_up(self, clip: Clip, prompt: str, system: str, previous: str, message: str) -> str:
+        """Ask again in the same conversation (used for one repair retry)."""

@@ -1,0 +1,71 @@
+"""Any OpenAI-compatible chat-completions server (vLLM, SGLang, hosted Qwen).
+
+Frames travel inline as base64 JPEG ``data:`` URLs, each preceded by its
+``<t seconds>`` timestamp: the server is never given a URL to fetch."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+from ingest.vlm.base import Clip, VlmError
+from vidx.config import Settings
+from vidx.media import jpeg_bytes
+
+log = logging.getLogger("ingest.vlm.openai")
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(self, settings: Settings, client: Any = None) -> None:
+        from openai import OpenAI
+
+        if not settings.openai_base_url:
+            raise VlmError("VIDX_OPENAI_BASE_URL is not set")
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "EMPTY"
+        self.settings = settings
+        self.client = client or OpenAI(base_url=settings.openai_base_url, api_key=key,
+                                       timeout=settings.openai_timeout, max_retries=2)
+        self.model_id = settings.openai_model or self._first_model()
+        log.info("OpenAI-compatible server %s, model %s", settings.openai_base_url, self.model_id)
+
+    def _first_model(self) -> str:
+        try:
+            models = list(self.client.models.list())
+        except Exception as exc:
+            raise VlmError(f"cannot list models at {self.settings.openai_base_url}: {exc}") from exc
+        if not models:
+            raise VlmError(f"{self.settings.openai_base_url} serves no model; set VIDX_OPENAI_MODEL")
+        return str(models[0].id)
+
+    @staticmethod
+    def content(clip: Clip, prompt: str) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = []
+        for t, frame in zip(clip.timestamps, clip.frames):
+            b64 = base64.b64encode(jpeg_bytes(frame, max_width=frame.shape[1], quality=85)).decode()
+            parts.append({"type": "text", "text": f"<{t:.1f} seconds>"})
+            parts.append({"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{b64}"}})
+        parts.append({"type": "text", "text": prompt})
+        return parts
+
+    def _chat(self, messages: list[dict[str, Any]]) -> str:
+        try:
+            resp = self.client.chat.completions.create(
+                model=self.model_id, messages=messages, temperature=0.0,
+                max_tokens=self.settings.vlm_max_new_tokens,
+            )
+        except Exception as exc:
+            raise VlmError(f"{self.settings.openai_base_url}: {exc}") from exc
+        return str(resp.choices[0].message.content or "")
+
+    def generate(self, clip: Clip, prompt: str, system: str) -> str:
+        return self._chat([{"role": "system", "content": system},
+                           {"role": "user", "content": self.content(clip, prompt)}])
+
+    def follow_up(self, clip: Clip, prompt: str, system: str, previous: str, message: str) -> str:
+        return self._chat([{"role": "system", "content": system},
+                           {"role": "user", "content": self.content(clip, prompt)},
+                           {"role": "assistant", "content": previous},
+                           {"role": "user", "content": message}])
