@@ -56,10 +56,6 @@ class VlmAnalyzer:
                 break
         if not frames:
             raise RuntimeError(f"no frames decoded between {w.start:.1f}s and {w.end:.1f}s")
-        if len(frames) % 2:  # Qwen3-VL groups frames in pairs (temporal patch 2)
-            frames.append(frames[-1])
-            ts.append(ts[-1])
-            idx.append(idx[-1])
         total = job.info.frames or int(round(job.info.duration_sec * job.info.fps))
         return Clip(np.stack(frames), ts, idx, job.info.fps, max(total, idx[-1] + 1), w.start, w.end), thumbs
 

@@ -212,9 +212,8 @@ def parse_events(text: str, win_start: float, win_end: float) -> ParseResult:
         if start > win_end + EDGE_TOLERANCE or end < win_start - EDGE_TOLERANCE:
             res.dropped.append(f"time {start:.1f}-{end:.1f} outside the clip {win_start:.1f}-{win_end:.1f}")
             continue
-        start, end = max(start, win_start), min(end, win_end)
-        if end < start:
-            end = start
+        start = min(max(start, win_start), win_end)
+        end = max(min(end, win_end), start)
         ev = {
             "start_sec": round(start, 3),
             "end_sec": round(end, 3),

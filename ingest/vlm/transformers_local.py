@@ -79,7 +79,12 @@ class QwenLocalProvider:
         self.last_prompt_ids: Any = None  # for diagnostics and tests
 
     def inputs(self, clip: Clip, messages: list[dict[str, Any]]) -> Any:
+        import numpy as np
         from transformers.video_utils import VideoMetadata
+
+        if len(clip.indices) % 2:  # Qwen3-VL pairs frames (temporal patch 2): repeat the last one
+            clip = Clip(np.concatenate([clip.frames, clip.frames[-1:]]), [*clip.timestamps, clip.timestamps[-1]],
+                        [*clip.indices, clip.indices[-1]], clip.source_fps, clip.total_frames, clip.start, clip.end)
 
         h, w = clip.frames.shape[1:3]
         meta = VideoMetadata(total_num_frames=clip.total_frames, fps=clip.source_fps,

@@ -309,8 +309,16 @@ class EmbeddedStore:
             # rank inside FTS5 and touch documents only for the top rows;
             # with a video filter, CROSS JOIN makes FTS5 drive the plan
             if video_id:
+                # a video's events are written in one transaction, so their rowids form a tight
+                # range that FTS5 can use directly; the join then checks the video exactly
+                lo, hi = conn.execute(
+                    "SELECT min(rowid), max(rowid) FROM events WHERE video_id = ?", (video_id,)
+                ).fetchone()
+                if lo is None:
+                    return [], 0
                 frm = "events_fts CROSS JOIN events e ON e.rowid = events_fts.rowid"
-                where, args = "events_fts MATCH ? AND e.video_id = ?", [match, video_id]
+                where = "events_fts MATCH ? AND events_fts.rowid BETWEEN ? AND ? AND e.video_id = ?"
+                args = [match, lo, hi, video_id]
             else:
                 frm, where, args = "events_fts", "events_fts MATCH ?", [match]
             top = conn.execute(
