@@ -8,6 +8,7 @@ attention (ratio = eager time / our time). Random weights give the real compute 
 not real answers. Without a CUDA GPU it prints {"skipped": true, ...} and exits 0.
 
   python bench/gpu_smoke.py --sizes 2b,8b --out bench/results/gpu.json
+  python bench/gpu_smoke.py --sizes tiny --device cpu --video-size 320x180   # dry run of the same path
 """
 
 from __future__ import annotations
@@ -35,10 +36,22 @@ CONFIGS: dict[str, dict[str, Any]] = {
                         num_key_value_heads=8, head_dim=128), "tie": False,
            "vision": dict(depth=27, hidden_size=1152, intermediate_size=4304, num_heads=16, out_hidden_size=4096,
                           deepstack_visual_indexes=[8, 16, 24])},
+    # a few-MB model with the same structure: checks the whole path on a CPU in seconds
+    "tiny": {"text": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                          num_key_value_heads=2, head_dim=16), "tie": False, "mrope": [4, 2, 2],
+             "vision": dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
+                            deepstack_visual_indexes=[0, 1])},
 }
 
 
-def build_folder(size: str, folder: Path) -> dict[str, float]:
+def sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def build_folder(size: str, folder: Path, device: str) -> dict[str, float]:
     import torch
     from transformers import (Qwen2VLImageProcessor, Qwen3VLConfig, Qwen3VLForConditionalGeneration,
                               Qwen3VLProcessor, Qwen3VLVideoProcessor)
@@ -51,7 +64,7 @@ def build_folder(size: str, folder: Path) -> dict[str, float]:
     config = Qwen3VLConfig(
         text_config=dict(**c["text"], vocab_size=151936, max_position_embeddings=262144, hidden_act="silu",
                          rms_norm_eps=1e-6, rope_parameters={"rope_type": "default", "rope_theta": 5_000_000.0,
-                                                             "mrope_section": [24, 20, 20],
+                                                             "mrope_section": c.get("mrope", [24, 20, 20]),
                                                              "mrope_interleaved": True},
                          eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"]),
         vision_config=dict(**c["vision"], in_channels=3, patch_size=16, temporal_patch_size=2, spatial_merge_size=2,
@@ -61,8 +74,9 @@ def build_folder(size: str, folder: Path) -> dict[str, float]:
         tie_word_embeddings=c["tie"],
     )
     t = time.perf_counter()
-    with torch.device("cuda"):
-        model = Qwen3VLForConditionalGeneration(config).to(torch.bfloat16).eval()
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    with torch.device(device):
+        model = Qwen3VLForConditionalGeneration(config).to(dtype).eval()
     build_s = time.perf_counter() - t
     # the checkpoint's own video budget (size is a total over all frames)
     vproc = Qwen3VLVideoProcessor(patch_size=16, temporal_patch_size=2, merge_size=2, image_mean=[0.5] * 3,
@@ -78,18 +92,19 @@ def build_folder(size: str, folder: Path) -> dict[str, float]:
     n_params = sum(p.numel() for p in model.parameters())
     del model
     gc.collect()
-    torch.cuda.empty_cache()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
     return {"build_s": round(build_s, 2), "save_s": round(save_s, 2), "params_b": round(n_params / 1e9, 3)}
 
 
-def make_video(path: Path, seconds: int = 60, fps: int = 25) -> Path:
+def make_video(path: Path, size: tuple[int, int], seconds: int = 60, fps: int = 25) -> Path:
     from tests.media import make_video as mk
 
     colours = [(200, 40, 40), (40, 160, 60), (40, 60, 200), (220, 200, 40), (120, 120, 120), (20, 20, 20)]
-    return mk(path, scenes=[(seconds / 6, c) for c in colours], fps=fps, size=(1280, 720))
+    return mk(path, scenes=[(seconds / 6, c) for c in colours], fps=fps, size=size)
 
 
-def run_size(size: str, work: Path, video: Path, new_tokens: int) -> dict[str, Any]:
+def run_size(size: str, work: Path, video: Path, new_tokens: int, device: str) -> dict[str, Any]:
     import torch
 
     from ingest.analyzers.base import VideoJob
@@ -101,15 +116,17 @@ def run_size(size: str, work: Path, video: Path, new_tokens: int) -> dict[str, A
     from vidx.media import probe
 
     folder = work / f"qwen3vl-{size}"
-    out: dict[str, Any] = {"size": size, **build_folder(size, folder)}
-    torch.cuda.reset_peak_memory_stats()
-    settings = load_settings(qwen_model=str(folder), qwen_device="cuda", vlm_fps=2, vlm_max_frames=240,
+    out: dict[str, Any] = {"size": size, "device": device, **build_folder(size, folder, device)}
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    settings = load_settings(qwen_model=str(folder), qwen_device=device, vlm_fps=2, vlm_max_frames=240,
                              vlm_max_new_tokens=new_tokens, analyzer="qwen3vl")
     t = time.perf_counter()
     budget = {"n": new_tokens}
     provider = QwenLocalProvider(settings, generation_hook=lambda i, p: {"min_new_tokens": budget["n"],
                                                                           "max_new_tokens": budget["n"]})
-    torch.cuda.synchronize()
+    sync(device)
     out["load_s"] = round(time.perf_counter() - t, 2)
     out["attention"] = provider.attn
     analyzer = VlmAnalyzer(settings, provider)
@@ -122,18 +139,18 @@ def run_size(size: str, work: Path, video: Path, new_tokens: int) -> dict[str, A
     out["frame_size"] = list(clip.frames.shape[1:3])
     messages = provider._messages(build_prompt(0.0, 60.0, [], []), SYSTEM)
     t = time.perf_counter()
-    inputs = provider.inputs(clip, messages).to("cuda")
+    inputs = provider.inputs(clip, messages).to(device)
     out["preprocess_s"] = round(time.perf_counter() - t, 2)
     n_in = int(inputs["input_ids"].shape[1])
     out["prompt_tokens"] = n_in
     out["video_grid_thw"] = inputs["video_grid_thw"].tolist()
 
     def prefill() -> float:
-        torch.cuda.synchronize()
+        sync(device)
         t0 = time.perf_counter()
         with torch.inference_mode():
             provider.model(**inputs)
-        torch.cuda.synchronize()
+        sync(device)
         return time.perf_counter() - t0
 
     prefill()  # warm-up
@@ -143,17 +160,18 @@ def run_size(size: str, work: Path, video: Path, new_tokens: int) -> dict[str, A
 
     def gen(n: int) -> float:
         budget["n"] = n
-        torch.cuda.synchronize()
+        sync(device)
         t0 = time.perf_counter()
         provider.generate(clip, build_prompt(0.0, 60.0, [], []), SYSTEM)
-        torch.cuda.synchronize()
+        sync(device)
         return time.perf_counter() - t0
 
     gen(8)
     g1, gn = gen(1), gen(new_tokens)
     out["generate_s"] = round(gn, 2)
     out["decode_tokens_per_s"] = round((new_tokens - 1) / max(gn - g1, 1e-6), 1)
-    out["peak_gpu_mem_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    if cuda:
+        out["peak_gpu_mem_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     out["seconds_per_video_minute"] = round(out["decode_frames_s"] + out["preprocess_s"] + gn, 2)
     # baseline side by side: the same prefill with eager attention
     try:
@@ -167,7 +185,8 @@ def run_size(size: str, work: Path, video: Path, new_tokens: int) -> dict[str, A
     _models.clear()
     del provider, analyzer, inputs
     gc.collect()
-    torch.cuda.empty_cache()
+    if cuda:
+        torch.cuda.empty_cache()
     return out
 
 
@@ -175,6 +194,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="2b,8b")
     ap.add_argument("--new-tokens", type=int, default=512, help="generated tokens per window (a typical answer)")
+    ap.add_argument("--device", default="cuda", help="cuda (default) or cpu (a dry run, with --sizes tiny)")
+    ap.add_argument("--video-size", default="1280x720", help="WIDTHxHEIGHT of the generated test video")
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
@@ -183,7 +204,7 @@ def main() -> int:
     except ImportError:
         print(json.dumps({"skipped": True, "reason": "torch is not installed"}))
         return 0
-    if not torch.cuda.is_available():
+    if a.device.startswith("cuda") and not torch.cuda.is_available():
         print(json.dumps({"skipped": True, "reason": "no CUDA GPU: this benchmark needs an NVIDIA GPU"}))
         return 0
     from vidx.torchcompat import ensure_torchvision
@@ -193,12 +214,14 @@ def main() -> int:
 
     work = a.workdir or Path(tempfile.mkdtemp(prefix="vidx-gpu-"))
     work.mkdir(parents=True, exist_ok=True)
-    video = make_video(work / "minute.mp4")
-    report: dict[str, Any] = {"bench": "gpu_smoke", "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__,
+    w, h = (int(v) for v in a.video_size.lower().split("x"))
+    video = make_video(work / "minute.mp4", (w, h))
+    gpu = torch.cuda.get_device_name(0) if a.device.startswith("cuda") else None
+    report: dict[str, Any] = {"bench": "gpu_smoke", "gpu": gpu, "torch": torch.__version__,
                               "transformers": transformers.__version__, "window_s": 60, "fps": 2, "runs": []}
     for size in a.sizes.split(","):
         try:
-            report["runs"].append(run_size(size.strip(), work, video, a.new_tokens))
+            report["runs"].append(run_size(size.strip(), work, video, a.new_tokens, a.device))
         except Exception as exc:
             report["runs"].append({"size": size, "error": f"{type(exc).__name__}: {exc}"[:500]})
         print(json.dumps(report["runs"][-1]), flush=True)
@@ -207,7 +230,7 @@ def main() -> int:
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(text + "\n")
-    return 0
+    return 1 if any("error" in r for r in report["runs"]) else 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,12 +51,23 @@ class VideoInfo:
     container: str
 
 
+def open_tolerant(path: Path) -> Any:
+    """``av.open`` for reading, tolerant of badly encoded metadata (PyAV < 19 raises on it by
+    default; PyAV 19 dropped the ``metadata_errors`` option and never raises)."""
+    import av
+
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except TypeError:
+        return av.open(str(path))
+
+
 def probe(path: Path) -> VideoInfo:
     """Open the file and read its first video frame; raise ProbeError with a clear reason."""
     import av
 
     try:
-        with av.open(str(path), metadata_errors="ignore") as c:
+        with open_tolerant(path) as c:
             vs = next((s for s in c.streams if s.type == "video"), None)
             if vs is None:
                 raise ProbeError("the file has no video stream")
