@@ -45,16 +45,19 @@ ROLES = {
     "ui": {"vidx_ui": {"cluster": ["monitor"], "indices": [
         {"names": [f"{ALIAS}", f"{ALIAS}-*"], "privileges": ["read", "view_index_metadata"]}]}},
 }
+# the app containers run as the image's unprivileged user; only it may read the keys
+APP_UID = int(os.environ.get("VIDX_APP_UID", "1000"))
 SECRETS.mkdir(parents=True, exist_ok=True)
 for name, roles in ROLES.items():
     path = SECRETS / f"{name}.key"
     if path.exists() and path.read_text().strip():
         print(f"{path} exists; kept", flush=True)
-        continue
-    key = es.security.create_api_key(name=f"vidx-{name}", role_descriptors=roles)
-    path.write_text(key["encoded"])
-    path.chmod(0o640)
-    print(f"API key for {name} written to {path}", flush=True)
+    else:
+        key = es.security.create_api_key(name=f"vidx-{name}", role_descriptors=roles)
+        path.write_text(key["encoded"])
+        print(f"API key for {name} written to {path}", flush=True)
+    os.chown(path, APP_UID, APP_UID)
+    path.chmod(0o600)
 
 env = {**os.environ, "VIDX_ES_API_KEY_FILE": str(SECRETS / "ingest.key")}
 sys.exit(subprocess.call(["vidx", "es-setup"], env=env))

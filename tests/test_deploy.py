@@ -166,3 +166,17 @@ def test_dockerfile_copies_every_package() -> None:
     text = (ROOT / "Dockerfile").read_text()
     for pkg in ("vidx", "ingest", "search_ui", "mappings", "docker"):
         assert f"COPY {pkg} ./{pkg}" in text
+
+
+def test_api_key_files_are_readable_by_the_app_user() -> None:
+    """setup runs as root; ingest and search-ui run as the image's user and must read their keys."""
+    import re
+
+    uid = re.search(r"useradd [^\n]*--uid (\d+)", (ROOT / "Dockerfile").read_text())
+    assert uid, "the Dockerfile creates the app user with a fixed uid"
+    setup = (ROOT / "docker" / "setup.py").read_text()
+    assert f'os.environ.get("VIDX_APP_UID", "{uid.group(1)}")' in setup
+    assert "os.chown(path, APP_UID, APP_UID)" in setup
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name in ("ingest", "search-ui"):
+        assert "user" not in services[name]  # they run as the image's user, the one the keys belong to

@@ -101,6 +101,23 @@ def cmd_search(args: argparse.Namespace, s: Settings) -> int:
     return 0
 
 
+def _process_files(pipeline: Any, files: list[Path], progress: Any, quiet: bool) -> list[Path]:
+    """Run each file through the pipeline with a progress bar; returns the files that failed."""
+    failed: list[Path] = []
+    for f in files:
+        progress.start(str(f.absolute()), f.name)
+        out = pipeline.process(f)
+        progress.finish(str(f.absolute()), out.state, out.events, out.error)
+        if out.state != "done":
+            failed.append(f)
+            print(f"FAILED {f}: {out.error}", file=sys.stderr)
+        elif not quiet:
+            print(f"done   {f}: {out.events} events in {out.seconds:.1f}s"
+                  + (f" ({out.warnings} warnings)" if out.warnings else ""), file=sys.stderr)
+    print(f"{len(files) - len(failed)} indexed, {len(failed)} failed", file=sys.stderr)
+    return failed
+
+
 def cmd_index(args: argparse.Namespace, s: Settings) -> int:
     from ingest.daemon import build_pipeline
     from ingest.progress import ConsoleProgress
@@ -118,19 +135,7 @@ def cmd_index(args: argparse.Namespace, s: Settings) -> int:
             return 2
     progress = ConsoleProgress(enabled=not args.quiet)
     pipeline = build_pipeline(s, progress=progress)
-    failed = 0
-    for f in files:
-        progress.start(str(f.absolute()), f.name)
-        out = pipeline.process(f)
-        progress.finish(str(f.absolute()), out.state, out.events, out.error)
-        if out.state != "done":
-            failed += 1
-            print(f"FAILED {f}: {out.error}", file=sys.stderr)
-        elif not args.quiet:
-            print(f"done   {f}: {out.events} events in {out.seconds:.1f}s"
-                  + (f" ({out.warnings} warnings)" if out.warnings else ""), file=sys.stderr)
-    print(f"{len(files) - failed} indexed, {failed} failed", file=sys.stderr)
-    return 1 if failed else 0
+    return 1 if _process_files(pipeline, files, progress, args.quiet) else 0
 
 
 def _daemon(s: Settings) -> Any:
@@ -214,22 +219,49 @@ def cmd_requeue_failed(args: argparse.Namespace, s: Settings) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace, s: Settings) -> int:
-    """Re-analyse (or re-embed) every indexed video now."""
+    """Re-analyse and re-embed indexed videos now; rebuild the store after a model change."""
+    from ingest.daemon import build_pipeline
+    from ingest.progress import ConsoleProgress
+    from vidx.embed import load_embedder
     from vidx.ledger import Ledger
+    from vidx.store import open_store
 
-    ledger = Ledger(s.ledger_path)
-    rows = [r for r in ledger.rows() if r.state in ("done", "failed")]
+    if args.only_other and not args.analyzer:
+        print("vidx reindex: --only-other needs --analyzer", file=sys.stderr)
+        return 2
     if args.analyzer:
         s = s.model_copy(update={"analyzer": args.analyzer})
-        rows = [r for r in rows if not (r.analyzer or "").startswith(args.analyzer)] if args.only_other else rows
-    paths = [r.path for r in rows if Path(r.path).exists()]
-    if not paths:
+    ledger = Ledger(s.ledger_path)
+    rows = [r for r in ledger.rows() if r.state in ("done", "failed")]
+    store = open_store(s)
+    embedder = load_embedder(s.embed_model, s.embed_batch_size, s.embed_device)
+    rebuild = args.rebuild or not store.schema_matches(embedder.model_id, embedder.dims)
+    if rebuild and args.only_other:
+        print(f"vidx reindex: the store must be rebuilt for {embedder.model_id} ({embedder.dims} dims), which "
+              "re-indexes every video: drop --only-other", file=sys.stderr)
+        return 2
+    if args.only_other:
+        rows = [r for r in rows if not (r.analyzer or "").startswith(args.analyzer + "/")]
+    gone = [r.path for r in rows if not Path(r.path).exists()]
+    files = [Path(r.path) for r in rows if Path(r.path).exists()]
+    was_done = {Path(r.path) for r in rows if r.state == "done"}
+    if not files and not rebuild:
         print("nothing to reindex")
         return 0
-    if s.es_url is None and args.drop_vectors:
-        s.store_path.unlink(missing_ok=True)
-    ns = argparse.Namespace(paths=paths, quiet=args.quiet)
-    return cmd_index(ns, s)
+    if gone:
+        print(f"{len(gone)} video(s) whose files are gone are skipped", file=sys.stderr)
+    target = store.begin_rebuild(embedder.model_id, embedder.dims) if rebuild else store
+    progress = ConsoleProgress(enabled=not args.quiet)
+    pipeline = build_pipeline(s, store=target, ledger=ledger, embedder_factory=lambda: embedder, progress=progress)
+    failed = _process_files(pipeline, files, progress, args.quiet)
+    if rebuild:
+        lost = [f for f in failed if f in was_done]
+        if lost:  # a video that was searchable would vanish: keep what users search now
+            print(f"vidx reindex: {len(lost)} indexed video(s) failed; {store.abort_rebuild(target)}",
+                  file=sys.stderr)
+            return 1
+        print(store.finish_rebuild(target, keep_old=args.keep_old))
+    return 1 if failed else 0
 
 
 def cmd_es_setup(args: argparse.Namespace, s: Settings) -> int:
@@ -269,8 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"vidx {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def add(name: str, fn: Callable[[argparse.Namespace, Settings], int], help: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help, description=help)
+    def add(name: str, fn: Callable[[argparse.Namespace, Settings], int], help: str,
+            epilog: str | None = None) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help, epilog=epilog)
         sp.set_defaults(fn=fn)
         return sp
 
@@ -319,11 +352,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("requeue-failed", cmd_requeue_failed, "let the daemon retry every failed video")
     folders(sp)
 
-    sp = add("reindex", cmd_reindex, "re-analyse and re-embed indexed videos (after a model change)")
+    sp = add("reindex", cmd_reindex, "re-analyse and re-embed indexed videos (after a model change)",
+             epilog="After a change of VIDX_EMBED_MODEL or of the index schema the store is rebuilt: "
+                    "Elasticsearch into a new index, then the alias is switched in one step (searches keep "
+                    "working meanwhile); the embedded store is emptied and refilled in place.")
     sp.add_argument("--analyzer", choices=["qwen3vl", "openai", "basic"], help="analyse with this analyzer")
-    sp.add_argument("--only-other", action="store_true", help="only videos made by another analyzer")
-    sp.add_argument("--drop-vectors", action="store_true",
-                    help="embedded store: start a fresh store (needed after changing VIDX_EMBED_MODEL)")
+    sp.add_argument("--only-other", action="store_true",
+                    help="only videos made by another analyzer than --analyzer")
+    sp.add_argument("--rebuild", action="store_true",
+                    help="rebuild the store even when its schema and embedding model still match")
+    sp.add_argument("--keep-old", action="store_true",
+                    help="Elasticsearch: keep the old index after switching the alias")
     sp.add_argument("-q", "--quiet", action="store_true")
     folders(sp)
 

@@ -62,7 +62,11 @@ class FakeES:
             self.templates[parts[1]] = data
             return 200, {"acknowledged": True}
         if parts[0] == "_alias":
-            return (200, {}) if parts[1] in self.aliases else (404, {})
+            if parts[1] not in self.aliases:
+                return 404, {"error": f"alias [{parts[1]}] missing", "status": 404}
+            return 200, {i: {"aliases": {parts[1]: {}}} for i in self.aliases[parts[1]]}
+        if parts[0] == "_aliases":
+            return self.update_aliases((data or {}).get("actions", []))
         if parts[0] == "_license":
             return 200, {"license": {"type": self.license, "status": "active"}}
         if parts[0] == "_cluster":
@@ -79,6 +83,16 @@ class FakeES:
                 return (200, {}) if name in self.indices else (404, {})
             if method == "PUT":
                 return self.create_index(name, data or {})
+            if method == "DELETE":
+                names = [n for n in name.split(",") if n in self.indices]
+                if not names and params.get("ignore_unavailable") != "true":
+                    return 404, {"error": {"type": "index_not_found_exception", "reason": name}, "status": 404}
+                for n in names:
+                    del self.indices[n]
+                    for members in self.aliases.values():
+                        if n in members:
+                            members.remove(n)
+                return 200, {"acknowledged": True}
         op = parts[1]
         if op == "_mapping":
             return 200, {i: {"mappings": self.indices[i]["mappings"]} for i in self.resolve(name)}
@@ -108,6 +122,21 @@ class FakeES:
         for alias in (body.get("aliases") or {}):
             self.aliases.setdefault(alias, []).append(name)
         return 200, {"acknowledged": True, "shards_acknowledged": True, "index": name}
+
+    def update_aliases(self, actions: list[dict[str, Any]]) -> tuple[int, Any]:
+        """All actions or none, like Elasticsearch's atomic ``_aliases``."""
+        aliases = {k: list(v) for k, v in self.aliases.items()}
+        for a in actions:
+            (op, spec), = a.items()
+            if spec["index"] not in self.indices:
+                return 404, {"error": {"type": "index_not_found_exception", "reason": spec["index"]}, "status": 404}
+            members = aliases.setdefault(spec["alias"], [])
+            if op == "add" and spec["index"] not in members:
+                members.append(spec["index"])
+            elif op == "remove":
+                members.remove(spec["index"])
+        self.aliases = aliases
+        return 200, {"acknowledged": True}
 
     def resolve(self, name: str) -> list[str]:
         if name in self.aliases:

@@ -142,3 +142,22 @@ def test_empty_store_searches(store: EventStore) -> None:
     assert store.search_keyword("anything", 5).hits == []
     assert store.search_knn(np.ones(EMB.dims, np.float32) / 8, 5).hits == []
     assert store.health()["status"] == "ok"
+
+
+def test_rebuild_with_another_model_replaces_everything(filled: EventStore) -> None:
+    other = HashEmbedder(dims=16)
+    other.model_id = "other/model"
+    assert filled.schema_matches(EMB.model_id, EMB.dims)
+    assert not filled.schema_matches(other.model_id, other.dims)
+    target = filled.begin_rebuild(other.model_id, other.dims)
+    target.ensure_schema(other.model_id, other.dims)
+    e = ev(V1, 0, 0, "The lighthouse keeper climbs the stairs")
+    e.embedding, e.embedding_model = [float(x) for x in other.embed_query(e.embedding_text())], other.model_id
+    assert target.replace_video_events(V1, [e]).written == 1
+    done = filled.finish_rebuild(target)
+    assert "points at" in done or "rebuilt" in done
+    assert filled.schema_matches(other.model_id, other.dims)
+    assert filled.count() == 1 and filled.video_event_counts() == {V1: 1}
+    hits = filled.search_knn(other.embed_query("lighthouse keeper"), 5).hits
+    assert [h.event.event_id for h in hits] == [e.event_id]
+    assert filled.search_keyword("lighthouse", 5).total == 1

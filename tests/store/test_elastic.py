@@ -34,6 +34,7 @@ def _checker() -> Any:
 
 
 API_FOR = {"_index_template": "indices.put_index_template", "_bulk": "bulk", "_search": "search",
+           "_aliases": "indices.update_aliases",
            "_msearch": "msearch", "_delete_by_query": "delete_by_query", "_count": "count"}
 
 

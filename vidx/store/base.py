@@ -80,6 +80,19 @@ class EventStore(Protocol):
 
     def close(self) -> None: ...
 
+    # `vidx reindex` after a schema or embedding-model change
+    def schema_matches(self, embedding_model: str, dims: int) -> bool:
+        """False when the store holds vectors of another model or an older schema."""
+
+    def begin_rebuild(self, embedding_model: str, dims: int) -> EventStore:
+        """A store to write every video into afresh, with the new model."""
+
+    def finish_rebuild(self, target: EventStore, keep_old: bool = False) -> str:
+        """Make the rebuilt events the live ones; returns what was done, for the user."""
+
+    def abort_rebuild(self, target: EventStore) -> str:
+        """Give up a rebuild that failed part-way; returns what state was left."""
+
 
 def rrf_fuse(result_lists: Iterable[list[Hit]], size: int, k: int = RRF_K) -> list[Hit]:
     """Reciprocal-rank fusion: score = sum over lists of 1 / (k + rank), rank from 1."""

@@ -1,8 +1,9 @@
 """Elasticsearch store: one document per event behind an alias, hybrid search on any licence.
 
 * Writes go through the alias (``VIDX_ES_INDEX``, default ``vidx-events``) into an index
-  made from the versioned template in ``mappings/``; ``vidx reindex`` can rebuild into a
-  new index and swap the alias.
+  made from the versioned template in ``mappings/``; after a schema or embedding-model
+  change ``vidx reindex`` rebuilds into a new index and swaps the alias in one call, so
+  searches never see a half-built index.
 * Bulk writes use ``helpers.streaming_bulk`` with retries on 429 and count every item:
   a 200 answer with ``errors: true`` never loses a document silently.  Stale events of a
   video are deleted only after all new ones are acknowledged.
@@ -24,7 +25,7 @@ import numpy as np
 import mappings
 from vidx.config import EsHybrid, Settings
 from vidx.schema import Event
-from vidx.store.base import RRF_K, Hit, SearchResult, StoreError, WriteReport, rrf_fuse
+from vidx.store.base import RRF_K, EventStore, Hit, SearchResult, StoreError, WriteReport, rrf_fuse
 
 log = logging.getLogger("vidx.store.elastic")
 
@@ -65,9 +66,11 @@ def _es_error(exc: Exception, what: str, url: str) -> StoreError:
 
 class ElasticStore:
     def __init__(self, client: Any, alias: str = "vidx-events", hybrid: EsHybrid = EsHybrid.auto,
-                 url: str = "", max_retries: int = 5, initial_backoff: float = 2.0) -> None:
+                 url: str = "", max_retries: int = 5, initial_backoff: float = 2.0, index: str | None = None) -> None:
         self.es = client
         self.alias = alias
+        # where reads and writes go: the alias, or (while `vidx reindex` rebuilds) a new index not yet behind it
+        self.target = index or alias
         self.hybrid = hybrid
         self.url = url
         self.max_retries = max_retries
@@ -141,7 +144,20 @@ class ElasticStore:
                 raise StoreError(f"index {index} holds vectors of {have_model} ({have_dims} dims), the embedder is "
                                  f"{embedding_model} ({dims} dims): run `vidx reindex` or set VIDX_EMBED_MODEL back")
 
+    def schema_matches(self, embedding_model: str, dims: int) -> bool:
+        try:
+            if not self.es.indices.exists_alias(name=self.alias):
+                return True  # nothing yet: `setup` makes it right
+            self._check_index(embedding_model, dims)
+        except StoreError:
+            return False
+        except Exception as exc:
+            raise _es_error(exc, "checking the alias", self.url) from exc
+        return True
+
     def ensure_schema(self, embedding_model: str, dims: int) -> None:
+        if self.target != self.alias:  # a rebuild target was made from the current template
+            return
         try:
             exists = self.es.indices.exists_alias(name=self.alias)
         except Exception as exc:
@@ -150,6 +166,48 @@ class ElasticStore:
             self._check_index(embedding_model, dims)
         else:
             self.setup(dims, embedding_model)
+
+    # -- rebuild (vidx reindex): a new index, then one atomic alias swap ----------------
+    def begin_rebuild(self, embedding_model: str, dims: int) -> ElasticStore:
+        """A store writing to a new index made from the current template; searches keep
+        using the old index behind the alias until :meth:`finish_rebuild` swaps it."""
+        body = mappings.index_template(self.alias, dims, embedding_model)
+        new = f"{self.alias}-{time.strftime('%Y%m%d%H%M%S')}-{time.time_ns() % 1_000_000:06d}"
+        try:
+            self.es.indices.put_index_template(name=self.alias, body=body)
+            self.es.indices.create(index=new)
+        except Exception as exc:
+            raise _es_error(exc, "creating the new index", self.url) from exc
+        log.info("rebuilding into %s (alias %s still points at the old index)", new, self.alias)
+        return ElasticStore(self.es, alias=self.alias, hybrid=self.hybrid, url=self.url, max_retries=self.max_retries,
+                            initial_backoff=self.initial_backoff, index=new)
+
+    def finish_rebuild(self, target: EventStore, keep_old: bool = False) -> str:
+        """Point the alias at the rebuilt index in one ``_aliases`` call, then drop the old index."""
+        new = getattr(target, "target", None)
+        if not isinstance(new, str) or new == self.alias:
+            raise StoreError("finish_rebuild needs the store that begin_rebuild returned")
+        try:
+            old = list(dict(self.es.indices.get_alias(name=self.alias))) if \
+                self.es.indices.exists_alias(name=self.alias) else []
+            actions: list[dict[str, Any]] = [{"remove": {"index": i, "alias": self.alias}} for i in old if i != new]
+            actions.append({"add": {"index": new, "alias": self.alias, "is_write_index": True}})
+            self.es.indices.update_aliases(actions=actions)
+            if old and not keep_old:
+                self.es.indices.delete(index=",".join(i for i in old if i != new))
+        except Exception as exc:
+            raise _es_error(exc, "switching the alias", self.url) from exc
+        kept = f"; old index kept: {', '.join(old)}" if old and keep_old else ""
+        return f"alias {self.alias} now points at {new}{kept}"
+
+    def abort_rebuild(self, target: EventStore) -> str:
+        new = getattr(target, "target", None)
+        if isinstance(new, str) and new != self.alias:
+            try:
+                self.es.indices.delete(index=new, ignore_unavailable=True)
+            except Exception as exc:
+                return f"alias {self.alias} unchanged; could not delete the partial index {new}: {exc}"
+        return f"alias {self.alias} unchanged (still the old index); the partial index {new} was deleted"
 
     # -- writes ------------------------------------------------------------------
     def _actions(self, events: Sequence[Event], run_id: str) -> Iterator[dict[str, Any]]:
@@ -162,7 +220,7 @@ class ElasticStore:
             doc["video_name"] = PurePath(e.video_path).name
             if doc.get("embedding") is None:
                 doc.pop("embedding", None)
-            yield {"_op_type": "index", "_index": self.alias, "_id": e.event_id, "_source": doc}
+            yield {"_op_type": "index", "_index": self.target, "_id": e.event_id, "_source": doc}
 
     def replace_video_events(self, video_id: str, events: Sequence[Event]) -> WriteReport:
         from elasticsearch import helpers
@@ -196,7 +254,7 @@ class ElasticStore:
             return report
         try:
             resp = self.es.delete_by_query(
-                index=self.alias,
+                index=self.target,
                 query={"bool": {"filter": [{"term": {"video_id": video_id}}],
                                 "must_not": [{"term": {"run_id": run_id}}]}},
                 refresh=True, conflicts="proceed",
@@ -208,7 +266,7 @@ class ElasticStore:
 
     def delete_video(self, video_id: str) -> int:
         try:
-            resp = self.es.delete_by_query(index=self.alias, query={"term": {"video_id": video_id}},
+            resp = self.es.delete_by_query(index=self.target, query={"term": {"video_id": video_id}},
                                            refresh=True, conflicts="proceed")
         except Exception as exc:
             raise _es_error(exc, "delete", self.url) from exc
@@ -273,7 +331,7 @@ class ElasticStore:
 
     def _search(self, body: dict[str, Any], what: str) -> Any:
         try:
-            return self.es.search(index=self.alias, **body)
+            return self.es.search(index=self.target, **body)
         except Exception as exc:
             raise _es_error(exc, what, self.url) from exc
 
@@ -305,8 +363,8 @@ class ElasticStore:
             hits, total = self._hits(self._search(self.rrf_body(text, vector, size, video_id), "hybrid search"))
             return SearchResult(total=total, hits=hits)
         window = max(HYBRID_WINDOW, size)
-        searches = [{"index": self.alias}, self.keyword_body(text, window, video_id),
-                    {"index": self.alias}, self.knn_body(vector, window, video_id, text)]
+        searches = [{"index": self.target}, self.keyword_body(text, window, video_id),
+                    {"index": self.target}, self.knn_body(vector, window, video_id, text)]
         try:
             resp = self.es.msearch(searches=searches)
         except Exception as exc:
@@ -327,7 +385,7 @@ class ElasticStore:
         from elasticsearch import NotFoundError
 
         try:
-            resp = self.es.search(index=self.alias, size=1, query={"ids": {"values": [event_id]}},
+            resp = self.es.search(index=self.target, size=1, query={"ids": {"values": [event_id]}},
                                   source_excludes=["embedding"])
         except NotFoundError:
             return None
@@ -338,7 +396,7 @@ class ElasticStore:
 
     def video_event_counts(self) -> dict[str, int]:
         try:
-            resp = self.es.search(index=self.alias, size=0,
+            resp = self.es.search(index=self.target, size=0,
                                   aggs={"videos": {"terms": {"field": "video_id", "size": 10_000}}})
         except Exception as exc:
             raise _es_error(exc, "aggregation", self.url) from exc
@@ -347,8 +405,8 @@ class ElasticStore:
     def count(self, video_id: str | None = None) -> int:
         try:
             if video_id:
-                return int(self.es.count(index=self.alias, query={"term": {"video_id": video_id}})["count"])
-            return int(self.es.count(index=self.alias)["count"])
+                return int(self.es.count(index=self.target, query={"term": {"video_id": video_id}})["count"])
+            return int(self.es.count(index=self.target)["count"])
         except Exception as exc:
             raise _es_error(exc, "count", self.url) from exc
 

@@ -24,6 +24,7 @@ import numpy as np
 from vidx.schema import SCHEMA_VERSION, Event
 from vidx.store.base import (
     RRF_K,
+    EventStore,
     Hit,
     SearchResult,
     StoreError,
@@ -176,7 +177,7 @@ class EmbeddedStore:
         self._local = threading.local()
         self._vectors = _VectorIndex()
         self._write_lock = threading.Lock()
-        self._data_version: int | None = None
+        self._generation: str | None = None
         conn = self._conn()
         if not read_only:
             conn.executescript(_SCHEMA)
@@ -231,6 +232,43 @@ class EmbeddedStore:
     def embedding_model(self) -> str | None:
         return self._meta("embedding_model")
 
+    def schema_matches(self, embedding_model: str, dims: int) -> bool:
+        have_model = self._meta("embedding_model")
+        return have_model is None or (have_model == embedding_model and int(self._meta("dims") or 0) == dims)
+
+    # -- rebuild (vidx reindex after a model change) --------------------------------
+    def begin_rebuild(self, embedding_model: str, dims: int) -> EmbeddedStore:
+        """Empty the store in one transaction and record the new embedding model.
+
+        One machine, one file: the rebuild happens in place, so searches find fewer
+        events until ``vidx reindex`` has re-indexed every video (Elasticsearch instead
+        builds a new index and swaps its alias). Reader processes notice the new
+        generation and drop their in-memory vectors."""
+        if self.read_only:
+            raise StoreError("store opened read-only")
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                gen = int(self._meta("generation") or 0) + 1
+                conn.execute("DELETE FROM events_fts")
+                conn.execute("DELETE FROM events")
+                conn.execute("DELETE FROM deletions")
+                conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
+                    ("embedding_model", embedding_model), ("dims", str(dims)), ("generation", str(gen))])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        log.info("embedded store emptied for a rebuild with %s (%d dims)", embedding_model, dims)
+        return self
+
+    def finish_rebuild(self, target: EventStore, keep_old: bool = False) -> str:
+        return f"rebuilt {self.path} in place"
+
+    def abort_rebuild(self, target: EventStore) -> str:
+        return f"{self.path} holds only the videos re-indexed so far: run `vidx reindex` again"
+
     # -- writes -----------------------------------------------------------------
     def replace_video_events(self, video_id: str, events: Sequence[Event]) -> WriteReport:
         if self.read_only:
@@ -279,6 +317,10 @@ class EmbeddedStore:
     # -- reads ------------------------------------------------------------------
     def _sync_vectors(self) -> None:
         conn = self._conn()
+        gen = self._meta("generation")
+        if gen != self._generation:  # a rebuild emptied the store: start the vectors afresh
+            with self._vectors.lock:
+                self._vectors, self._generation = _VectorIndex(), gen
         with self._vectors.lock:
             self._vectors.sync(conn)
 
