@@ -28,6 +28,14 @@ from vidx.schema import Event, event_id_for, format_ts
 log = logging.getLogger("ingest.vlm.analyzer")
 
 
+def _nearest_frames(frames: dict[float, bytes], times: list[float]) -> dict[float, bytes]:
+    if not frames or not times:
+        return {}
+    ts = np.array(sorted(frames))
+    keep = {float(ts[int(np.argmin(np.abs(ts - t)))]) for t in times}
+    return {t: frames[t] for t in keep}
+
+
 class VlmAnalyzer:
     def __init__(self, settings: Settings, provider: VlmProvider) -> None:
         self.settings = settings
@@ -75,7 +83,6 @@ class VlmAnalyzer:
             row = done.get(w.idx)
             if row is None or row.status not in ("ok", "failed"):
                 clip, th = self.clip(job, w)
-                thumbs.update(th)
                 prompt = build_prompt(w.start, w.end, known_people, previous)
                 raw = self.provider.generate(clip, prompt, SYSTEM)
                 parsed = parse_events(raw, w.start, w.end)
@@ -85,6 +92,9 @@ class VlmAnalyzer:
                     again = self.provider.follow_up(clip, prompt, SYSTEM, raw, repair_prompt(raw))
                     parsed = parse_events(again, w.start, w.end)
                     raw = f"{raw}\n--- repair answer ---\n{again}"
+                # keep only the frames that can be thumbnails: a 2-hour film at 2 fps would hold
+                # ~14,000 JPEGs in memory otherwise
+                thumbs.update(_nearest_frames(th, [e["start_sec"] for e in parsed.events]))
                 row = WindowRow(w.idx, w.start, w.end, "ok" if parsed.ok else "failed", parsed.events,
                                 None if parsed.ok else raw[:20000])
                 if job.checkpoint:
@@ -114,6 +124,7 @@ class VlmAnalyzer:
         events: list[Event] = []
         out_thumbs: dict[str, bytes] = {}
         times = np.array(sorted(thumbs)) if thumbs else np.zeros(0)
+        near = max(1.0, 1.0 / self.settings.vlm_fps)  # else the pipeline decodes the frame itself
         for i, e in enumerate(merged):
             spoken = " ".join(c.text for c in cues if c.start < max(e["end_sec"], e["start_sec"] + 0.01)
                               and c.end > e["start_sec"])
@@ -121,8 +132,9 @@ class VlmAnalyzer:
             eid = event_id_for(job.sha256, self.version, e["start_sec"], e["end_sec"], i)
             events.append(Event(event_id=eid, source="vlm", **{**e, "dialogue": dialogue}, **common))
             if len(times):
-                t = times[int(np.argmin(np.abs(times - e["start_sec"])))]
-                out_thumbs[eid] = thumbs[float(t)]
+                t = float(times[int(np.argmin(np.abs(times - e["start_sec"])))])
+                if abs(t - e["start_sec"]) <= near:  # a window resumed from the ledger has no frames here
+                    out_thumbs[eid] = thumbs[t]
         for j, c in enumerate(cues):  # each subtitle line stays findable at its own time
             eid = event_id_for(job.sha256, self.version, c.start, c.end, len(merged) + j)
             events.append(Event(event_id=eid, start_sec=round(c.start, 3), end_sec=round(c.end, 3),

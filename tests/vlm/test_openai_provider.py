@@ -131,6 +131,21 @@ def test_crash_resumes_at_the_next_unanalysed_window(make_settings: Callable[...
     assert second.state == "done"
     assert server.calls[(0.0, 16.0)] == calls_before[(0.0, 16.0)] == 1  # window 1 was not asked again
     assert server.calls[(12.0, 32.0)] > calls_before[(12.0, 32.0)]
+    # every thumbnail shows its own event, also those of the window resumed from the ledger
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from tests.media import DEFAULT_SCENES
+
+    store = EmbeddedStore(s.store_path)
+    vlm = [h.event for h in store.search_keyword("presenter sign", 20).hits if h.event.source == "vlm"]
+    assert any(e.start_sec < 12 for e in vlm) and any(e.start_sec > 16 for e in vlm)
+    for e in vlm:
+        rgb = np.asarray(Image.open(io.BytesIO((s.thumbs_dir / e.video_id / f"{e.event_id}.jpg").read_bytes())))
+        scene = DEFAULT_SCENES[int(e.start_sec // 8)][1]
+        assert int(np.argmax(np.median(rgb.reshape(-1, 3), axis=0))) == int(np.argmax(scene)), e.start_sec
 
 
 def test_unreachable_server_is_a_clear_error(make_settings: Callable[..., Settings]) -> None:
