@@ -7,7 +7,7 @@ PIP    := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: install install-test run test test-fast lint bench clean
+.PHONY: install install-test run test test-live test-fast lint bench clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,9 @@ run: install
 
 test: install-test
 	$(VENV)/bin/pytest -q -m "not live and not gpu"
+
+test-live: install-test  # the Elasticsearch contract suite against a real cluster: VIDX_TEST_ES_URL=http://…
+	$(VENV)/bin/pytest -q -m live
 
 test-fast: install-test
 	$(VENV)/bin/pytest -q -m "not live and not gpu and not slow"

@@ -4,8 +4,6 @@ with reader processes following)."""
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -170,6 +168,5 @@ def test_rebuild_drops_videos_whose_files_are_gone(
     store = EmbeddedStore(settings.store_path)
     paths = {h.event.video_path for h in store.search_keyword("lighthouse", 50).hits}
     assert paths == {str(keep)}
-    assert json.loads(json.dumps(store.video_event_counts()))  # one video left, with its events
+    assert len(store.video_event_counts()) == 1  # one video left, with its events
     assert np.isfinite(_lighthouse(store, 32, "test/model-b")[0].score)
-    shutil.rmtree(settings.thumbs_dir, ignore_errors=True)
