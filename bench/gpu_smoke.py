@@ -53,8 +53,13 @@ def sync(device: str) -> None:
 
 def build_folder(size: str, folder: Path, device: str) -> dict[str, float]:
     import torch
-    from transformers import (Qwen2VLImageProcessor, Qwen3VLConfig, Qwen3VLForConditionalGeneration,
-                              Qwen3VLProcessor, Qwen3VLVideoProcessor)
+    from transformers import (
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
 
     from tests.fakes.tiny_qwen3vl import CHAT_TEMPLATE, QWEN_SPECIAL, build_tokenizer
 
@@ -182,11 +187,7 @@ def run_size(size: str, work: Path, video: Path, new_tokens: int, device: str) -
         out["prefill_speedup_vs_eager"] = round(eager / pre, 2)
     except Exception as exc:  # eager may not fit at this length
         out["baseline_eager_prefill_s"] = f"failed: {type(exc).__name__}: {str(exc)[:120]}"
-    _models.clear()
-    del provider, analyzer, inputs
-    gc.collect()
-    if cuda:
-        torch.cuda.empty_cache()
+    _models.clear()  # the caller frees the GPU memory once this frame's references are gone
     return out
 
 
@@ -224,6 +225,9 @@ def main() -> int:
             report["runs"].append(run_size(size.strip(), work, video, a.new_tokens, a.device))
         except Exception as exc:
             report["runs"].append({"size": size, "error": f"{type(exc).__name__}: {exc}"[:500]})
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
         print(json.dumps(report["runs"][-1]), flush=True)
     text = json.dumps(report, indent=2)
     print(text)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ingest.analyzers import make_analyzer
 from ingest.pipeline import Outcome, Pipeline

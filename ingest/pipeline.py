@@ -11,9 +11,9 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ingest.analyzers.base import Analysis, AnalysisError, Analyzer, VideoJob
 from ingest.subtitles import sidecar_signature

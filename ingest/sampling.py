@@ -8,9 +8,10 @@ Qwen3-VL's ``<t seconds>`` markers are computed from.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,10 @@ def iter_samples(
         src_fps = float(vs.average_rate or vs.guessed_rate or 25)
         t0 = float(vs.start_time * vs.time_base) if vs.start_time is not None and vs.time_base else 0.0
         if start > 0:
-            c.seek(int((start + t0) / vs.time_base), stream=vs, backward=True)
+            if vs.time_base:
+                c.seek(int((start + t0) / vs.time_base), stream=vs, backward=True)
+            else:  # no stream time base: seek in the container's microseconds
+                c.seek(int((start + t0) * 1_000_000), backward=True)
         step = 1.0 / fps
         next_t = start
         for frame in c.decode(vs):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from ingest.subtitles import SUB_EXTENSIONS
 from vidx.media import VIDEO_EXTENSIONS

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hmac
 import logging
 from base64 import b64decode
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException

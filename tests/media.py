@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -27,9 +27,8 @@ def make_video(
 ) -> Path:
     """Solid-colour scenes with a moving square (so frames differ within a scene).
     ``texts`` draws large white text on the scene with that index."""
-    from PIL import Image, ImageDraw, ImageFont
-
     import av
+    from PIL import Image, ImageDraw, ImageFont
 
     w, h = size
     container_fmt = {"libx264": "mp4", "mpeg4": "mp4", "libvpx-vp9": "webm", "mpeg2video": "mpeg"}.get(codec, None)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -151,7 +151,7 @@ def test_compose_has_the_stack() -> None:
     gpu = svc["ingest"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["driver"] == "nvidia" and "gpu" in gpu["capabilities"]
     assert svc["vllm"]["profiles"] == ["vllm"]
-    for name, s in svc.items():
+    for s in svc.values():
         for dep, cond in (s.get("depends_on") or {}).items():
             assert dep in svc
             assert cond["condition"] in ("service_healthy", "service_completed_successfully")

@@ -8,7 +8,7 @@ same events and never duplicates them.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -79,7 +79,7 @@ class Event(BaseModel):
     embedding_model: str = ""
     embedding: list[float] | None = None
     run_id: str = ""
-    indexed_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    indexed_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     _text_fields = ("description", "location", "action", "dialogue", "ocr_text", "emotion")
 

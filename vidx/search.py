@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from vidx.embed import Embedder
 from vidx.store.base import EventStore, Hit, SearchMode, SearchResult

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from ingest.analyzers.base import Analysis, AnalysisError, Analyzer, VideoJob
 from vidx.config import AnalyzerChoice, Settings

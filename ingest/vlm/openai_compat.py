@@ -53,7 +53,8 @@ class OpenAIProvider:
     def _chat(self, messages: list[dict[str, Any]]) -> str:
         try:
             resp = self.client.chat.completions.create(
-                model=self.model_id, messages=messages, temperature=0.0,
+                model=self.model_id, messages=messages,  # type: ignore[arg-type]
+                temperature=0.0,
                 max_tokens=self.settings.vlm_max_new_tokens,
             )
         except Exception as exc:

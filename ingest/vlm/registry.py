@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Callable
 
 from ingest.vlm.base import VlmError, VlmProvider
 from vidx.config import Settings

@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ingest.vlm.base import Clip, VlmError
 from vidx.config import Settings
@@ -51,7 +52,8 @@ def load(path: str, device: str, attn: str) -> tuple[Any, Any]:
             dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
             try:
                 processor = AutoProcessor.from_pretrained(path)
-                model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, attn_implementation=attn)
+                model: Any = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype,
+                                                                         attn_implementation=attn)
             except Exception as exc:
                 raise VlmError(f"cannot load Qwen3-VL from {path!r}: {exc}") from exc
             model = model.to(device).eval()

@@ -5,7 +5,7 @@ Texts sharing words get similar vectors, so kNN order is predictable without a m
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

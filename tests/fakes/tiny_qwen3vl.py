@@ -102,8 +102,12 @@ def build_processor(tokenizer):
 
 
 def build_model(tokenizer, seed: int = 0, moe: bool = False):
-    from transformers import (Qwen3VLConfig, Qwen3VLForConditionalGeneration,
-                              Qwen3VLMoeConfig, Qwen3VLMoeForConditionalGeneration)
+    from transformers import (
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLMoeConfig,
+        Qwen3VLMoeForConditionalGeneration,
+    )
 
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL}
     config_cls, model_cls = ((Qwen3VLMoeConfig, Qwen3VLMoeForConditionalGeneration) if moe

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ingest.daemon import build_pipeline
 from tests.fakes.embedder import HashEmbedder

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterable, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -183,7 +184,7 @@ def highlight(text: str, query: str, max_fragments: int = 3, fragment_chars: int
     spans = _merge(sorted(spans))
     frags: list[str] = []
     used_until = -1
-    for s, e in spans:
+    for s, _ in spans:
         if s < used_until:
             continue
         lo = max(0, s - fragment_chars // 3)

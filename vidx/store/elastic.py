@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import PurePath
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -211,7 +212,7 @@ class ElasticStore:
 
     # -- writes ------------------------------------------------------------------
     def _actions(self, events: Sequence[Event], run_id: str) -> Iterator[dict[str, Any]]:
-        now = datetime.now(timezone.utc).isoformat()
+        now = datetime.now(UTC).isoformat()
         for e in events:
             doc = e.doc()
             doc["run_id"] = run_id

@@ -16,8 +16,9 @@ import json
 import logging
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -161,6 +162,7 @@ def _dot(matrix: np.ndarray, q: np.ndarray) -> np.ndarray:
     return (matrix.astype(np.float32) @ q).astype(np.float32)
 
 
+_torch: Any
 try:  # torch is a dependency of the embedder; the store also works without it
     import torch as _torch
 except ImportError:  # pragma: no cover
