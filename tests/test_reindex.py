@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import ingest.daemon  # noqa: F401  (patched below)
 from tests.fakes.embedder import HashEmbedder
 from tests.fakes.es_server import FakeES, make_elastic_store
 from vidx import cli
@@ -36,6 +37,7 @@ def env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Callable[[str, i
     def use_model(model_id: str, dims: int) -> None:
         emb = NamedHashEmbedder(model_id, dims)
         monkeypatch.setattr("vidx.embed.load_embedder", lambda *a, **k: emb)
+        monkeypatch.setattr("ingest.daemon.load_embedder", lambda *a, **k: emb)
 
     return use_model
 
