@@ -29,7 +29,8 @@ def saved_objects(alias: str) -> str:
             continue
         obj = json.loads(line)
         if obj["type"] == "index-pattern":
-            obj["attributes"]["title"] = f"{alias}*"
+            # the alias itself: a wildcard would also match an old index kept by `reindex --keep-old`
+            obj["attributes"]["title"] = alias
         lines.append(json.dumps(obj, sort_keys=True))
     return "\n".join(lines) + "\n"
 

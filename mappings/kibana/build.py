@@ -100,7 +100,7 @@ def build() -> list[dict[str, Any]]:
             "start_sec": {"id": "duration", "params": {"inputFormat": "seconds", "outputFormat": "humanizePrecise"}},
             "end_sec": {"id": "duration", "params": {"inputFormat": "seconds", "outputFormat": "humanizePrecise"}},
         }), "fields": "[]", "name": "vidx events", "runtimeFieldMap": "{}", "sourceFilters": json.dumps(
-            [{"value": "embedding"}]), "timeFieldName": "@timestamp", "title": f"{ALIAS}*", "typeMeta": "{}"},
+            [{"value": "embedding"}]), "timeFieldName": "@timestamp", "title": ALIAS, "typeMeta": "{}"},
         "coreMigrationVersion": "8.8.0",
         "id": DATA_VIEW_ID,
         "managed": False,
