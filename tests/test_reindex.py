@@ -132,9 +132,10 @@ def test_elastic_rebuild_writes_a_new_index_then_swaps_the_alias_once(
     assert actions == [{"remove": {"index": old_index, "alias": "vidx-events"}},
                        {"add": {"index": new_index, "alias": "vidx-events", "is_write_index": True}}]
     assert f"now points at {new_index}" in capsys.readouterr().out
-    from tests.store.test_elastic import _checker
+    from tests.store.test_elastic import CHECKER, _checker
 
-    assert _checker().validate("indices.update_aliases", swaps[0].json()) == []
+    if CHECKER.exists():  # Elastic's API specification, in ../shared when present
+        assert _checker().validate("indices.update_aliases", swaps[0].json()) == []
 
 
 def test_failed_elastic_rebuild_leaves_the_alias_alone(
