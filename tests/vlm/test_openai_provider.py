@@ -8,6 +8,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from ingest.daemon import build_pipeline
 from tests.fakes.embedder import HashEmbedder
 from tests.vlm.conftest import ChatServer, Responder, answer
@@ -168,3 +170,30 @@ def test_auto_choice_logs_why(make_settings: Callable[..., Settings]) -> None:
     name, why = choose_analyzer(make_settings(analyzer="auto", qwen_model="/nonexistent/qwen"))
     assert name == "basic" and "Qwen3-VL not usable" in why
 
+
+
+def test_embedding_model_change_reindexes_without_asking_the_vlm_again(
+        make_settings: Callable[..., Settings], chat_server: Callable[[Responder], ChatServer], talk_video: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rebuild after VIDX_EMBED_MODEL changes re-embeds the windows the ledger kept: zero VLM calls."""
+    from vidx import cli
+
+    server = chat_server(realistic)
+    s = _settings(make_settings, server.url)
+    dest = s.watch_dir / "talk.mp4"
+    shutil.copy(talk_video, dest)
+    assert build_pipeline(s, store=EmbeddedStore(s.store_path), embedder_factory=HashEmbedder).process(dest).state \
+        == "done"
+    asked = len(server.requests)
+    before = {(h.event.start_sec, h.event.description)
+              for h in EmbeddedStore(s.store_path).search_keyword("presenter", 20).hits}
+
+    other = HashEmbedder(dims=32)
+    other.model_id = "test/other-embedder"
+    monkeypatch.setattr("vidx.embed.load_embedder", lambda *a, **k: other)
+    assert cli.cmd_reindex(cli.build_parser().parse_args(["reindex", "-q"]), s) == 0
+    assert len(server.requests) == asked  # every window came from the ledger
+    store = EmbeddedStore(s.store_path)
+    assert store.embedding_model() == "test/other-embedder"
+    after = {(h.event.start_sec, h.event.description) for h in store.search_keyword("presenter", 20).hits}
+    assert after == before
