@@ -106,6 +106,8 @@ class Daemon:
                 others = [r for r in self.ledger.rows() if r.video_id == row.video_id]
                 if row.video_id and not others:
                     self.pipeline.store.delete_video(row.video_id)
+                elif others:  # a copy with the same bytes remains: point the events at it
+                    self.ledger.set(others[0].path, state="pending")
 
     def run_once(self) -> None:
         for path in self.watcher.poll():

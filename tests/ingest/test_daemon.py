@@ -123,6 +123,29 @@ def test_deleted_video_loses_its_events(settings: Settings, talk_video: Path) ->
     assert d.pipeline.store.count(vid) == 0
 
 
+def test_deleting_one_of_two_copies_keeps_the_events_playable(settings: Settings, talk_video: Path) -> None:
+    a, b = settings.watch_dir / "a.mp4", settings.watch_dir / "b.mp4"
+    for dest in (a, b):
+        shutil.copy(talk_video, dest)
+        shutil.copy(talk_video.with_suffix(".srt"), dest.with_suffix(".srt"))
+    d = _daemon(settings)
+    try:
+        _run_until(d, lambda: {n: st for n, (st, _) in _states(d.ledger).items()} == {"a.mp4": "done",
+                                                                                       "b.mp4": "done"})
+        vid = d.ledger.rows()[0].video_id
+        n = d.pipeline.store.count(vid)
+        hit = d.pipeline.store.search_keyword("lighthouse", 1).hits[0].event
+        gone = Path(hit.video_path)  # the copy the events point at
+        keep = b if gone == a else a
+        gone.unlink()
+        d._forget_deleted()
+        _run_until(d, lambda: _states(d.ledger).get(keep.name, ("",))[0] == "done")
+    finally:
+        d.watcher.stop()
+    assert d.pipeline.store.count(vid) == n  # stored once, not lost
+    assert d.pipeline.store.search_keyword("lighthouse", 1).hits[0].event.video_path == str(keep)
+
+
 def test_interrupted_processing_is_reaped_at_start(settings: Settings, talk_video: Path) -> None:
     dest = settings.watch_dir / "crash.mp4"
     shutil.copy(talk_video, dest)
