@@ -15,7 +15,7 @@ import numpy as np
 from ingest.analyzers.base import Analysis, ProgressFn, VideoJob
 from ingest.sampling import fit_size, iter_samples
 from ingest.subtitles import load_cues
-from ingest.vlm.base import Clip, VlmProvider
+from ingest.vlm.base import Clip, VlmOutOfMemory, VlmProvider
 from ingest.vlm.merge import merge_windows
 from ingest.vlm.parse import parse_events
 from ingest.vlm.prompts import PROMPT_VERSION, SYSTEM, build_prompt, repair_prompt
@@ -26,6 +26,9 @@ from vidx.media import jpeg_bytes
 from vidx.schema import Event, event_id_for, format_ts
 
 log = logging.getLogger("ingest.vlm.analyzer")
+
+
+OOM_SCALES = (1.0, 0.5, 0.25)  # fractions of the frame rate tried when a window does not fit
 
 
 def _nearest_frames(frames: dict[float, bytes], times: list[float]) -> dict[float, bytes]:
@@ -47,9 +50,10 @@ class VlmAnalyzer:
     def checkpoint_key(self) -> str:
         return f"{self.version}|{self.provider.model_id}"
 
-    def clip(self, job: VideoJob, w: Window) -> tuple[Clip, dict[float, bytes]]:
+    def clip(self, job: VideoJob, w: Window, scale: float = 1.0) -> tuple[Clip, dict[float, bytes]]:
+        """The window's frames at VIDX_VLM_FPS (times ``scale``), within the frame budget."""
         s = self.settings
-        fps = min(s.vlm_fps, s.vlm_max_frames / max(w.end - w.start, 1e-3))
+        fps = min(s.vlm_fps, s.vlm_max_frames / max(w.end - w.start, 1e-3)) * scale
         frames, ts, idx, thumbs = [], [], [], {}
         size = None
         for sample in iter_samples(job.path, fps, start=w.start, end=w.end):
@@ -82,9 +86,8 @@ class VlmAnalyzer:
         for n, w in enumerate(windows, start=1):
             row = done.get(w.idx)
             if row is None or row.status not in ("ok", "failed"):
-                clip, th = self.clip(job, w)
                 prompt = build_prompt(w.start, w.end, known_people, previous)
-                raw = self.provider.generate(clip, prompt, SYSTEM)
+                clip, th, raw = self._ask(job, w, prompt)
                 parsed = parse_events(raw, w.start, w.end)
                 if not parsed.ok:
                     log.warning("window %d (%s-%s): unreadable answer, asking once more", w.idx,
@@ -114,6 +117,18 @@ class VlmAnalyzer:
             progress(n / len(windows), f"window {n}/{len(windows)}, ETA {format_ts(eta)}")
         merged = merge_windows(results)
         return self._events(job, merged, thumbs, warnings)
+
+    def _ask(self, job: VideoJob, w: Window, prompt: str) -> tuple[Clip, dict[float, bytes], str]:
+        """One window's answer; out of GPU memory, the same window again with fewer frames."""
+        for scale in OOM_SCALES:
+            clip, th = self.clip(job, w, scale)
+            try:
+                return clip, th, self.provider.generate(clip, prompt, SYSTEM)
+            except VlmOutOfMemory as exc:
+                if scale == OOM_SCALES[-1]:
+                    raise
+                log.warning("window %d: %s; trying again with fewer frames", w.idx, exc)
+        raise AssertionError("unreachable")
 
     def _events(self, job: VideoJob, merged: list[dict[str, Any]], thumbs: dict[float, bytes],
                 warnings: list[str]) -> Analysis:

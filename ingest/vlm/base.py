@@ -12,6 +12,10 @@ class VlmError(RuntimeError):
     """The provider could not answer (server down, out of memory...)."""
 
 
+class VlmOutOfMemory(VlmError):
+    """The window did not fit in GPU memory: the same window with fewer frames may."""
+
+
 @dataclass
 class Clip:
     """Frames of one window with exact time: ``timestamps[i]`` is the presentation time of

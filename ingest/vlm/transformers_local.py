@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ingest.vlm.base import Clip, VlmError
+from ingest.vlm.base import Clip, VlmError, VlmOutOfMemory
 from vidx.config import Settings
 from vidx.torchcompat import ensure_torchvision
 
@@ -110,8 +110,8 @@ class QwenLocalProvider:
         except torch.OutOfMemoryError as exc:
             if self.device.startswith("cuda"):
                 torch.cuda.empty_cache()
-            raise VlmError(f"out of GPU memory on a {len(clip.timestamps)}-frame window; lower "
-                           "VIDX_VLM_MAX_FRAMES or VIDX_VLM_MAX_PIXELS") from exc
+            raise VlmOutOfMemory(f"out of GPU memory on a {len(clip.timestamps)}-frame window; lower "
+                                 "VIDX_VLM_MAX_FRAMES or VIDX_VLM_MAX_PIXELS") from exc
         new = out[:, inputs["input_ids"].shape[1]:]
         return str(self.processor.batch_decode(new, skip_special_tokens=True)[0])
 

@@ -135,3 +135,50 @@ def test_timestamps_given_to_the_model_are_true(tiny_qwen: Path, make_settings: 
     truth = [(ts[i] + ts[i + 1]) / 2 for i in range(0, len(ts), 2)]
     assert len(markers) == len(truth)
     assert all(abs(m - t) <= frame_dt + 0.05 for m, t in zip(markers, truth)), (markers, truth)
+
+
+def test_out_of_gpu_memory_retries_the_window_with_fewer_frames(
+        tiny_qwen: Path, make_settings: Callable[..., Settings], talk_video: Path) -> None:
+    import torch
+
+    answer = json.dumps([{"start": 26.0, "end": 29.0, "description": "the keeper climbs the stairs"}])
+    scripted = scripted_hook(lambda start, end, n: answer)
+    frames_seen: list[int] = []
+
+    class OutOfMemory:
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    def hook(inputs: Any, processor: Any) -> dict[str, Any]:
+        frames = int(inputs["video_grid_thw"][0][0]) * 2  # temporal patches of two frames
+        frames_seen.append(frames)
+        if frames > 10:  # this "GPU" fits ten frames
+            return {"logits_processor": [OutOfMemory()], "max_new_tokens": 2}
+        return scripted(inputs, processor)  # type: ignore[no-any-return]
+
+    s = make_settings(analyzer="qwen3vl", qwen_model=str(tiny_qwen), qwen_device="cpu", window_seconds=40,
+                      vlm_fps=1, vlm_max_pixels=64 * 64)
+    dest = s.watch_dir / "talk.mp4"
+    shutil.copy(talk_video, dest)
+    pipeline = _pipeline(s, hook)
+    out = pipeline.process(dest)
+    assert out.state == "done", out.error
+    assert frames_seen == [32, 16, 8]  # the whole window each time, at 1, 1/2 and 1/4 of VIDX_VLM_FPS
+    (vlm,) = [e for e in pipeline.store.events_for_video(pipeline.ledger.rows()[0].video_id) if e.source == "vlm"]
+    assert (vlm.start_sec, vlm.end_sec) == (26.0, 29.0)
+
+
+def test_a_window_that_never_fits_fails_the_video_clearly(
+        tiny_qwen: Path, make_settings: Callable[..., Settings], talk_video: Path) -> None:
+    import torch
+
+    class OutOfMemory:
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+
+    s = make_settings(analyzer="qwen3vl", qwen_model=str(tiny_qwen), qwen_device="cpu", window_seconds=40,
+                      vlm_fps=1, vlm_max_pixels=64 * 64, max_attempts=1)
+    dest = s.watch_dir / "talk.mp4"
+    shutil.copy(talk_video, dest)
+    out = _pipeline(s, lambda i, p: {"logits_processor": [OutOfMemory()], "max_new_tokens": 2}).process(dest)
+    assert out.state == "failed" and "out of GPU memory" in (out.error or "") and "VIDX_VLM_MAX_FRAMES" in out.error
