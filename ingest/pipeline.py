@@ -19,6 +19,7 @@ from ingest.analyzers.base import Analysis, AnalysisError, Analyzer, VideoJob
 from ingest.subtitles import sidecar_signature
 from vidx.config import Settings
 from vidx.embed import Embedder
+from vidx.errors import ServiceUnavailable
 from vidx.ledger import Ledger, WindowRow
 from vidx.logs import current_video
 from vidx.media import ProbeError, frame_at, jpeg_bytes, probe
@@ -89,8 +90,11 @@ class Pipeline:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = self._embedder_factory()
-            self.store.ensure_schema(self._embedder.model_id, self._embedder.dims)
+            emb = self._embedder_factory()
+            # only once the schema is in place: a store that was down must be checked again, or writes
+            # would go to an index Elasticsearch auto-creates without the vidx template
+            self.store.ensure_schema(emb.model_id, emb.dims)
+            self._embedder = emb
         return self._embedder
 
     # ------------------------------------------------------------------------------
@@ -110,6 +114,12 @@ class Pipeline:
             except Cancelled:
                 self.ledger.set(key, state="pending", attempts=attempts - 1)
                 return Outcome(path, "pending", error="cancelled")
+            except ServiceUnavailable as exc:
+                # Elasticsearch or the VLM server is down, not the video: wait, do not count the attempt
+                msg = f"waiting for a service: {exc}"
+                log.warning("%s; will try again", msg)
+                self.ledger.set(key, state="pending", attempts=attempts - 1, error=msg)
+                return Outcome(path, "pending", error=msg, seconds=time.monotonic() - t0)
             except (ProbeError, AnalysisError) as exc:
                 # the file itself is the problem: retrying will not help
                 msg = str(exc)

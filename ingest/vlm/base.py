@@ -7,9 +7,15 @@ from typing import Protocol
 
 import numpy as np
 
+from vidx.errors import ServiceUnavailable
+
 
 class VlmError(RuntimeError):
     """The provider could not answer (server down, out of memory...)."""
+
+
+class VlmUnavailable(VlmError, ServiceUnavailable):
+    """The VLM server cannot be reached (down, still loading the model, timed out)."""
 
 
 class VlmOutOfMemory(VlmError):
@@ -33,7 +39,10 @@ class Clip:
 
 class VlmProvider(Protocol):
     name: str  # "qwen3vl" | "openai"
-    model_id: str
+
+    @property
+    def model_id(self) -> str:
+        """The model that answers, as stamped on every event."""
 
     def generate(self, clip: Clip, prompt: str, system: str) -> str:
         """The model's raw text answer for this clip and prompt."""

@@ -9,11 +9,24 @@ import base64
 import logging
 from typing import Any
 
-from ingest.vlm.base import Clip, VlmError
+from ingest.vlm.base import Clip, VlmError, VlmUnavailable
 from vidx.config import Settings
 from vidx.media import jpeg_bytes
 
 log = logging.getLogger("ingest.vlm.openai")
+
+
+UNAVAILABLE_STATUS = {502, 503, 504}  # a proxy without its backend, a server still loading
+
+
+def _vlm_error(exc: Exception, what: str) -> VlmError:
+    """Unreachable or not ready: VlmUnavailable (the video waits); anything else: VlmError."""
+    import openai
+
+    if isinstance(exc, openai.APIConnectionError) or (
+            isinstance(exc, openai.APIStatusError) and exc.status_code in UNAVAILABLE_STATUS):
+        return VlmUnavailable(f"{what}: {exc}")
+    return VlmError(f"{what}: {exc}")
 
 
 class OpenAIProvider:
@@ -28,14 +41,24 @@ class OpenAIProvider:
         self.settings = settings
         self.client = client or OpenAI(base_url=settings.openai_base_url, api_key=key,
                                        timeout=settings.openai_timeout, max_retries=2)
-        self.model_id = settings.openai_model or self._first_model()
-        log.info("OpenAI-compatible server %s, model %s", settings.openai_base_url, self.model_id)
+        self._model_id: str | None = settings.openai_model
+        try:
+            log.info("OpenAI-compatible server %s, model %s", settings.openai_base_url, self.model_id)
+        except VlmUnavailable as exc:  # a server still loading its model: the daemon starts anyway
+            log.warning("%s; videos wait until it answers", exc)
+
+    @property
+    def model_id(self) -> str:
+        """VIDX_OPENAI_MODEL, else the first model the server lists (asked once it answers)."""
+        if self._model_id is None:
+            self._model_id = self._first_model()
+        return self._model_id
 
     def _first_model(self) -> str:
         try:
             models = list(self.client.models.list())
         except Exception as exc:
-            raise VlmError(f"cannot list models at {self.settings.openai_base_url}: {exc}") from exc
+            raise _vlm_error(exc, f"cannot list models at {self.settings.openai_base_url}") from exc
         if not models:
             raise VlmError(f"{self.settings.openai_base_url} serves no model; set VIDX_OPENAI_MODEL")
         return str(models[0].id)
@@ -58,7 +81,7 @@ class OpenAIProvider:
                 max_tokens=self.settings.vlm_max_new_tokens,
             )
         except Exception as exc:
-            raise VlmError(f"{self.settings.openai_base_url}: {exc}") from exc
+            raise _vlm_error(exc, str(self.settings.openai_base_url)) from exc
         return str(resp.choices[0].message.content or "")
 
     def generate(self, clip: Clip, prompt: str, system: str) -> str:

@@ -43,6 +43,7 @@ class FakeES:
     captured: list[Captured] = field(default_factory=list)
     item_failures: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # _id -> (status, type, reason)
     reject_bulk_items: int = 0  # answer this many bulk items with 429 before accepting
+    down: bool = False  # refuse connections, like a stopped server
 
     # ---------------------------------------------------------------- dispatch
     def handle(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, Any]:
@@ -336,6 +337,10 @@ def make_client(fake: FakeES) -> Any:
         _CLIENT_META_HTTP_CLIENT = ("capture", "0")
 
         def perform_request(self, method, target, body=None, headers=None, request_timeout=None):  # type: ignore[no-untyped-def]
+            if fake.down:
+                from elastic_transport import ConnectionError as TransportConnectionError
+
+                raise TransportConnectionError("[Errno 111] Connection refused")
             status, data = fake.handle(method, target, body, dict(headers or {}))
             meta = ApiResponseMeta(status=status, http_version="1.1", duration=0.0, node=self.config,
                                    headers=HttpHeaders({"x-elastic-product": "Elasticsearch",

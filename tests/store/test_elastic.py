@@ -150,6 +150,30 @@ def test_pipeline_does_not_mark_a_partial_write_done(settings: Any, talk_video: 
     assert out.state in ("pending", "failed") and "not stored" in (out.error or "")
 
 
+def test_elasticsearch_outage_keeps_videos_pending_without_using_up_attempts(settings: Any,
+                                                                           talk_video: Path) -> None:
+    import shutil
+
+    from ingest.daemon import build_pipeline
+    from tests.fakes.embedder import HashEmbedder
+
+    store = make_elastic_store()
+    settings = settings.model_copy(update={"max_attempts": 1})
+    dest = settings.watch_dir / "t.mp4"
+    shutil.copy(talk_video, dest)
+    shutil.copy(talk_video.with_suffix(".srt"), dest.with_suffix(".srt"))
+    emb = HashEmbedder()
+    pipeline = build_pipeline(settings, store=store, embedder_factory=lambda: emb)
+    store.fake.down = True  # stopped while the daemon runs
+    for _ in range(2):
+        out = pipeline.process(dest)
+        assert out.state == "pending" and "unreachable" in (out.error or "")
+    assert pipeline.ledger.rows()[0].attempts == 0
+    store.fake.down = False
+    assert pipeline.process(dest).state == "done"
+    assert store.search_keyword("lighthouse keeper", 3).hits[0].event.start_sec == 26.0
+
+
 def test_429_is_retried_with_backoff_and_everything_is_stored_once() -> None:
     store = make_elastic_store()
     store.ensure_schema(EMB.model_id, EMB.dims)

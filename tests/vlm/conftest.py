@@ -17,7 +17,7 @@ Responder = Callable[[float, float, int], "str | int"]  # (window start, end, ca
 class ChatServer:
     """A minimal OpenAI-compatible server: GET /v1/models, POST /v1/chat/completions."""
 
-    def __init__(self, respond: Responder) -> None:
+    def __init__(self, respond: Responder, port: int = 0) -> None:
         self.respond = respond
         self.requests: list[dict[str, Any]] = []
         self.calls: dict[tuple[float, float], int] = {}
@@ -61,7 +61,7 @@ class ChatServer:
             def log_message(self, *a: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), H)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
@@ -70,8 +70,8 @@ class ChatServer:
 def chat_server() -> Iterator[Callable[[Responder], ChatServer]]:
     made: list[ChatServer] = []
 
-    def make(respond: Responder) -> ChatServer:
-        s = ChatServer(respond)
+    def make(respond: Responder, port: int = 0) -> ChatServer:
+        s = ChatServer(respond, port)
         made.append(s)
         return s
 

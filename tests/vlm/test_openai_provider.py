@@ -150,15 +150,41 @@ def test_crash_resumes_at_the_next_unanalysed_window(make_settings: Callable[...
         assert int(np.argmax(np.median(rgb.reshape(-1, 3), axis=0))) == int(np.argmax(scene)), e.start_sec
 
 
-def test_unreachable_server_is_a_clear_error(make_settings: Callable[..., Settings]) -> None:
-    import pytest
+def _free_port() -> int:
+    import socket
 
-    from ingest.vlm.base import VlmError
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # closed again: nothing listens there
+
+
+def test_unreachable_server_is_a_clear_error(make_settings: Callable[..., Settings]) -> None:
+    from ingest.vlm.base import VlmUnavailable
     from ingest.vlm.openai_compat import OpenAIProvider
 
-    s = make_settings(analyzer="openai", openai_base_url="http://127.0.0.1:9/v1", openai_timeout=2)
-    with pytest.raises(VlmError, match="cannot list models"):
-        OpenAIProvider(s)
+    s = make_settings(analyzer="openai", openai_base_url=f"http://127.0.0.1:{_free_port()}/v1", openai_timeout=2)
+    provider = OpenAIProvider(s)  # the daemon starts while the server is still loading its model
+    with pytest.raises(VlmUnavailable, match="cannot list models"):
+        _ = provider.model_id
+
+
+def test_videos_wait_for_a_vlm_server_that_is_down_without_using_up_attempts(
+        make_settings: Callable[..., Settings], chat_server: Callable[..., ChatServer], talk_video: Path) -> None:
+    port = _free_port()
+    s = make_settings(analyzer="openai", openai_base_url=f"http://127.0.0.1:{port}/v1", openai_timeout=5,
+                      window_seconds=20, window_overlap=4, vlm_fps=1, vlm_max_pixels=64 * 64, max_attempts=1)
+    dest = s.watch_dir / "talk.mp4"
+    shutil.copy(talk_video, dest)
+    pipeline = build_pipeline(s, store=EmbeddedStore(s.store_path), embedder_factory=HashEmbedder)
+    for _ in range(2):  # more outages than VIDX_MAX_ATTEMPTS allows failures
+        out = pipeline.process(dest)
+        assert out.state == "pending" and "waiting for a service" in (out.error or "")
+    (row,) = pipeline.ledger.rows()
+    assert (row.state, row.attempts) == ("pending", 0)
+    server = chat_server(realistic, port)  # the server comes up
+    out = pipeline.process(dest)
+    assert out.state == "done", out.error
+    assert sum(server.calls.values()) >= 2 and pipeline.ledger.rows()[0].error is None
 
 
 def test_auto_choice_logs_why(make_settings: Callable[..., Settings]) -> None:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from vidx.errors import ServiceUnavailable
 from vidx.schema import Event
 
 RRF_K = 60
@@ -19,6 +20,10 @@ HIGHLIGHT_FIELDS = ("description", "dialogue", "ocr_text")
 
 class StoreError(RuntimeError):
     """A store cannot do what was asked (unreachable, wrong schema, partial write...)."""
+
+
+class StoreUnavailable(StoreError, ServiceUnavailable):
+    """The store cannot be reached (connection refused, timeout)."""
 
 
 class SearchMode(str, Enum):

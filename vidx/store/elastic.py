@@ -26,7 +26,16 @@ import numpy as np
 import mappings
 from vidx.config import EsHybrid, Settings
 from vidx.schema import Event
-from vidx.store.base import RRF_K, EventStore, Hit, SearchResult, StoreError, WriteReport, rrf_fuse
+from vidx.store.base import (
+    RRF_K,
+    EventStore,
+    Hit,
+    SearchResult,
+    StoreError,
+    StoreUnavailable,
+    WriteReport,
+    rrf_fuse,
+)
 
 log = logging.getLogger("vidx.store.elastic")
 
@@ -51,8 +60,8 @@ def _es_error(exc: Exception, what: str, url: str) -> StoreError:
 
     if isinstance(exc, TlsError):
         return StoreError(f"Elasticsearch at {url}: TLS failed ({exc}); set VIDX_ES_CA_CERT or VIDX_ES_FINGERPRINT")
-    if isinstance(exc, TransportConnectionError):
-        return StoreError(
+    if isinstance(exc, TransportConnectionError):  # timeouts too (ConnectionTimeout is a subclass)
+        return StoreUnavailable(
             f"Elasticsearch at {url} is unreachable ({what}): {exc}. Check VIDX_ES_URL; vidx does not fall "
             "back to the embedded store while VIDX_ES_URL is set."
         )
