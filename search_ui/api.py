@@ -22,7 +22,10 @@ def healthz() -> Any:
 def status() -> Any:
     s = services()
     data = s["ledger"].status()
-    counts = s["store"].video_event_counts()
+    try:
+        counts = s["store"].video_event_counts()
+    except StoreError as exc:
+        return jsonify(error=f"status is unavailable: {exc}"), 503
     for v in data["videos"]:
         if v["video_id"] in counts and v["state"] == "done":
             v["events"] = counts[v["video_id"]]

@@ -49,6 +49,7 @@ def index() -> Any:
     s = services()
     params = request.args.to_dict()
     error = None
+    status = 200
     result: dict[str, Any] | None = None
     query = None
     try:
@@ -56,9 +57,9 @@ def index() -> Any:
         if query.q:
             result = s["search"].search(query)
     except BadRequest as exc:
-        error = str(exc)
+        error, status = str(exc), 400
     except StoreError as exc:
-        error = f"Search is unavailable: {exc}"
+        error, status = f"Search is unavailable: {exc}", 503
     rows = s["ledger"].rows()
     summary = {
         "done": sum(r.state == "done" for r in rows),
@@ -66,7 +67,6 @@ def index() -> Any:
         "failed": sum(r.state == "failed" for r in rows),
     }
     names = {r.video_id: r.path.rsplit("/", 1)[-1] for r in rows if r.video_id}
-    status = 400 if error and not result else 200
     return (
         render_template(
             "index.html",

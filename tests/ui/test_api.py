@@ -11,6 +11,7 @@ from tests.fakes.embedder import HashEmbedder
 from tests.media import make_video
 from tests.ui.conftest import XSS, add_video
 from vidx.config import Settings
+from vidx.ledger import Ledger
 
 
 def test_healthz(app: Flask) -> None:
@@ -171,3 +172,20 @@ def test_page_escapes_untrusted_text(app: Flask, settings: Settings, hash_embedd
     assert "{{7*7}}" in html  # not evaluated as a template
     assert "<em>villain</em>" in html
     assert len(html) < 200_000  # 100 KB of model text is cut on the page
+
+
+def test_elasticsearch_down_is_a_json_503(settings: Settings, hash_embedder: HashEmbedder) -> None:
+    from search_ui import create_app
+    from tests.fakes.es_server import make_elastic_store
+
+    store = make_elastic_store()
+    store.ensure_schema(hash_embedder.model_id, hash_embedder.dims)
+    Ledger(settings.ledger_path)
+    client = create_app(settings, store=store, embedder_factory=lambda: hash_embedder).test_client()
+    store.fake.down = True
+    for url in ("/api/status", "/api/search?q=harbour&mode=hybrid"):
+        resp = client.get(url)
+        assert resp.status_code == 503 and resp.is_json, url
+        assert "unreachable" in resp.get_json()["error"]
+    page = client.get("/?q=harbour")
+    assert page.status_code == 503 and b"unreachable" in page.data and b"Traceback" not in page.data
