@@ -226,19 +226,6 @@ class Ledger:
                 (time.time(),),
             ).rowcount
 
-    def requeue_all(self, analyzer_prefix: str | None = None) -> int:
-        with self._tx() as c:
-            if analyzer_prefix:
-                return c.execute(
-                    "UPDATE files SET state='pending', attempts=0, error=NULL, updated_at=? "
-                    "WHERE state='done' AND (analyzer IS NULL OR analyzer NOT LIKE ?)",
-                    (time.time(), analyzer_prefix + "%"),
-                ).rowcount
-            return c.execute(
-                "UPDATE files SET state='pending', attempts=0, error=NULL, updated_at=? WHERE state IN ('done','failed')",
-                (time.time(),),
-            ).rowcount
-
     # -- windows (resume of long analyses) -----------------------------------------
     def windows(self, video_id: str, analyzer_key: str) -> dict[int, WindowRow]:
         cur = self._conn().execute(
