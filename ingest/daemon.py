@@ -18,6 +18,7 @@ from vidx.embed import Embedder, load_embedder
 from vidx.ledger import Ledger
 from vidx.media import VIDEO_EXTENSIONS
 from vidx.store import EventStore, open_store
+from vidx.verify import forget_file
 
 log = logging.getLogger("ingest.daemon")
 
@@ -102,12 +103,7 @@ class Daemon:
         for row in self.ledger.rows():
             if not Path(row.path).exists():
                 log.info("%s was deleted; removing its events", row.path)
-                self.ledger.remove(row.path)
-                others = [r for r in self.ledger.rows() if r.video_id == row.video_id]
-                if row.video_id and not others:
-                    self.pipeline.store.delete_video(row.video_id)
-                elif others:  # a copy with the same bytes remains: point the events at it
-                    self.ledger.set(others[0].path, state="pending")
+                forget_file(self.ledger, self.pipeline.store, row.path)
 
     def run_once(self) -> None:
         for path in self.watcher.poll():

@@ -265,6 +265,39 @@ def cmd_reindex(args: argparse.Namespace, s: Settings) -> int:
     return 1 if failed else 0
 
 
+def cmd_verify(args: argparse.Namespace, s: Settings) -> int:
+    """Check that the ledger, the store and the watch folder agree; exit 1 if they do not."""
+    from vidx.embed import load_embedder
+    from vidx.ledger import Ledger
+    from vidx.store import open_store
+    from vidx.verify import repair, verify
+
+    if not s.ledger_path.exists():
+        print(f"no videos yet: drop files into {s.watch_dir}")
+        return 0
+    ledger = Ledger(s.ledger_path)
+    store = open_store(s, read_only=not args.fix)
+    emb = load_embedder(s.embed_model, s.embed_batch_size, s.embed_device)
+    report = verify(ledger, store, emb.model_id, emb.dims)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(f"{report.videos} video(s) in the ledger")
+        for what, items in (("events missing from the store", report.missing),
+                            ("files deleted", report.gone), ("videos in the store without a ledger row",
+                                                             report.orphans)):
+            for item in items:
+                print(f"  {what}: {item}")
+        if report.stale_model:
+            print(f"  {report.stale_model}")
+        print("ok" if report.ok else "problems found" + ("" if args.fix else " (run `vidx verify --fix`)"))
+    if args.fix and not report.ok:
+        for line in repair(report, ledger, store):
+            print(line)
+        return 0 if not report.stale_model else 1
+    return 0 if report.ok else 1
+
+
 def cmd_es_setup(args: argparse.Namespace, s: Settings) -> int:
     if not s.es_url:
         print("vidx es-setup: set VIDX_ES_URL first", file=sys.stderr)
@@ -365,6 +398,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--keep-old", action="store_true",
                     help="Elasticsearch: keep the old index after switching the alias")
     sp.add_argument("-q", "--quiet", action="store_true")
+    folders(sp)
+
+    sp = add("verify", cmd_verify, "check that the ledger, the store and the watch folder agree",
+             epilog="Exit status 1 when they disagree. --fix re-queues videos whose events are missing "
+                    "(the daemon indexes them again), forgets deleted files and removes orphan events; "
+                    "it never touches a video file.")
+    sp.add_argument("--fix", action="store_true", help="repair what disagrees")
+    sp.add_argument("--json", action="store_true", help="print the report as JSON")
     folders(sp)
 
     sp = add("es-setup", cmd_es_setup, "install the index template, index and alias in Elasticsearch")

@@ -1,0 +1,67 @@
+"""`vidx verify`: ledger, store and watch folder agree, and --fix makes them agree."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ingest.daemon import build_pipeline
+from tests.fakes.embedder import HashEmbedder
+from tests.store.test_contract import ev
+from vidx import cli
+from vidx.config import Settings
+from vidx.store.embedded import EmbeddedStore
+
+
+def _verify(s: Settings, *args: str) -> int:
+    return cli.cmd_verify(cli.build_parser().parse_args(["verify", *args]), s)
+
+
+def test_verify_finds_and_fixes_what_disagrees(settings: Settings, watch_copy: Callable[[str], Path],
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    emb = HashEmbedder()
+    monkeypatch.setattr("vidx.embed.load_embedder", lambda *a, **k: emb)
+    store = EmbeddedStore(settings.store_path)
+    pipeline = build_pipeline(settings, store=store, embedder_factory=lambda: emb)
+    keep, lose, gone = watch_copy("keep"), watch_copy("lose"), watch_copy("gone")
+    for n, p in enumerate((lose, gone), start=1):  # other bytes, so other video ids
+        with open(p, "ab") as f:
+            f.write(b"\0" * n)
+    for p in (keep, lose, gone):
+        assert pipeline.process(p).state == "done"
+    assert _verify(settings) == 0 and capsys.readouterr().out.strip().endswith("ok")
+
+    rows = {Path(r.path).name: r for r in pipeline.ledger.rows()}
+    store.delete_video(rows["lose.mp4"].video_id)  # the store lost a video's events
+    gone.unlink()  # a file deleted while the daemon was down
+    store.replace_video_events("f" * 32, [ev("f" * 32, 0, 0, "an event of nobody")])  # an orphan
+    assert _verify(settings, "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["missing"] == [str(lose)] and report["gone"] == [str(gone)]
+    assert report["orphans"] == ["f" * 32] and report["ok"] is False
+
+    assert _verify(settings, "--fix") == 0
+    capsys.readouterr()
+    assert store.count("f" * 32) == 0 and store.count(rows["gone.mp4"].video_id) == 0
+    assert store.count(rows["keep.mp4"].video_id) == rows["keep.mp4"].events
+    states = {Path(r.path).name: r.state for r in pipeline.ledger.rows()}
+    assert states == {"keep.mp4": "done", "lose.mp4": "pending"}  # gone.mp4 is forgotten
+    assert pipeline.process(lose).state == "done"  # what the daemon does with a pending video
+    assert _verify(settings) == 0
+
+
+def test_verify_reports_another_embedding_model(settings: Settings, watch_copy: Callable[[str], Path],
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    emb = HashEmbedder()
+    assert build_pipeline(settings, store=EmbeddedStore(settings.store_path),
+                          embedder_factory=lambda: emb).process(watch_copy("talk")).state == "done"
+    other = HashEmbedder(dims=16)
+    other.model_id = "test/other"
+    monkeypatch.setattr("vidx.embed.load_embedder", lambda *a, **k: other)
+    assert _verify(settings) == 1
+    assert "vidx reindex" in capsys.readouterr().out
