@@ -43,9 +43,11 @@ class OpenAIProvider:
                                        timeout=settings.openai_timeout, max_retries=2)
         self._model_id: str | None = settings.openai_model
         try:
-            log.info("OpenAI-compatible server %s, model %s", settings.openai_base_url, self.model_id)
+            model = self.model_id  # asks the server when VIDX_OPENAI_MODEL is unset
         except VlmUnavailable as exc:  # a server still loading its model: the daemon starts anyway
             log.warning("%s; videos wait until it answers", exc)
+        else:
+            log.info("OpenAI-compatible server %s, model %s", settings.openai_base_url, model)
 
     @property
     def model_id(self) -> str:

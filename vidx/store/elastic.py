@@ -212,11 +212,12 @@ class ElasticStore:
 
     def abort_rebuild(self, target: EventStore) -> str:
         new = getattr(target, "target", None)
-        if isinstance(new, str) and new != self.alias:
-            try:
-                self.es.indices.delete(index=new, ignore_unavailable=True)
-            except Exception as exc:
-                return f"alias {self.alias} unchanged; could not delete the partial index {new}: {exc}"
+        if not isinstance(new, str) or new == self.alias:
+            return f"alias {self.alias} unchanged"
+        try:
+            self.es.indices.delete(index=new, ignore_unavailable=True)
+        except Exception as exc:
+            return f"alias {self.alias} unchanged; could not delete the partial index {new}: {exc}"
         return f"alias {self.alias} unchanged (still the old index); the partial index {new} was deleted"
 
     # -- writes ------------------------------------------------------------------
