@@ -9,16 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ingest.analyzers import make_analyzer
+from ingest.lifecycle import Lifecycle, SweepReport
 from ingest.pipeline import Outcome, Pipeline
 from ingest.progress import ConsoleProgress
-from ingest.subtitles import sidecar_signature, video_for_sidecar
-from ingest.watcher import Watcher, is_subtitle
+from ingest.subtitles import video_for_sidecar
+from ingest.watcher import Watcher, is_subtitle, is_video_name
 from vidx.config import Settings
 from vidx.embed import Embedder, load_embedder
-from vidx.ledger import Ledger
+from vidx.ledger import Ledger, LedgerError
 from vidx.media import VIDEO_EXTENSIONS
 from vidx.store import EventStore, open_store
-from vidx.verify import forget_file
 
 log = logging.getLogger("ingest.daemon")
 
@@ -32,6 +32,7 @@ def build_pipeline(
     embedder_factory: Callable[[], Embedder] | None = None,
     progress: ConsoleProgress | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    force_analysis: bool = False,
 ) -> Pipeline:
     store = store or open_store(settings)
     ledger = ledger or Ledger(settings.ledger_path)
@@ -41,6 +42,7 @@ def build_pipeline(
     return Pipeline(
         settings, ledger, store, factory, make_analyzer(settings),
         progress_hook=progress.update if progress else None, should_stop=should_stop,
+        force_analysis=force_analysis,
     )
 
 
@@ -50,8 +52,9 @@ class Daemon:
         self.pipeline = pipeline
         self.ledger = pipeline.ledger
         self.progress = progress
+        self.lifecycle: Lifecycle = pipeline.lifecycle
         self.watcher = Watcher(settings.watch_dir, settings.stable_seconds, settings.rescan_seconds,
-                               settings.use_polling)
+                               settings.use_polling, unchanged=self._unchanged)
         self.stop_event = threading.Event()
         self._retry_at: dict[str, float] = {}
         self.outcomes: list[Outcome] = []
@@ -61,6 +64,12 @@ class Daemon:
         if n:
             log.info("%d video(s) interrupted by a previous stop go back to pending", n)
 
+    def _unchanged(self, snapshot: dict[str, tuple[int, int, str, str]], path: Path, size: int, mtime_ns: int,
+                   sidecars: str) -> bool:
+        """For rescans: a file the ledger already knows as it is now needs no attention."""
+        have = snapshot.get(str(path))
+        return have is not None and have[:3] == (size, mtime_ns, sidecars) and have[3] in ("done", "failed")
+
     def handle(self, path: Path) -> Outcome | None:
         """A stable path from the watcher: decide, then process if needed."""
         if is_subtitle(path):
@@ -69,11 +78,16 @@ class Daemon:
                 return None
             log.info("subtitles %s belong to %s", path.name, video.name)
             path = video
-        try:
-            st = path.stat()
-        except OSError:
+        if not is_video_name(path):
+            log.debug("ignoring %s: not a video (%s)", path, ", ".join(sorted(VIDEO_EXTENSIONS)))
             return None
-        if not self.ledger.observe(str(path.absolute()), st.st_size, st.st_mtime_ns, sidecar_signature(path)):
+        if not self.watcher.inside(path):
+            log.info("ignoring %s: a link that leads outside the watch folder", path)
+            return None
+        try:
+            if not self.lifecycle.observe(path):
+                return None
+        except OSError:
             return None
         return self._process(path)
 
@@ -99,26 +113,35 @@ class Daemon:
             if p.exists():
                 self._process(p)
 
-    def _forget_deleted(self) -> None:
-        for row in self.ledger.rows():
-            if not Path(row.path).exists():
-                log.info("%s was deleted; removing its events", row.path)
-                forget_file(self.ledger, self.pipeline.store, row.path)
+    def _forget_deleted(self) -> SweepReport | None:
+        try:
+            return self.lifecycle.sweep()
+        except LedgerError as exc:  # never act on a ledger that cannot be read
+            log.error("deleted files are not checked: %s", exc)
+            return None
 
     def run_once(self) -> None:
+        if self.watcher.rescan_due():
+            self.watcher.rescan(self.ledger.snapshot())
         for path in self.watcher.poll():
             if self.stop_event.is_set():
                 return
             self.handle(path)
 
     def run(self) -> None:
+        self.pipeline.preflight()  # a schema or embedding-model mismatch stops here, before any analysis
         self.recover()
         self.watcher.start()
         log.info("watching %s (rescan every %.0fs)", self.watcher.root, self.settings.rescan_seconds)
         last_maintenance = 0.0
         try:
             while not self.stop_event.is_set():
-                self.run_once()
+                try:
+                    self.run_once()
+                except LedgerError as exc:  # e.g. "database is locked" for longer than the busy timeout
+                    log.error("%s; trying again in %.0fs", exc, RETRY_BACKOFF_S)
+                    self.stop_event.wait(RETRY_BACKOFF_S)
+                    continue
                 if time.monotonic() - last_maintenance >= min(self.settings.rescan_seconds, RETRY_BACKOFF_S):
                     last_maintenance = time.monotonic()
                     self._retry_pending()

@@ -1,7 +1,14 @@
-"""Process one video: probe -> hash -> analyse -> thumbnails -> embed -> store -> ledger.
+"""Process one video as ordered stages: probe -> hash -> analyse -> thumbnails -> embed -> store.
 
-``Pipeline.process(path)`` is idempotent: event ids are deterministic and the store
-replaces a video's events atomically, so running it twice gives the same index.
+Each stage is an object with ``run(ctx)`` and ``cleanup(ctx, ok)``; cleanup always runs for
+every stage that started, and a stage ends the chain early with :class:`StopPipeline`
+(the video needs no more work, e.g. the same content is already indexed). The ledger
+records the stage a video is in, so the status shows it and a restart resumes: event ids
+are deterministic, the store replaces a video's events atomically and VLM windows are
+checkpointed, so running a video again after a stop at any stage gives the same index.
+
+Decoding and analysis run under supervision (:mod:`ingest.supervise`): a shutdown returns
+within a fraction of a second, a hung decoder fails the video after ``VIDX_STALL_SECONDS``.
 """
 
 from __future__ import annotations
@@ -12,27 +19,32 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from ingest.analyzers.base import Analysis, AnalysisError, Analyzer, VideoJob
+from ingest.lifecycle import Lifecycle
 from ingest.subtitles import sidecar_signature
+from ingest.supervise import Heartbeat, Stalled, run_supervised
 from vidx.config import Settings
 from vidx.embed import Embedder
-from vidx.errors import ServiceUnavailable
-from vidx.ledger import Ledger, WindowRow
+from vidx.errors import Cancelled, ServiceUnavailable
+from vidx.ledger import FileRow, Ledger, WindowRow
 from vidx.logs import current_video
-from vidx.media import ProbeError, frame_at, jpeg_bytes, probe
+from vidx.media import ProbeError, VideoInfo, frame_at, jpeg_bytes, probe
 from vidx.schema import Event, video_id_for
-from vidx.store.base import EventStore, StoreError
+from vidx.store.base import EventStore, SchemaMismatch, StoreError
 
 log = logging.getLogger("ingest.pipeline")
 
 HASH_CHUNK = 4 * 1024 * 1024
 
+__all__ = ["Cancelled", "Outcome", "Pipeline", "StopPipeline"]
 
-class Cancelled(Exception):
-    """The daemon is stopping; the video goes back to pending."""
+
+class StopPipeline(Exception):
+    """A stage decided the video needs no more work; the outcome is ``done``."""
 
 
 @dataclass
@@ -59,12 +71,184 @@ class LedgerCheckpoint:
         self.ledger.save_window(self.video_id, key, row)
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: Path, on_chunk: Callable[[], None] | None = None) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(HASH_CHUNK):
             h.update(chunk)
+            if on_chunk:
+                on_chunk()
     return h.hexdigest()
+
+
+@dataclass
+class VideoContext:
+    """What the stages of one run know about the video."""
+
+    path: Path
+    key: str
+    row: FileRow | None  # the ledger row as it was before this run
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    info: VideoInfo | None = None
+    sha256: str = ""
+    video_id: str = ""
+    job: VideoJob | None = None
+    analysis: Analysis | None = None
+    written: int = 0
+    events: int = 0
+
+
+class Stage(Protocol):
+    name: str
+
+    def run(self, ctx: VideoContext) -> None: ...
+
+    def cleanup(self, ctx: VideoContext, ok: bool) -> None: ...
+
+
+class _Base:
+    name = "stage"
+
+    def __init__(self, p: Pipeline) -> None:
+        self.p = p
+
+    def cleanup(self, ctx: VideoContext, ok: bool) -> None:
+        return None
+
+
+class ProbeStage(_Base):
+    name = "probe"
+
+    def run(self, ctx: VideoContext) -> None:
+        ctx.info = run_supervised(lambda hb: probe(ctx.path), self.p.settings.stall_seconds, self.p.should_stop,
+                                  "probing")
+        if ctx.info.duration_sec <= 0:
+            raise ProbeError("the video has no duration")
+
+
+class HashStage(_Base):
+    """The content hash is the video's identity. The same bytes already indexed under
+    another path (a copy, or a rename) are adopted without analysing anything again."""
+
+    name = "hash"
+
+    def run(self, ctx: VideoContext) -> None:
+        p = self.p
+        p.progress(ctx.key, 0.01, "hashing")
+        ctx.sha256 = run_supervised(lambda hb: sha256_file(ctx.path, lambda: hb.beat("hashing")),
+                                    p.settings.stall_seconds, p.should_stop, "hashing")
+        ctx.video_id = video_id_for(ctx.sha256)
+        assert ctx.info is not None
+        p.ledger.set(ctx.key, sha256=ctx.sha256, video_id=ctx.video_id, duration_sec=ctx.info.duration_sec,
+                     analyzer=p.analyzer.version)
+        same = [r for r in p.ledger.rows_for_video(ctx.video_id) if r.path != ctx.key and r.state == "done"]
+        if same and not p.force_analysis:
+            src = same[0]
+            if not os.path.exists(src.path):  # a rename: the events follow the file
+                p.store.repoint_video(ctx.video_id, ctx.key)
+                log.info("same content as %s (moved): events re-pointed, nothing analysed again", src.path)
+            else:
+                log.info("same content as %s: indexed once, nothing analysed again", src.path)
+            ctx.events = src.events
+            raise StopPipeline()
+
+
+class SchemaStage(_Base):
+    """Fail fast: the store must accept this embedder's vectors before any analysis is spent."""
+
+    name = "schema"
+
+    def run(self, ctx: VideoContext) -> None:
+        _ = self.p.embedder
+
+
+class AnalyseStage(_Base):
+    name = "analyse"
+
+    def run(self, ctx: VideoContext) -> None:
+        p = self.p
+        assert ctx.info is not None
+        ctx.job = VideoJob(path=ctx.path, video_id=ctx.video_id, sha256=ctx.sha256, info=ctx.info,
+                           run_id=ctx.run_id, checkpoint=LedgerCheckpoint(p.ledger, ctx.video_id))
+        job = ctx.job
+
+        def work(hb: Heartbeat) -> Analysis:
+            def on_progress(frac: float, msg: str) -> None:
+                hb.beat(msg)
+                p.progress(ctx.key, 0.02 + 0.80 * frac, msg)
+
+            return p.analyzer.analyze(job, on_progress)
+
+        ctx.analysis = run_supervised(work, p.settings.stall_seconds, p.should_stop, "analysis")
+
+
+class ThumbnailStage(_Base):
+    name = "thumbnails"
+
+    def run(self, ctx: VideoContext) -> None:
+        p = self.p
+        assert ctx.analysis is not None and ctx.job is not None
+        analysis, job = ctx.analysis, ctx.job
+        p.progress(ctx.key, 0.83, "thumbnails")
+
+        def work(hb: Heartbeat) -> None:
+            folder = p.settings.thumbs_dir / job.video_id
+            folder.mkdir(parents=True, exist_ok=True)
+            for e in analysis.events:
+                hb.beat("thumbnails")
+                data = analysis.thumbnails.get(e.event_id)
+                if data is None:
+                    rgb = frame_at(job.path, min(e.start_sec + 0.5, (e.start_sec + e.end_sec) / 2))
+                    if rgb is None:
+                        continue
+                    data = jpeg_bytes(rgb)
+                dest = folder / f"{e.event_id}.jpg"
+                tmp = dest.with_suffix(".tmp")
+                tmp.write_bytes(data)
+                os.replace(tmp, dest)
+
+        run_supervised(work, p.settings.stall_seconds, p.should_stop, "thumbnails")
+
+    def cleanup(self, ctx: VideoContext, ok: bool) -> None:
+        if not ok and ctx.video_id:  # no half-written temporary files left behind
+            for tmp in (self.p.settings.thumbs_dir / ctx.video_id).glob("*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+
+class EmbedStage(_Base):
+    name = "embed"
+
+    def run(self, ctx: VideoContext) -> None:
+        assert ctx.analysis is not None
+        self.p.progress(ctx.key, 0.86, "embedding")
+        events = ctx.analysis.events
+        if not events:
+            return
+        emb = self.p.embedder
+        vecs = emb.embed([e.embedding_text() for e in events])
+        for e, v in zip(events, vecs):
+            e.embedding = [float(x) for x in v]
+            e.embedding_model = emb.model_id
+
+
+class StoreStage(_Base):
+    name = "store"
+
+    def run(self, ctx: VideoContext) -> None:
+        p = self.p
+        assert ctx.analysis is not None
+        self.p.progress(ctx.key, 0.95, "storing")
+        events = ctx.analysis.events
+        report = p.store.replace_video_events(ctx.video_id, events)
+        if report.failed:
+            raise StoreError(
+                f"{len(report.failed)} of {len(events)} events were not stored; first: {report.failed[0][1]}"
+            )
+        ctx.written = ctx.events = report.written
+        # the file's previous content (if it changed in place) is no longer what this path holds
+        old = ctx.row.video_id if ctx.row else None
+        if old and old != ctx.video_id:
+            p.lifecycle.superseded(old, ctx.video_id)
 
 
 class Pipeline:
@@ -77,6 +261,7 @@ class Pipeline:
         analyzer: Analyzer,
         progress_hook: ProgressHook | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        force_analysis: bool = False,
     ) -> None:
         self.settings = settings
         self.ledger = ledger
@@ -86,6 +271,10 @@ class Pipeline:
         self.analyzer = analyzer
         self.progress_hook = progress_hook
         self.should_stop = should_stop
+        self.force_analysis = force_analysis  # `vidx reindex`: analyse even content indexed elsewhere
+        self.lifecycle = Lifecycle(settings, ledger, store)
+        self.stages: list[Stage] = [ProbeStage(self), HashStage(self), SchemaStage(self), AnalyseStage(self),
+                                    ThumbnailStage(self), EmbedStage(self), StoreStage(self)]
 
     @property
     def embedder(self) -> Embedder:
@@ -97,6 +286,15 @@ class Pipeline:
             self._embedder = emb
         return self._embedder
 
+    def preflight(self) -> None:
+        """Check the store's schema and embedding model once, before any video is analysed.
+        Raises SchemaMismatch (the operator must act); a store that cannot be reached yet is
+        checked again before the first video's analysis."""
+        try:
+            _ = self.embedder
+        except ServiceUnavailable as exc:
+            log.warning("%s; the schema is checked again before the first video", exc)
+
     # ------------------------------------------------------------------------------
     def process(self, path: Path) -> Outcome:
         path = Path(path).absolute()
@@ -104,29 +302,42 @@ class Pipeline:
         token = current_video.set(path.name)
         t0 = time.monotonic()
         try:
-            st = path.stat()
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                log.info("gone before it could be processed")
+                return Outcome(path, "pending", error="file disappeared")
             self.ledger.ensure(key, st.st_size, st.st_mtime_ns, sidecar_signature(path))
             row = self.ledger.get(key)
             attempts = (row.attempts if row else 0) + 1
-            self.ledger.set(key, state="processing", attempts=attempts, progress=0.0, error=None)
+            self.ledger.set(key, state="processing", attempts=attempts, progress=0.0, error=None, warnings=0)
+            ctx = VideoContext(path=path, key=key, row=row)
             try:
-                n, warnings = self._run(path, key)
+                self._run_stages(ctx)
             except Cancelled:
                 self.ledger.set(key, state="pending", attempts=attempts - 1)
                 return Outcome(path, "pending", error="cancelled")
+            except SchemaMismatch:
+                # the operator must act; the video is not at fault and keeps its place in the queue
+                self.ledger.set(key, state="pending", attempts=attempts - 1)
+                raise
             except ServiceUnavailable as exc:
                 # Elasticsearch or the VLM server is down, not the video: wait, do not count the attempt
                 msg = f"waiting for a service: {exc}"
                 log.warning("%s; will try again", msg)
                 self.ledger.set(key, state="pending", attempts=attempts - 1, error=msg)
                 return Outcome(path, "pending", error=msg, seconds=time.monotonic() - t0)
-            except (ProbeError, AnalysisError) as exc:
+            except FileNotFoundError:
+                log.info("gone while it was processed")
+                self.ledger.set(key, state="pending", attempts=attempts - 1, error="the file disappeared")
+                return Outcome(path, "pending", error="file disappeared")
+            except (ProbeError, AnalysisError, Stalled) as exc:
                 # the file itself is the problem: retrying will not help
                 msg = str(exc)
                 log.error("failed: %s", msg)
                 self.ledger.set(key, state="failed", error=msg, progress=0.0)
                 return Outcome(path, "failed", error=msg, seconds=time.monotonic() - t0)
-            except Exception as exc:  # store down, out of memory...: retry later
+            except Exception as exc:  # store error, out of memory...: retry later
                 msg = f"{type(exc).__name__}: {exc}"
                 state = "failed" if attempts >= self.settings.max_attempts else "pending"
                 log.error("attempt %d/%d failed: %s", attempts, self.settings.max_attempts, msg,
@@ -134,72 +345,42 @@ class Pipeline:
                 self.ledger.set(key, state=state, error=msg)
                 return Outcome(path, state, error=msg, seconds=time.monotonic() - t0)
             dt = time.monotonic() - t0
-            self.ledger.set(key, state="done", events=n, progress=1.0, warnings=warnings,
-                            error=f"{warnings} window(s) could not be analysed" if warnings else None)
-            log.info("indexed %d events in %.1fs", n, dt)
-            return Outcome(path, "done", events=n, seconds=dt, warnings=warnings)
-        except FileNotFoundError:
-            log.info("gone before it could be processed")
-            self.ledger.remove(key)
-            return Outcome(path, "failed", error="file disappeared")
+            warnings = ctx.analysis.warnings if ctx.analysis else []
+            for w in warnings:
+                log.warning("%s", w)
+            self.ledger.set(key, state="done", events=ctx.events, progress=1.0, warnings=len(warnings),
+                            error="; ".join(warnings)[:2000] if warnings else None)
+            log.info("indexed %d events in %.1fs%s", ctx.events, dt,
+                     f" with {len(warnings)} warning(s)" if warnings else "")
+            return Outcome(path, "done", events=ctx.events, seconds=dt, warnings=len(warnings),
+                           error="; ".join(warnings) if warnings else None)
         finally:
             current_video.reset(token)
 
-    def _progress(self, key: str, frac: float, msg: str) -> None:
+    def _run_stages(self, ctx: VideoContext) -> None:
+        started: list[Stage] = []
+        ok = False
+        try:
+            for stage in self.stages:
+                if self.should_stop():
+                    raise Cancelled()
+                started.append(stage)
+                log.debug("stage %s", stage.name)
+                stage.run(ctx)
+            ok = True
+        except StopPipeline:
+            ok = True
+        finally:
+            for stage in reversed(started):
+                try:
+                    stage.cleanup(ctx, ok)
+                except Exception:  # a cleanup must never hide the stage's own error
+                    log.exception("cleanup of stage %s failed", stage.name)
+
+    def progress(self, key: str, frac: float, msg: str) -> None:
         if self.should_stop():
             raise Cancelled()
         frac = max(0.0, min(1.0, frac))
         self.ledger.set(key, progress=frac)
         if self.progress_hook:
             self.progress_hook(key, frac, msg)
-
-    def _run(self, path: Path, key: str) -> tuple[int, int]:
-        info = probe(path)
-        if info.duration_sec <= 0:
-            raise ProbeError("the video has no duration")
-        self._progress(key, 0.01, "hashing")
-        sha = sha256_file(path)
-        vid = video_id_for(sha)
-        self.ledger.set(key, sha256=sha, video_id=vid, duration_sec=info.duration_sec,
-                        analyzer=self.analyzer.version)
-        job = VideoJob(path=path, video_id=vid, sha256=sha, info=info, run_id=uuid.uuid4().hex[:12],
-                       checkpoint=LedgerCheckpoint(self.ledger, vid))
-
-        def on_progress(frac: float, msg: str) -> None:
-            self._progress(key, 0.02 + 0.83 * frac, msg)
-
-        analysis = self.analyzer.analyze(job, on_progress)
-        self._write_thumbnails(job, analysis)
-        self._progress(key, 0.86, "embedding")
-        self._embed(analysis.events)
-        self._progress(key, 0.95, "storing")
-        report = self.store.replace_video_events(vid, analysis.events)
-        if report.failed:
-            raise StoreError(
-                f"{len(report.failed)} of {len(analysis.events)} events were not stored; first: {report.failed[0][1]}"
-            )
-        return report.written, len(analysis.warnings)
-
-    def _embed(self, events: list[Event]) -> None:
-        if not events:
-            return
-        emb = self.embedder
-        vecs = emb.embed([e.embedding_text() for e in events])
-        for e, v in zip(events, vecs):
-            e.embedding = [float(x) for x in v]
-            e.embedding_model = emb.model_id
-
-    def _write_thumbnails(self, job: VideoJob, analysis: Analysis) -> None:
-        folder = self.settings.thumbs_dir / job.video_id
-        folder.mkdir(parents=True, exist_ok=True)
-        for e in analysis.events:
-            data = analysis.thumbnails.get(e.event_id)
-            if data is None:
-                rgb = frame_at(job.path, min(e.start_sec + 0.5, (e.start_sec + e.end_sec) / 2))
-                if rgb is None:
-                    continue
-                data = jpeg_bytes(rgb)
-            dest = folder / f"{e.event_id}.jpg"
-            tmp = dest.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, dest)

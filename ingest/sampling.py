@@ -1,7 +1,7 @@
 """Frame sampling with exact timestamps: the only place where time comes from.
 
-Times are the decoded frames' presentation times (pts x time_base) relative to the
-stream start, and indices are source frame indices (time x source fps), which is what
+Times are the decoded frames' presentation times on the one media clock
+(:mod:`vidx.clock`: seconds from the start of the video), and indices are source frame indices (time x source fps), which is what
 Qwen3-VL's ``<t seconds>`` markers are computed from.
 """
 
@@ -42,22 +42,21 @@ def iter_samples(
     """Yield about ``fps`` frames per second between ``start`` and ``end`` (seconds)."""
     import av
 
+    from vidx.clock import StreamClock
+
     with av.open(str(path)) as c:
         vs = c.streams.video[0]
         vs.thread_type = "AUTO"
         src_fps = float(vs.average_rate or vs.guessed_rate or 25)
-        t0 = float(vs.start_time * vs.time_base) if vs.start_time is not None and vs.time_base else 0.0
+        clock = StreamClock.of(vs, c)
         if start > 0:
-            if vs.time_base:
-                c.seek(int((start + t0) / vs.time_base), stream=vs, backward=True)
-            else:  # no stream time base: seek in the container's microseconds
-                c.seek(int((start + t0) * 1_000_000), backward=True)
+            clock.seek(c, vs, start)
         step = 1.0 / fps
         next_t = start
         for frame in c.decode(vs):
-            if frame.time is None:
+            t = clock.seconds(frame.time)
+            if t is None:
                 continue
-            t = frame.time - t0
             if t < next_t - 1e-6:
                 continue
             if end is not None and t > end + 1e-6:

@@ -63,14 +63,16 @@ def parse_subtitles(text: str, lang: str = "") -> list[Cue]:
     return cues
 
 
-def sidecars_for(video: Path) -> list[Path]:
-    """Subtitle files that belong to ``video`` (same folder, same stem)."""
+def sidecars_for(video: Path, siblings: list[Path] | None = None) -> list[Path]:
+    """Subtitle files that belong to ``video`` (same folder, same stem). ``siblings`` is the
+    folder's listing when the caller already has it (a rescan lists each folder once)."""
     stem = video.stem
     out = []
-    try:
-        siblings = list(video.parent.iterdir())
-    except OSError:
-        return []
+    if siblings is None:
+        try:
+            siblings = list(video.parent.iterdir())
+        except OSError:
+            return []
     for p in siblings:
         if p.suffix.lower() not in SUB_EXTENSIONS or not p.is_file():
             continue
@@ -80,10 +82,10 @@ def sidecars_for(video: Path) -> list[Path]:
     return sorted(out)
 
 
-def sidecar_signature(video: Path) -> str:
+def sidecar_signature(video: Path, siblings: list[Path] | None = None) -> str:
     """Changes when a subtitle file appears, changes or goes away (triggers re-enrichment)."""
     parts = []
-    for p in sidecars_for(video):
+    for p in sidecars_for(video, siblings):
         try:
             st = p.stat()
         except OSError:

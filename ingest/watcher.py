@@ -9,14 +9,18 @@ The watcher only yields paths; the pipeline does the work.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.subtitles import SUB_EXTENSIONS
+from ingest.subtitles import SUB_EXTENSIONS, sidecar_signature
 from vidx.media import VIDEO_EXTENSIONS
+
+# (ledger snapshot, path, size, mtime_ns, sidecar signature) -> already known exactly like this
+Unchanged = Callable[[dict[str, tuple[int, int, str, str]], Path, int, int, str], bool]
 
 log = logging.getLogger("ingest.watcher")
 
@@ -92,13 +96,23 @@ class StabilityTracker:
 class Watcher:
     """Yields stable files under ``root``: ``for path in watcher.poll(): ...``."""
 
-    def __init__(self, root: Path, quiet_seconds: float, rescan_seconds: float, use_polling: bool = False) -> None:
+    def __init__(self, root: Path, quiet_seconds: float, rescan_seconds: float, use_polling: bool = False,
+                 unchanged: Unchanged | None = None) -> None:
         self.root = Path(root).absolute()
         self.tracker = StabilityTracker(quiet_seconds)
         self.rescan_seconds = rescan_seconds
         self.use_polling = use_polling
+        self.unchanged = unchanged
         self._last_rescan = 0.0
         self._observer: object | None = None
+        self.last_scan_listings = 0  # folders listed by the last rescan (each exactly once)
+
+    def inside(self, path: Path) -> bool:
+        """Is the file, links resolved, inside the watch folder? Links that lead out are not followed."""
+        try:
+            return Path(path).resolve().is_relative_to(self.root.resolve())
+        except (OSError, RuntimeError):
+            return False
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -116,7 +130,7 @@ class Watcher:
                     for p in (getattr(event, "dest_path", None), event.src_path):
                         if p:
                             path = Path(p if isinstance(p, str) else p.decode())
-                            if not is_ignored(path, root):
+                            if not is_ignored(path, root) and (is_video_name(path) or is_subtitle(path)):
                                 tracker.touch(path)
 
             obs = PollingObserver(timeout=5) if self.use_polling else Observer()
@@ -134,20 +148,62 @@ class Watcher:
             obs.join(timeout=5)  # type: ignore[attr-defined]
             self._observer = None
 
-    def rescan(self) -> None:
+    def rescan_due(self) -> bool:
+        return time.monotonic() - self._last_rescan >= self.rescan_seconds
+
+    def rescan(self, snapshot: dict[str, tuple[int, int, str, str]] | None = None) -> None:
+        """Look at every file once; files the ledger ``snapshot`` already knows exactly as they
+        are (size, mtime, subtitles) are skipped, so a rescan of an unchanged library writes nothing."""
         self._last_rescan = time.monotonic()
-        for path in self.scan():
-            self.tracker.touch(path)
+        for path, st, siblings in self.scan_entries():
+            if snapshot is not None and self.unchanged is not None and is_video_name(path):
+                if self.unchanged(snapshot, path, st.st_size, st.st_mtime_ns, sidecar_signature(path, siblings)):
+                    continue
+            if is_video_name(path) or is_subtitle(path):
+                self.tracker.touch(path)
 
     def scan(self) -> Iterator[Path]:
-        for path in sorted(self.root.rglob("*")):
+        for path, _, _ in self.scan_entries():
+            yield path
+
+    def scan_entries(self) -> Iterator[tuple[Path, os.stat_result, list[Path]]]:
+        """(file, stat, the folder's listing) for every candidate file, listing each folder once.
+        Links to files are followed only when they stay inside the watch folder; linked folders
+        are never entered."""
+        root = self.root.resolve() if self.root.exists() else self.root
+        listings = 0
+        stack = [self.root]
+        while stack:
+            folder = stack.pop()
             try:
-                if path.is_file() and not is_ignored(path, self.root):
-                    yield path
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=lambda e: e.name)
             except OSError:
                 continue
+            listings += 1
+            siblings = [Path(e.path) for e in entries]
+            for e in entries:
+                path = Path(e.path)
+                if is_ignored(path, self.root):
+                    continue
+                try:
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(path)
+                        continue
+                    if e.is_symlink():
+                        target = path.resolve()
+                        if not target.is_relative_to(root):
+                            log.debug("not following %s: it leads outside the watch folder", path)
+                            continue
+                    if not e.is_file():
+                        continue
+                    st = e.stat()
+                except OSError:
+                    continue
+                yield path, st, siblings
+        self.last_scan_listings = listings
 
     def poll(self) -> list[Path]:
-        if time.monotonic() - self._last_rescan >= self.rescan_seconds:
+        if self.rescan_due():
             self.rescan()
         return self.tracker.stable()

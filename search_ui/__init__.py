@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from search_ui.clips import ClipMaker
 from vidx.config import Settings, load_settings
 from vidx.embed import Embedder, load_embedder
 from vidx.ledger import Ledger
@@ -33,7 +34,7 @@ def create_app(
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, JSON_SORT_KEYS=False)
-    store = store or open_store(settings, read_only=False)
+    store = store or open_store(settings, read_only=True)  # nothing in the UI writes to the store
     factory = embedder_factory or (
         lambda: load_embedder(settings.embed_model, settings.embed_batch_size, settings.embed_device)
     )
@@ -42,6 +43,7 @@ def create_app(
         "store": store,
         "search": SearchService(store, factory),
         "ledger": Ledger(settings.ledger_path, read_only=True),
+        "clips": ClipMaker(settings),
     }
 
     from search_ui.api import bp as api_bp

@@ -7,15 +7,33 @@ import re
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, send_file
+from flask import Blueprint, abort, jsonify, send_file
 
 from search_ui import services
-from vidx.media import ProbeError, browser_playable, make_clip, mime_for
+from search_ui.clips import ClipFailed
+from vidx.media import browser_playable, mime_for
 
 log = logging.getLogger("search_ui.media")
 bp = Blueprint("media", __name__, url_prefix="/media")
 
 EVENT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+CLIP_RETRY_S = 1
+
+
+def clip_fields(event_id: str, video_id: str, video_path: str, start: float, end: float) -> dict[str, Any]:
+    """Where the player finds the event: the source itself (seek to the event's time) or a
+    transcoded clip that starts at the event's first frame (time 0 in the clip)."""
+    src = resolve_media(video_path) if EVENT_ID_RE.match(video_id or "") else None
+    direct = src is None or browser_playable(src)
+    a, b = (start, end) if direct else (0.0, max(0.0, end - start))
+    return {"clip_url": f"/media/clip/{event_id}#t={a:.2f},{b:.2f}", "clip_start": round(a, 3),
+            "clip_end": round(b, 3)}
+
+
+def with_clips(result: dict[str, Any]) -> dict[str, Any]:
+    for h in result.get("hits", []):
+        h.update(clip_fields(h["event_id"], h["video_id"], h["video_path"], h["start_sec"], h["end_sec"]))
+    return result
 
 
 def media_roots() -> list[Path]:
@@ -43,7 +61,8 @@ def _event(event_id: str) -> Any:
     if not EVENT_ID_RE.match(event_id):
         abort(404)
     e = services()["store"].get_event(event_id)
-    if e is None:
+    # stored fields are data, not trusted paths: ids are checked before a path is built from them
+    if e is None or not EVENT_ID_RE.match(e.event_id) or not EVENT_ID_RE.match(e.video_id):
         abort(404)
     return e
 
@@ -56,14 +75,19 @@ def clip(event_id: str) -> Any:
         abort(404, description="the video file is not available")
     if browser_playable(src):
         return send_file(src, mimetype=mime_for(src), conditional=True, etag=True, max_age=3600)
-    # a codec the browser cannot play: a cached H.264 clip of just this event
+    # a codec the browser cannot play: a cached H.264/AAC clip of just this event, made off this thread
     dest = services()["settings"].clips_dir / e.video_id / f"{e.event_id}.mp4"
     try:
-        make_clip(src, e.start_sec, e.end_sec, dest)
-    except (ProbeError, OSError, ValueError) as exc:
+        ready = services()["clips"].request(src, e.start_sec, e.end_sec, dest)
+    except ClipFailed as exc:
         log.warning("cannot make a clip of %s: %s", src, exc)
         abort(404, description="the clip could not be made")
-    return send_file(dest, mimetype="video/mp4", conditional=True, etag=True, max_age=3600)
+    if ready is None:
+        resp = jsonify(error="the clip is being prepared; try again shortly", retry_after=CLIP_RETRY_S)
+        resp.status_code = 503
+        resp.headers["Retry-After"] = str(CLIP_RETRY_S)
+        return resp
+    return send_file(ready, mimetype="video/mp4", conditional=True, etag=True, max_age=3600)
 
 
 @bp.get("/thumb/<name>")

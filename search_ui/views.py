@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import logging
 import re
 from typing import Any
 
@@ -10,10 +11,12 @@ from flask import Blueprint, render_template, request
 from markupsafe import Markup, escape
 
 from search_ui import services
+from search_ui.media import with_clips
 from vidx.schema import format_ts
 from vidx.search import BadRequest, parse_query
-from vidx.store.base import StoreError
+from vidx.store.base import StoreError, public_message
 
+log = logging.getLogger("search_ui.views")
 bp = Blueprint("views", __name__)
 
 _EM = re.compile(r"(</?em>)")
@@ -55,18 +58,19 @@ def index() -> Any:
     try:
         query = parse_query(params, s["settings"].page_size)
         if query.q:
-            result = s["search"].search(query)
+            result = with_clips(s["search"].search(query))
     except BadRequest as exc:
         error, status = str(exc), 400
     except StoreError as exc:
-        error, status = f"Search is unavailable: {exc}", 503
-    rows = s["ledger"].rows()
+        log.warning("search failed: %s", exc)
+        error, status = f"Search is unavailable: {public_message(exc)}.", 503
+    counts = s["ledger"].summary()
     summary = {
-        "done": sum(r.state == "done" for r in rows),
-        "busy": sum(r.state in ("pending", "processing") for r in rows),
-        "failed": sum(r.state == "failed" for r in rows),
+        "done": counts.get("done", 0),
+        "busy": counts.get("pending", 0) + counts.get("processing", 0),
+        "failed": counts.get("failed", 0),
     }
-    names = {r.video_id: r.path.rsplit("/", 1)[-1] for r in rows if r.video_id}
+    names = s["ledger"].names_for([h["video_id"] for h in (result or {}).get("hits", [])])
     return (
         render_template(
             "index.html",

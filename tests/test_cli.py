@@ -59,7 +59,7 @@ def test_invalid_settings_are_a_clear_error(monkeypatch: pytest.MonkeyPatch, cap
 
 def test_status_on_a_fresh_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["status", "--json", "--data-dir", str(tmp_path / "d")]) == 0
-    assert json.loads(capsys.readouterr().out) == {"videos": []}
+    assert json.loads(capsys.readouterr().out) == {"videos": [], "forgetting_paused": None}
 
 
 def test_search_rejects_bad_size(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

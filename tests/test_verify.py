@@ -45,6 +45,10 @@ def test_verify_finds_and_fixes_what_disagrees(settings: Settings, watch_copy: C
     assert report["orphans"] == ["f" * 32] and report["ok"] is False
 
     assert _verify(settings, "--fix") == 0
+    out = capsys.readouterr().out
+    # a deleted file is kept for the grace period (VIDX_FORGET_AFTER_SECONDS), like the daemon does
+    assert "kept until" in out and store.count(rows["gone.mp4"].video_id) > 0
+    assert _verify(settings, "--fix", "--confirm-deletions") == 0
     capsys.readouterr()
     assert store.count("f" * 32) == 0 and store.count(rows["gone.mp4"].video_id) == 0
     assert store.count(rows["keep.mp4"].video_id) == rows["keep.mp4"].events

@@ -54,12 +54,14 @@ def cmd_status(args: argparse.Namespace, s: Settings) -> int:
     from vidx.ledger import Ledger
 
     if not s.ledger_path.exists():
-        data: dict[str, Any] = {"videos": []}
+        data: dict[str, Any] = {"videos": [], "forgetting_paused": None}
     else:
         data = Ledger(s.ledger_path, read_only=True).status()
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0
+    if data.get("forgetting_paused"):
+        print(f"deleted files are not forgotten: {data['forgetting_paused']['reason']}")
     if not data["videos"]:
         print(f"no videos yet: drop files into {s.watch_dir}")
         return 0
@@ -122,21 +124,30 @@ def _process_files(pipeline: Any, files: list[Path], progress: Any, quiet: bool)
 def cmd_index(args: argparse.Namespace, s: Settings) -> int:
     from ingest.daemon import build_pipeline
     from ingest.progress import ConsoleProgress
-    from ingest.watcher import is_ignored, is_subtitle
+    from ingest.watcher import is_ignored, is_video_name
 
     files: list[Path] = []
     for p in map(Path, args.paths):
         if p.is_dir():
             files.extend(f for f in sorted(p.rglob("*")) if f.is_file() and not is_ignored(f, p)
-                         and not is_subtitle(f))
+                         and is_video_name(f))
         elif p.is_file():
             files.append(p)
         else:
             print(f"vidx index: {p}: no such file or folder", file=sys.stderr)
             return 2
-    progress = ConsoleProgress(enabled=not args.quiet)
-    pipeline = build_pipeline(s, progress=progress)
-    return 1 if _process_files(pipeline, files, progress, args.quiet) else 0
+    with _writer(s, "index"):
+        progress = ConsoleProgress(enabled=not args.quiet)
+        pipeline = build_pipeline(s, progress=progress)
+        pipeline.preflight()
+        return 1 if _process_files(pipeline, files, progress, args.quiet) else 0
+
+
+def _writer(s: Settings, purpose: str) -> Any:
+    """The data folder's writer lock (one writer at a time)."""
+    from vidx.writelock import WriterLock
+
+    return WriterLock(s.data_dir, purpose)
 
 
 def _daemon(s: Settings) -> Any:
@@ -175,9 +186,10 @@ def _on_signals(stop: Callable[[], None]) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace, s: Settings) -> int:
-    daemon = _daemon(s)
-    _on_signals(daemon.stop)
-    daemon.run()
+    with _writer(s, "ingest"):
+        daemon = _daemon(s)
+        _on_signals(daemon.stop)
+        daemon.run()
     return 0
 
 
@@ -191,7 +203,13 @@ def cmd_serve(args: argparse.Namespace, s: Settings) -> int:
 def cmd_run(args: argparse.Namespace, s: Settings) -> int:
     s.watch_dir.mkdir(parents=True, exist_ok=True)
     s.data_dir.mkdir(parents=True, exist_ok=True)
+    with _writer(s, "run"):
+        return _run(s)
+
+
+def _run(s: Settings) -> int:
     daemon = _daemon(s)
+    daemon.pipeline.preflight()  # a schema or model mismatch stops here, before the UI looks healthy
     crashed: list[BaseException] = []
 
     def work() -> None:
@@ -207,7 +225,10 @@ def cmd_run(args: argparse.Namespace, s: Settings) -> int:
     t.start()
     print(f"vidx {__version__}: watching {s.watch_dir.absolute()}, UI on http://{s.host}:{s.port}", file=sys.stderr)
     _serve_ui(s, daemon.stop_event)
-    t.join(timeout=30)
+    t.join(timeout=8)  # bounded shutdown: work in flight is abandoned and resumes on the next start
+    if crashed:
+        exc = crashed[0]
+        print(f"vidx: the ingest daemon stopped: {exc}", file=sys.stderr)
     return 1 if crashed else 0
 
 
@@ -221,17 +242,22 @@ def cmd_requeue_failed(args: argparse.Namespace, s: Settings) -> int:
 
 def cmd_reindex(args: argparse.Namespace, s: Settings) -> int:
     """Re-analyse and re-embed indexed videos now; rebuild the store after a model change."""
+    if args.only_other and not args.analyzer:
+        print("vidx reindex: --only-other needs --analyzer", file=sys.stderr)
+        return 2
+    if args.analyzer:
+        s = s.model_copy(update={"analyzer": args.analyzer})
+    with _writer(s, "reindex"):
+        return _reindex(args, s)
+
+
+def _reindex(args: argparse.Namespace, s: Settings) -> int:
     from ingest.daemon import build_pipeline
     from ingest.progress import ConsoleProgress
     from vidx.embed import load_embedder
     from vidx.ledger import Ledger
     from vidx.store import open_store
 
-    if args.only_other and not args.analyzer:
-        print("vidx reindex: --only-other needs --analyzer", file=sys.stderr)
-        return 2
-    if args.analyzer:
-        s = s.model_copy(update={"analyzer": args.analyzer})
     ledger = Ledger(s.ledger_path)
     rows = [r for r in ledger.rows() if r.state in ("done", "failed")]
     store = open_store(s)
@@ -253,8 +279,14 @@ def cmd_reindex(args: argparse.Namespace, s: Settings) -> int:
         print(f"{len(gone)} video(s) whose files are gone are skipped", file=sys.stderr)
     target = store.begin_rebuild(embedder.model_id, embedder.dims) if rebuild else store
     progress = ConsoleProgress(enabled=not args.quiet)
-    pipeline = build_pipeline(s, store=target, ledger=ledger, embedder_factory=lambda: embedder, progress=progress)
-    failed = _process_files(pipeline, files, progress, args.quiet)
+    pipeline = build_pipeline(s, store=target, ledger=ledger, embedder_factory=lambda: embedder, progress=progress,
+                              force_analysis=True)
+    try:
+        failed = _process_files(pipeline, files, progress, args.quiet)
+    except BaseException:  # interrupted (Ctrl-C, an error): never leave a half-built index behind
+        if rebuild:
+            print(f"vidx reindex: interrupted; {store.abort_rebuild(target)}", file=sys.stderr)
+        raise
     if rebuild:
         lost = [f for f in failed if f in was_done]
         if lost:  # a video that was searchable would vanish: keep what users search now
@@ -267,15 +299,29 @@ def cmd_reindex(args: argparse.Namespace, s: Settings) -> int:
 
 def cmd_verify(args: argparse.Namespace, s: Settings) -> int:
     """Check that the ledger, the store and the watch folder agree; exit 1 if they do not."""
-    from vidx.embed import load_embedder
-    from vidx.ledger import Ledger
-    from vidx.store import open_store
-    from vidx.verify import repair, verify
+    from vidx.ledger import Ledger, LedgerError
 
     if not s.ledger_path.exists():
         print(f"no videos yet: drop files into {s.watch_dir}")
         return 0
-    ledger = Ledger(s.ledger_path)
+    if args.confirm_deletions and not args.fix:
+        print("vidx verify: --confirm-deletions needs --fix", file=sys.stderr)
+        return 2
+    try:
+        if args.fix:
+            with _writer(s, "verify --fix"):
+                return _verify(args, s, Ledger(s.ledger_path))
+        return _verify(args, s, Ledger(s.ledger_path, read_only=True))
+    except LedgerError as exc:  # never act on (or report from) a ledger that cannot be read
+        print(f"vidx verify: {exc}; nothing was changed", file=sys.stderr)
+        return 1
+
+
+def _verify(args: argparse.Namespace, s: Settings, ledger: Any) -> int:
+    from vidx.embed import load_embedder
+    from vidx.store import open_store
+    from vidx.verify import verify
+
     store = open_store(s, read_only=not args.fix)
     emb = load_embedder(s.embed_model, s.embed_batch_size, s.embed_device)
     report = verify(ledger, store, emb.model_id, emb.dims)
@@ -292,9 +338,14 @@ def cmd_verify(args: argparse.Namespace, s: Settings) -> int:
             print(f"  {report.stale_model}")
         print("ok" if report.ok else "problems found" + ("" if args.fix else " (run `vidx verify --fix`)"))
     if args.fix and not report.ok:
-        for line in repair(report, ledger, store):
+        from ingest.lifecycle import repair
+
+        lines, brake = repair(report, s, ledger, store, confirm_deletions=args.confirm_deletions)
+        for line in lines:
             print(line)
-        return 0 if not report.stale_model else 1
+        if brake:
+            print(f"deleted files were not forgotten: {brake}", file=sys.stderr)
+        return 0 if not (report.stale_model or brake) else 1
     return 0 if report.ok else 1
 
 
@@ -306,8 +357,10 @@ def cmd_es_setup(args: argparse.Namespace, s: Settings) -> int:
     from vidx.store.elastic import ElasticStore
 
     store = ElasticStore.from_settings(s)
+    from vidx.embed import canonical_model_id
+
     dims = args.dims or load_embedder(s.embed_model).dims
-    info = store.setup(dims=dims, embedding_model=s.embed_model)
+    info = store.setup(dims=dims, embedding_model=canonical_model_id(s.embed_model))
     print(json.dumps(info, indent=2))
     return 0
 
@@ -402,9 +455,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("verify", cmd_verify, "check that the ledger, the store and the watch folder agree",
              epilog="Exit status 1 when they disagree. --fix re-queues videos whose events are missing "
-                    "(the daemon indexes them again), forgets deleted files and removes orphan events; "
-                    "it never touches a video file.")
+                    "(the daemon indexes them again), forgets deleted files by the daemon's rules (missing for "
+                    "VIDX_FORGET_AFTER_SECONDS, and never while the watch folder is missing or more than "
+                    "VIDX_VANISH_BRAKE of the files vanished at once) and removes orphan events; it never touches "
+                    "a video file, and refuses to act on a ledger or store it cannot read.")
     sp.add_argument("--fix", action="store_true", help="repair what disagrees")
+    sp.add_argument("--confirm-deletions", action="store_true",
+                    help="with --fix: forget missing files now, even past the grace period and the vanish brake "
+                         "(never while the watch folder itself is missing)")
     sp.add_argument("--json", action="store_true", help="print the report as JSON")
     folders(sp)
 
@@ -429,11 +487,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vidx.logs import setup_logging
 
     setup_logging(settings)
+    from vidx.embed import EmbedderError
+    from vidx.ledger import LedgerError
     from vidx.store.base import StoreError
+    from vidx.writelock import WriterBusy
 
     try:
         return int(args.fn(args, settings))
-    except StoreError as exc:
+    except (StoreError, WriterBusy, LedgerError, EmbedderError) as exc:
         print(f"vidx: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

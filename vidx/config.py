@@ -115,6 +115,19 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(1.0, gt=0, description="How often pending files are re-checked for stability.")
     max_attempts: int = Field(3, ge=1, description="Attempts before a video ends failed.")
     use_polling: bool = Field(False, description="Poll the filesystem (NFS/SMB) instead of inotify.")
+    forget_after_seconds: float = Field(
+        3600.0, ge=0, description="A deleted file's events are removed after it has been missing this long."
+    )
+    vanish_brake: float = Field(
+        0.20, gt=0, le=1,
+        description="Forget nothing while more than this share of known files is missing at once (unmounted share?).",
+    )
+    stall_seconds: float = Field(
+        900.0, gt=0,
+        description="A video whose analysis makes no progress for this long fails (hung decoder); > one VLM window.",
+    )
+    clip_cache_mb: int = Field(2048, ge=16, description="Size cap of transcoded clips; the oldest are removed first.")
+    clip_workers: int = Field(2, ge=1, le=16, description="Clips transcoded at the same time.")
 
     # --- Elasticsearch / Kibana ----------------------------------------------
     es_url: str | None = Field(None, description="Elasticsearch URL; unset = embedded store.")

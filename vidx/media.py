@@ -6,7 +6,6 @@ import io
 import logging
 import os
 import tempfile
-import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -135,21 +134,24 @@ def jpeg_bytes(rgb: np.ndarray, max_width: int = 320, quality: int = 80) -> byte
 
 
 def frame_at(path: Path, t: float, width: int | None = 320) -> np.ndarray | None:
-    """The RGB frame shown at ``t`` seconds (seek to the keyframe before, decode forward)."""
+    """The RGB frame shown at ``t`` seconds of video time (seek to the keyframe before, decode forward)."""
     import av
+
+    from vidx.clock import StreamClock
 
     try:
         with av.open(str(path)) as c:
             vs = c.streams.video[0]
             vs.thread_type = "AUTO"
-            tb = vs.time_base or Fraction(1, 1000)
-            c.seek(max(0, int(t / tb)), stream=vs, backward=True, any_frame=False)
+            clock = StreamClock.of(vs, c)
+            clock.seek(c, vs, t)
             last = None
             for frame in c.decode(vs):
-                if frame.time is not None and frame.time > t + 1e-3 and last is not None:
+                ft = clock.seconds(frame.time)
+                if ft is not None and ft > t + 1e-3 and last is not None:
                     break
                 last = frame
-                if frame.time is not None and frame.time >= t:
+                if ft is not None and ft >= t:
                     break
             if last is None:
                 return None
@@ -160,57 +162,93 @@ def frame_at(path: Path, t: float, width: int | None = 320) -> np.ndarray | None
                 width = None
             return last.to_ndarray(format="rgb24", width=width, height=h)
     except (av.error.FFmpegError, OSError, IndexError) as exc:
-        log.warning("no frame at %.2fs in %s: %s", t, path, exc)
+        log.warning("no frame at %.2fs in %s: %s", t, path.name, exc)
         return None
 
 
-_clip_lock = threading.Lock()
+AUDIO_RATE = 48_000
 
 
 def make_clip(src: Path, start: float, end: float, dest: Path, max_width: int = 854) -> Path:
-    """Re-encode [start, end] of ``src`` to an H.264/AAC-free MP4 a browser can play. Cached."""
+    """Re-encode [start, end] (video time) of ``src`` to an H.264/AAC MP4 a browser can play,
+    with its audio. The clip's own time starts at 0 at the event's first frame. Cached at
+    ``dest``; written to a temporary name first, so a reader never sees half a clip."""
     import av
+
+    from vidx.clock import StreamClock
 
     if dest.exists():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with _clip_lock:
-        if dest.exists():
-            return dest
-        fd, tmp = tempfile.mkstemp(suffix=".mp4", dir=dest.parent)
-        os.close(fd)
-        try:
-            with av.open(str(src)) as inp, av.open(tmp, "w", format="mp4") as out:
-                vs = inp.streams.video[0]
-                vs.thread_type = "AUTO"
-                rate = vs.average_rate or Fraction(25, 1)
-                w, h = vs.codec_context.width, vs.codec_context.height
-                if w > max_width:
-                    h = int(h * max_width / w)
-                    w = max_width
-                w, h = w - w % 2, h - h % 2
-                ov = out.add_stream("libx264", rate=rate)
-                ov.width, ov.height, ov.pix_fmt = w, h, "yuv420p"
-                ov.options = {"preset": "veryfast", "crf": "26", "movflags": "+faststart"}
-                tb = vs.time_base or Fraction(1, 1000)
-                inp.seek(max(0, int(start / tb)), stream=vs, backward=True)
-                n = 0
-                for frame in inp.decode(vs):
-                    if frame.time is None or frame.time < start - 1e-3:
-                        continue
-                    if frame.time > end:
-                        break
-                    f = frame.reformat(width=w, height=h, format="yuv420p")
-                    f.pts = None
-                    for pkt in ov.encode(f):
-                        out.mux(pkt)
-                    n += 1
-                for pkt in ov.encode():
+    fd, tmp = tempfile.mkstemp(suffix=".mp4", dir=dest.parent, prefix=".part-")
+    os.close(fd)
+    try:
+        with open_tolerant(src) as inp, av.open(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as out:
+            vs = inp.streams.video[0]
+            vs.thread_type = "AUTO"
+            vclock = StreamClock.of(vs, inp)
+            a_in = next((s for s in inp.streams if s.type == "audio"), None)
+            aclock = StreamClock.of(a_in, inp) if a_in is not None else None
+            rate = vs.average_rate or Fraction(25, 1)
+            w, h = vs.codec_context.width, vs.codec_context.height
+            if w > max_width:
+                h = int(h * max_width / w)
+                w = max_width
+            w, h = w - w % 2, h - h % 2
+            ov = out.add_stream("libx264", rate=rate)
+            ov.width, ov.height, ov.pix_fmt = w, h, "yuv420p"
+            ov.options = {"preset": "veryfast", "crf": "26"}
+            oa = None
+            resampler = None
+            if a_in is not None:
+                oa = out.add_stream("aac", rate=AUDIO_RATE)
+                oa.layout = "stereo"
+                resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
+            vclock.seek(inp, vs, start)
+            n, samples = 0, 0
+            video_done, audio_done = False, a_in is None
+            streams = [vs] + ([a_in] if a_in is not None else [])
+            for packet in inp.demux(*streams):
+                if video_done and audio_done:
+                    break
+                try:
+                    frames = packet.decode()
+                except av.error.InvalidDataError:
+                    continue  # one damaged packet: skip it, keep the clip
+                for frame in frames:
+                    if packet.stream.type == "video":
+                        t = vclock.seconds(frame.time)
+                        if t is None or t < start - 1e-3 or video_done:
+                            continue
+                        if t > end:
+                            video_done = True
+                            continue
+                        f = frame.reformat(width=w, height=h, format="yuv420p")
+                        f.pts, f.time_base = n, Fraction(1, 1) / rate
+                        for pkt in ov.encode(f):
+                            out.mux(pkt)
+                        n += 1
+                    elif oa is not None and resampler is not None and aclock is not None:
+                        t = aclock.seconds(frame.time)
+                        if t is None or t < start - 1e-3 or audio_done:
+                            continue
+                        if t > end:
+                            audio_done = True
+                            continue
+                        for rf in resampler.resample(frame):
+                            rf.pts, rf.time_base = samples, Fraction(1, AUDIO_RATE)
+                            samples += rf.samples
+                            for pkt in oa.encode(rf):
+                                out.mux(pkt)
+            for pkt in ov.encode():
+                out.mux(pkt)
+            if oa is not None:
+                for pkt in oa.encode():
                     out.mux(pkt)
-            if n == 0:
-                raise ProbeError(f"no frames between {start:.2f}s and {end:.2f}s")
-            os.replace(tmp, dest)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        if n == 0:
+            raise ProbeError(f"no frames between {start:.2f}s and {end:.2f}s")
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return dest

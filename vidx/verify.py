@@ -1,13 +1,11 @@
 """`vidx verify`: the ledger, the store and the watch folder must agree.
 
 Every video the ledger calls done has exactly its events in the store, every video in the
-store has a ledger row, and every file still exists. ``repair`` hands what disagrees back to
-the daemon (re-queue) or removes what nothing refers to any more; it never touches a video
-file."""
+store has a ledger row, and every file still exists. Repairs follow the daemon's lifecycle
+rules and live with them (``ingest.lifecycle.repair``); this module only reports."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,6 @@ from typing import Any
 from vidx.ledger import Ledger
 from vidx.store.base import EventStore
 
-log = logging.getLogger("vidx.verify")
 
 
 @dataclass
@@ -49,34 +46,3 @@ def verify(ledger: Ledger, store: EventStore, embedding_model: str | None = None
     if embedding_model and not store.schema_matches(embedding_model, dims):
         report.stale_model = f"the store holds vectors of another model than {embedding_model}: run `vidx reindex`"
     return report
-
-
-def forget_file(ledger: Ledger, store: EventStore, path: str) -> None:
-    """A video file was deleted: drop its row, and its events unless a copy with the same
-    bytes remains (then that copy is re-queued, so the events point at a file that exists)."""
-    row = ledger.remove(path)
-    if row is None or not row.video_id:
-        return
-    others = [r for r in ledger.rows() if r.video_id == row.video_id]
-    if others:
-        ledger.set(others[0].path, state="pending")
-    else:
-        store.delete_video(row.video_id)
-
-
-def repair(report: Report, ledger: Ledger, store: EventStore) -> list[str]:
-    """Re-queue videos whose events are missing; forget rows of deleted files and events
-    nothing refers to. Returns one line per action."""
-    done: list[str] = []
-    for path in report.missing:
-        ledger.set(path, state="pending", attempts=0, error=None)
-        done.append(f"re-queued {path}")
-    for path in report.gone:
-        forget_file(ledger, store, path)
-        done.append(f"forgot {path} (file deleted)")
-    for vid in report.orphans:
-        n = store.delete_video(vid)
-        done.append(f"deleted {n} orphan event(s) of video {vid}")
-    for line in done:
-        log.info("%s", line)
-    return done

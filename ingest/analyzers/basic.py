@@ -111,6 +111,7 @@ class BasicAnalyzer:
         cue_thumb_t = [(c.start + c.end) / 2 for c in cues]
         cue_thumbs: dict[int, bytes] = {}
         next_cue = 0
+        warnings: list[str] = []
         scenes: list[_Scene] = []
         prev_hist: np.ndarray | None = None
         last_t = 0.0
@@ -143,13 +144,19 @@ class BasicAnalyzer:
                     next_cue += 1
                 if n % 20 == 0:
                     progress(min(0.95, t / duration) * (0.8 if s.ocr else 1.0), f"{format_ts(t)} decoded")
-        except Exception as exc:
+        except Exception as exc:  # a decode error (Cancelled is a BaseException and passes through)
             if not scenes:
                 raise AnalysisError(f"decoding failed: {exc}") from exc
-            log.warning("decoding stopped early at %.1fs: %s", last_t, exc)
+            warnings.append(f"decoding stopped at {format_ts(last_t)} ({last_t:.1f}s of {duration:.1f}s): {exc}; "
+                            f"the video is indexed up to {last_t:.1f}s")
         if not scenes:
             raise AnalysisError("no frames could be decoded")
-        end_of_video = max(duration, last_t + 1.0 / s.scene_fps)
+        step = 1.0 / s.scene_fps
+        if not warnings and last_t + max(2.0, 2 * step) < duration:
+            # the decoder ended quietly long before the duration the container announces: truncated file
+            warnings.append(f"the video ends early: decoding stopped at {format_ts(last_t)} ({last_t:.1f}s of "
+                            f"{duration:.1f}s; truncated file?); the video is indexed up to {last_t:.1f}s")
+        end_of_video = last_t + step if warnings else max(duration, last_t + step)
         scenes[-1].end = end_of_video
         if s.ocr:
             for i, sc in enumerate(scenes):
@@ -161,7 +168,9 @@ class BasicAnalyzer:
             for sc in scenes:
                 if c.start < sc.end and c.end > sc.start:
                     sc.cues.append(c)
-        return self._events(job, scenes, cues, cue_thumbs)
+        analysis = self._events(job, scenes, cues, cue_thumbs)
+        analysis.warnings.extend(warnings)
+        return analysis
 
     def _keep_frame(self, scene: _Scene, sample: Any) -> None:
         big = sample.rgb()

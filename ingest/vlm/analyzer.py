@@ -48,7 +48,11 @@ class VlmAnalyzer:
 
     @property
     def checkpoint_key(self) -> str:
-        return f"{self.version}|{self.provider.model_id}"
+        """Every setting that changes a window's span or its frames is part of the key, so a
+        cached answer is reused only for exactly the same question."""
+        s = self.settings
+        return (f"{self.version}|{self.provider.model_id}|w{s.window_seconds:g}o{s.window_overlap:g}"
+                f"|fps{s.vlm_fps:g}|px{s.vlm_max_pixels}|n{s.vlm_max_frames}")
 
     def clip(self, job: VideoJob, w: Window, scale: float = 1.0) -> tuple[Clip, dict[float, bytes]]:
         """The window's frames at VIDX_VLM_FPS (times ``scale``), within the frame budget."""
@@ -85,6 +89,8 @@ class VlmAnalyzer:
         t0, fresh = time.monotonic(), 0
         for n, w in enumerate(windows, start=1):
             row = done.get(w.idx)
+            if row is not None and (abs(row.start_sec - w.start) > 1e-3 or abs(row.end_sec - w.end) > 1e-3):
+                row = None  # another span (e.g. scene cuts moved a boundary): ask again
             if row is None or row.status not in ("ok", "failed"):
                 prompt = build_prompt(w.start, w.end, known_people, previous)
                 clip, th, raw = self._ask(job, w, prompt)

@@ -23,20 +23,24 @@ def keyframe_cuts(path: Path, threshold: float = 0.3) -> list[float]:
     faster than decoding every frame, good enough to place window boundaries."""
     import av
 
+    from vidx.clock import StreamClock
+
     cuts: list[float] = []
     prev = None
     try:
         with av.open(str(path)) as c:
             vs = c.streams.video[0]
+            clock = StreamClock.of(vs, c)
             vs.codec_context.skip_frame = "NONKEY"
             for frame in c.decode(vs):
-                if frame.time is None:
+                t = clock.seconds(frame.time)
+                if t is None:
                     continue
                 small = frame.to_ndarray(format="rgb24", width=32, height=18)
                 q = (small.astype(np.uint16) // 64).reshape(-1, 3)
                 h = np.bincount(q[:, 0] * 16 + q[:, 1] * 4 + q[:, 2], minlength=64) / len(q)
                 if prev is not None and float(np.abs(h - prev).sum()) / 2 > threshold:
-                    cuts.append(float(frame.time))
+                    cuts.append(float(t))
                 prev = h
     except Exception as exc:  # boundaries are only a nicety
         log.info("no keyframe scan (%s); windows at fixed times", exc)

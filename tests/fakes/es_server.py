@@ -4,21 +4,92 @@
 query, headers, body) and answers in Elasticsearch's response format from ``FakeES``, a
 small in-memory emulation of the APIs vidx uses: index templates, aliases, strict
 mappings, ``_bulk`` with per-item results, ``_search`` (bool/multi_match/term/ids, knn,
-rrf retriever, highlight, terms aggregation), ``_msearch``, ``_count``,
-``_delete_by_query``, ``_license``.  Faults can be injected: per-item bulk failures and
-429 rejections.
+rrf retriever, highlight, ``terms`` aggregations that honour ``size`` and ``composite``
+aggregations paged with ``after``), ``_msearch``, ``_count``, ``_delete_by_query``,
+``_update_by_query`` (the one painless script vidx sends), ``_license``.  Faults can be
+injected: per-item bulk failures and 429 rejections.
+
+It is independent of the code under test: it imports nothing from vidx, and has its own
+tokenizer (lowercase words, a light English stemmer, CJK bigrams, like the ``zh_en`` and
+``english`` analyzers of the index template) and its own highlighter, so it cannot agree
+with a bug in vidx's tokenizer or highlighter by construction. ``serve(fake)`` puts it on
+a loopback HTTP port for tests that run the real ``vidx`` command.
 """
 
 from __future__ import annotations
 
+import html as _html
 import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 
-from vidx.store.base import highlight, tokens
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_STOP = {"the", "a", "an", "and", "or", "of", "to", "in", "on", "at", "is", "are", "was", "it", "this", "that"}
+
+
+def _stem(w: str) -> str:
+    for suf, rep, minlen in (("ies", "y", 5), ("ing", "", 6), ("ed", "", 5), ("es", "", 5), ("s", "", 4)):
+        if w.endswith(suf) and len(w) >= minlen and not w.endswith("ss"):
+            return w[: len(w) - len(suf)] + rep
+    return w
+
+
+def tokens(text: str, limit: int | None = None) -> list[str]:
+    """The fake's analyzer: words lowercased and lightly stemmed; CJK runs as bigrams."""
+    out: list[str] = []
+    for m in _WORD.finditer(str(text).lower()):
+        w = m.group(0)
+        if _CJK.search(w):
+            chars = [c for c in w if _CJK.match(c)]
+            rest = "".join(c for c in w if not _CJK.match(c))
+            out.extend(chars[i] + chars[i + 1] for i in range(len(chars) - 1)) if len(chars) > 1 else out.extend(chars)
+            if rest:
+                out.append(_stem(rest))
+        elif w not in _STOP:
+            out.append(_stem(w))
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+def highlight(text: str, query: str, max_fragments: int = 3, fragment_chars: int = 160) -> list[str]:
+    """Whole words whose stem (or CJK bigram) matches a query token, in <em>; the rest
+    escaped as Elasticsearch's ``encoder: html`` does."""
+    q = set(tokens(query))
+    if not q or not text:
+        return []
+    spans = []
+    for m in _WORD.finditer(text):
+        toks = tokens(m.group(0))
+        if toks and any(t in q for t in toks):
+            spans.append((m.start(), m.end()))
+    if not spans:
+        return []
+    frags, used = [], -1
+    for a, b in spans:
+        if a < used or len(frags) >= max_fragments:
+            continue
+        lo = max(0, a - fragment_chars // 2)
+        hi = min(len(text), lo + fragment_chars)
+        inner = [(x, y) for x, y in spans if x >= lo and y <= hi]
+        out, pos = [], lo
+        for x, y in inner:
+            out.append(_html.escape(text[pos:x]))
+            out.append("<em>" + _html.escape(text[x:y]) + "</em>")
+            pos = y
+        out.append(_html.escape(text[pos:hi]))
+        frags.append("".join(out))
+        used = hi
+    return frags
 
 
 @dataclass
@@ -111,6 +182,8 @@ class FakeES:
             return 200, {"count": sum(1 for d in docs.values() if self.matches(query, d)[0])}
         if op == "_delete_by_query":
             return self.delete_by_query(name, (data or {}).get("query"))
+        if op == "_update_by_query":
+            return self.update_by_query(name, data or {})
         return 400, {"error": {"type": "illegal_argument_exception", "reason": f"fake: no route {method} {path}"},
                      "status": 400}
 
@@ -193,6 +266,21 @@ class FakeES:
                 del docs[_id]
                 n += 1
         return 200, {"deleted": n, "total": n, "failures": []}
+
+    def update_by_query(self, name: str, body: dict[str, Any]) -> tuple[int, Any]:
+        script = body.get("script") or {}
+        src, params = script.get("source", ""), script.get("params", {})
+        sets = re.findall(r"ctx\._source\.(\w+)\s*=\s*params\.(\w+)", src)
+        if not sets:
+            return 400, {"error": {"type": "script_exception", "reason": f"fake: cannot run {src!r}"}, "status": 400}
+        n = 0
+        for i in self.resolve(name):
+            for d in self.indices[i]["docs"].values():
+                if self.matches(body.get("query"), d)[0]:
+                    for fld, p in sets:
+                        d[fld] = params[p]
+                    n += 1
+        return 200, {"updated": n, "total": n, "failures": []}
 
     # ---------------------------------------------------------------- search
     def matches(self, q: Any, d: dict[str, Any], _id: str = "") -> tuple[bool, float]:
@@ -311,13 +399,40 @@ class FakeES:
                                                   for i, s in ranked[:size]]}}
         if "aggs" in body:
             (aname, agg), = body["aggs"].items()
-            fld = agg["terms"]["field"]
-            counts: dict[str, int] = {}
-            for d in docs.values():
-                counts[d[fld]] = counts.get(d[fld], 0) + 1
-            resp["aggregations"] = {aname: {"buckets": [{"key": k, "doc_count": v} for k, v in
-                                                        sorted(counts.items(), key=lambda x: -x[1])]}}
+            resp["aggregations"] = {aname: self._agg(agg, [docs[i] for i, _ in ranked])}
         return 200, resp
+
+    @staticmethod
+    def _agg(agg: dict[str, Any], docs: list[dict[str, Any]]) -> dict[str, Any]:
+        if "terms" in agg:
+            fld, size = agg["terms"]["field"], int(agg["terms"].get("size", 10))  # ES's default size is 10
+            counts: dict[str, int] = {}
+            for d in docs:
+                if fld in d:
+                    counts[d[fld]] = counts.get(d[fld], 0) + 1
+            top = sorted(counts.items(), key=lambda x: (-x[1], x[0]))
+            return {"doc_count_error_upper_bound": 0, "sum_other_doc_count": sum(v for _, v in top[size:]),
+                    "buckets": [{"key": k, "doc_count": v} for k, v in top[:size]]}
+        if "composite" in agg:
+            comp = agg["composite"]
+            size = int(comp.get("size", 10))
+            names = [next(iter(src)) for src in comp["sources"]]
+            fields = [src[n]["terms"]["field"] for src, n in zip(comp["sources"], names)]
+            counts2: dict[tuple[Any, ...], int] = {}
+            for d in docs:
+                if all(f in d for f in fields):
+                    k = tuple(d[f] for f in fields)
+                    counts2[k] = counts2.get(k, 0) + 1
+            keys = sorted(counts2)
+            if "after" in comp:
+                after = tuple(comp["after"][n] for n in names)
+                keys = [k for k in keys if k > after]
+            page = keys[:size]
+            out: dict[str, Any] = {"buckets": [{"key": dict(zip(names, k)), "doc_count": counts2[k]} for k in page]}
+            if page:
+                out["after_key"] = dict(zip(names, page[-1]))
+            return out
+        raise ValueError(f"fake ES does not emulate aggregation {agg}")
 
 
 def _query_text(body: dict[str, Any]) -> str:
@@ -359,3 +474,42 @@ def make_elastic_store(fake: FakeES | None = None, **kw: Any) -> Any:
     return store
 
 
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeES
+    lock: threading.Lock
+
+    def log_message(self, *args: Any) -> None:  # quiet
+        return None
+
+    def _any(self) -> None:
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else None
+        with self.lock:
+            status, data = self.fake.handle(self.command, self.path, body, dict(self.headers))
+        raw = b"" if self.command == "HEAD" else json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Elastic-Product", "Elasticsearch")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        if raw:
+            self.wfile.write(raw)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _any
+
+
+@contextmanager
+def serve(fake: FakeES | None = None) -> Iterator[tuple[str, FakeES]]:
+    """The fake on a loopback port: ``with serve() as (url, fake): ...``."""
+    fake = fake or FakeES()
+    handler = type("Handler", (_Handler,), {"fake": fake, "lock": threading.Lock()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", fake
+    finally:
+        server.shutdown()
+        server.server_close()

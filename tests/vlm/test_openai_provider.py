@@ -104,7 +104,7 @@ def test_window_with_garbage_twice_is_recorded_and_video_done_with_warning(
     out = pipeline.process(dest)
     assert out.state == "done" and out.warnings == 1
     row = Ledger(s.ledger_path).rows()[0]
-    assert row.warnings == 1 and "could not be analysed" in (row.error or "")
+    assert row.warnings == 1 and "could not be parsed" in (row.error or "")
     windows = Ledger(s.ledger_path).windows(row.video_id or "", "openai/events-v1|Qwen/Qwen3-VL-8B-Instruct")
     assert windows[1].status == "failed" and "no JSON, sorry" in (windows[1].raw or "")
     assert windows[0].status == "ok" and len(windows[0].result) == 2

@@ -26,6 +26,22 @@ class StoreUnavailable(StoreError, ServiceUnavailable):
     """The store cannot be reached (connection refused, timeout)."""
 
 
+class SchemaMismatch(StoreError):
+    """The store was made for another schema version or embedding model. Nothing can be
+    written until the operator acts (`vidx reindex`, or the setting set back): the daemon
+    stops with this message rather than analysing videos it cannot store."""
+
+
+def public_message(exc: Exception) -> str:
+    """What a client may be told about a store error: no URL, path or server detail
+    (the log keeps those)."""
+    if isinstance(exc, StoreUnavailable):
+        return "the search index cannot be reached right now; try again shortly"
+    if isinstance(exc, SchemaMismatch):
+        return "the search index was built with another embedding model or schema; an operator must run `vidx reindex`"
+    return "the search index reported an error"
+
+
 class SearchMode(str, Enum):
     keyword = "keyword"
     semantic = "semantic"
@@ -65,6 +81,11 @@ class EventStore(Protocol):
         """Atomically make ``events`` the only events of ``video_id``."""
 
     def delete_video(self, video_id: str) -> int: ...
+
+    def repoint_video(self, video_id: str, video_path: str) -> int:
+        """The same content now lives at ``video_path`` (rename, or the first copy deleted):
+        rewrite the path on its events without analysing anything again."""
+        ...
 
     def search_keyword(self, text: str, size: int, video_id: str | None = None) -> SearchResult: ...
 

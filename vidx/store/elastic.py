@@ -31,6 +31,7 @@ from vidx.store.base import (
     EventStore,
     Hit,
     SearchResult,
+    SchemaMismatch,
     StoreError,
     StoreUnavailable,
     WriteReport,
@@ -51,6 +52,7 @@ HIGHLIGHT: dict[str, Any] = {"encoder": "html", "pre_tags": ["<em>"], "post_tags
                              "fields": HIGHLIGHT_FIELDS}
 HYBRID_WINDOW = 50
 TOTAL_CAP = 10_000
+COUNT_PAGE = 1_000  # videos per page of the composite aggregation
 ENTERPRISE = {"enterprise", "trial"}
 
 
@@ -144,14 +146,14 @@ class ElasticStore:
         for index, m in dict(got).items():
             meta = m.get("mappings", {}).get("_meta", {})
             if "schema_version" not in meta:
-                raise StoreError(f"index {index} behind {self.alias} was not made from the vidx template; "
+                raise SchemaMismatch(f"index {index} behind {self.alias} was not made from the vidx template; "
                                  "run `vidx reindex` into a new index")
             if int(meta["schema_version"]) != mappings.schema_version():
-                raise StoreError(f"index {index} has schema version {meta['schema_version']}, vidx needs "
+                raise SchemaMismatch(f"index {index} has schema version {meta['schema_version']}, vidx needs "
                                  f"{mappings.schema_version()}: run `vidx reindex`")
             have_model, have_dims = meta.get("embedding_model"), int(meta.get("dims") or 0)
             if (have_model, have_dims) != (embedding_model, dims):
-                raise StoreError(f"index {index} holds vectors of {have_model} ({have_dims} dims), the embedder is "
+                raise SchemaMismatch(f"index {index} holds vectors of {have_model} ({have_dims} dims), the embedder is "
                                  f"{embedding_model} ({dims} dims): run `vidx reindex` or set VIDX_EMBED_MODEL back")
 
     def schema_matches(self, embedding_model: str, dims: int) -> bool:
@@ -405,13 +407,36 @@ class ElasticStore:
         hits = resp["hits"]["hits"]
         return Event.model_validate(hits[0]["_source"]) if hits else None
 
-    def video_event_counts(self) -> dict[str, int]:
+    def video_event_counts(self, page_size: int = COUNT_PAGE) -> dict[str, int]:
+        """Events per video, paged with a ``composite`` aggregation: no cap on the number of
+        videos (a ``terms`` aggregation stops at its ``size``)."""
+        out: dict[str, int] = {}
+        after: dict[str, Any] | None = None
+        while True:
+            comp: dict[str, Any] = {"size": page_size, "sources": [{"video_id": {"terms": {"field": "video_id"}}}]}
+            if after is not None:
+                comp["after"] = after
+            try:
+                resp = self.es.search(index=self.target, size=0, aggs={"videos": {"composite": comp}})
+            except Exception as exc:
+                raise _es_error(exc, "aggregation", self.url) from exc
+            agg = resp["aggregations"]["videos"]
+            for b in agg["buckets"]:
+                out[str(b["key"]["video_id"])] = int(b["doc_count"])
+            after = agg.get("after_key")
+            if not agg["buckets"] or after is None:
+                return out
+
+    def repoint_video(self, video_id: str, video_path: str) -> int:
         try:
-            resp = self.es.search(index=self.target, size=0,
-                                  aggs={"videos": {"terms": {"field": "video_id", "size": 10_000}}})
+            resp = self.es.update_by_query(
+                index=self.target, query={"term": {"video_id": video_id}}, refresh=True, conflicts="proceed",
+                script={"source": "ctx._source.video_path = params.p; ctx._source.video_name = params.n",
+                        "lang": "painless", "params": {"p": video_path, "n": PurePath(video_path).name}},
+            )
         except Exception as exc:
-            raise _es_error(exc, "aggregation", self.url) from exc
-        return {b["key"]: int(b["doc_count"]) for b in resp["aggregations"]["videos"]["buckets"]}
+            raise _es_error(exc, "re-pointing events", self.url) from exc
+        return int(resp.get("updated", 0))
 
     def count(self, video_id: str | None = None) -> int:
         try:

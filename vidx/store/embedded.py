@@ -28,6 +28,7 @@ from vidx.store.base import (
     EventStore,
     Hit,
     SearchResult,
+    SchemaMismatch,
     StoreError,
     WriteReport,
     highlight_event,
@@ -225,7 +226,7 @@ class EmbeddedStore:
                     raise
             return
         if have_model != embedding_model or int(have_dims or 0) != dims:
-            raise StoreError(
+            raise SchemaMismatch(
                 f"the embedded store at {self.path} holds vectors of {have_model} ({have_dims} dims), "
                 f"but the embedder is {embedding_model} ({dims} dims). Run `vidx reindex` to re-embed, "
                 "or set VIDX_EMBED_MODEL back."
@@ -315,6 +316,23 @@ class EmbeddedStore:
 
     def delete_video(self, video_id: str) -> int:
         return self.replace_video_events(video_id, []).deleted
+
+    def repoint_video(self, video_id: str, video_path: str) -> int:
+        if self.read_only:
+            raise StoreError("store opened read-only")
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                n = conn.execute(
+                    "UPDATE events SET doc = json_set(doc, '$.video_path', ?) WHERE video_id = ?",
+                    (video_path, video_id),
+                ).rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return int(n)
 
     # -- reads ------------------------------------------------------------------
     def _sync_vectors(self) -> None:
