@@ -1,0 +1,198 @@
+"""User journeys through the real `vidx` command, as a user runs them.
+
+Elasticsearch: `vidx es-setup` -> `vidx run` (drop a video, wait for done) -> search in each
+mode over HTTP -> `vidx reindex` after changing the embedding model -> `vidx verify` ->
+`vidx kibana-setup`, against a fake Elasticsearch and a fake Kibana served over HTTP on
+loopback (independent of vidx: own tokenizer, highlighter and aggregation paging).
+The same journey on the embedded store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.fakes.es_server import serve
+from tests.fakes.kibana_server import serve_kibana
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def base_env(tmp: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDX_")}
+    env.update(VIDX_WATCH_DIR=str(tmp / "watch"), VIDX_DATA_DIR=str(tmp / "data"), VIDX_ANALYZER="basic",
+               VIDX_OCR="false", VIDX_STABLE_SECONDS="0.5", VIDX_RESCAN_SECONDS="1", VIDX_POLL_SECONDS="0.2",
+               VIDX_CONFIG=str(tmp / "none.toml"), HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+def vidx(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vidx", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout, cwd=env["VIDX_DATA_DIR"].rsplit("/", 1)[0])
+
+
+def get_json(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def wait_for(cond: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen[str] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"vidx exited ({proc.returncode}) while waiting for {what}: {proc.stderr.read()}")
+        try:
+            if cond():
+                return
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Running:
+    """`vidx run` as a child process; stopped with SIGTERM like a service manager does."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.env = {**env, "VIDX_PORT": str(self.port)}
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "vidx", "run"], env=self.env, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     cwd=env["VIDX_DATA_DIR"].rsplit("/", 1)[0])
+        wait_for(lambda: get_json(self.url + "/healthz")[0] == 200, 120, "the UI", self.proc)
+
+    def status(self) -> dict[str, str]:
+        return {Path(v["path"]).name: v["state"] for v in get_json(self.url + "/api/status")[1]["videos"]}
+
+    def search(self, q: str, mode: str) -> list[dict[str, Any]]:
+        code, data = get_json(f"{self.url}/api/search?q={urllib.request.quote(q)}&mode={mode}&size=5")
+        assert code == 200, data
+        return data["hits"]  # type: ignore[no-any-return]
+
+    def stop(self) -> tuple[float, str]:
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return time.monotonic() - t0, err
+
+
+def drop(talk_video: Path, watch: Path, stem: str = "talk") -> None:
+    watch.mkdir(parents=True, exist_ok=True)
+    shutil.copy(talk_video.with_suffix(".srt"), watch / f"{stem}.srt")
+    shutil.copy(talk_video, watch / f"{stem}.mp4")
+
+
+def check_search(run: Running) -> None:
+    kw = run.search("lighthouse keeper", "keyword")
+    assert (kw[0]["start_sec"], kw[0]["end_sec"]) == (26.0, 29.0)
+    assert "<em>" in " ".join(kw[0]["highlights"].get("dialogue", []))
+    sem = run.search("guardian of the coastal beacon went up the steps in the early morning", "semantic")
+    assert any(h["start_sec"] <= 26.0 and h["end_sec"] >= 29.0 for h in sem[:3])
+    hyb = run.search("keeper of the beacon", "hybrid")
+    assert hyb[0]["start_sec"] <= 26.0 <= hyb[0]["end_sec"]
+
+
+def other_model(tmp: Path) -> str:
+    """The bundled MiniLM under another name: for vidx another embedding model."""
+    from vidx.embed import resolve_model
+
+    dest = tmp / "other-minilm"
+    shutil.copytree(resolve_model("all-MiniLM-L6-v2"), dest)
+    return str(dest)
+
+
+def test_elasticsearch_journey(tmp_path: Path, talk_video: Path) -> None:
+    with serve() as (es_url, fake), serve_kibana() as (kb_url, kibana):
+        env = base_env(tmp_path, VIDX_ES_URL=es_url, VIDX_KIBANA_URL=kb_url)
+        setup = vidx(env, "es-setup")
+        assert setup.returncode == 0, setup.stderr
+        assert json.loads(setup.stdout)["embedding_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+
+        run = Running(env)
+        try:
+            drop(talk_video, tmp_path / "watch")
+            wait_for(lambda: run.status().get("talk.mp4") == "done", 120, "talk.mp4 indexed", run.proc)
+            check_search(run)
+        finally:
+            seconds, err = run.stop()
+        assert run.proc.returncode == 0, err
+        assert seconds <= 10
+        assert "failed" not in err.lower() or "0 failed" in err.lower()
+
+        index_before = fake.aliases["vidx-events"]
+        env2 = {**env, "VIDX_EMBED_MODEL": other_model(tmp_path)}
+        re_ = vidx(env2, "reindex", "-q")
+        assert re_.returncode == 0, re_.stderr
+        assert fake.aliases["vidx-events"] != index_before  # a new index behind the alias
+        docs = fake.docs("vidx-events")
+        assert docs and {d["embedding_model"] for d in docs.values()} == {env2["VIDX_EMBED_MODEL"]}
+
+        ver = vidx(env2, "verify", "--json")
+        assert ver.returncode == 0, ver.stdout + ver.stderr
+        assert json.loads(ver.stdout)["ok"] is True
+        # the daemon's own model check at start agrees with what reindex built
+        stale = vidx(env, "verify")
+        assert stale.returncode == 1 and "vidx reindex" in stale.stdout
+
+        kb = vidx(env, "kibana-setup")
+        assert kb.returncode == 0, kb.stderr
+        assert any(o.get("type") == "index-pattern" or o.get("type") == "dashboard" for o in kibana.imported)
+
+
+def test_daemon_refuses_to_start_on_a_mismatched_index(tmp_path: Path, talk_video: Path) -> None:
+    """Fail fast: a schema/model mismatch stops `vidx run` with the fix, before any analysis."""
+    with serve() as (es_url, fake):
+        env = base_env(tmp_path, VIDX_ES_URL=es_url)
+        assert vidx(env, "es-setup", "--dims", "384").returncode == 0
+        drop(talk_video, tmp_path / "watch")
+        env2 = {**env, "VIDX_EMBED_MODEL": other_model(tmp_path), "VIDX_PORT": str(free_port())}
+        out = vidx(env2, "run", timeout=120)
+        assert out.returncode == 1
+        assert "vidx reindex" in out.stderr
+        assert fake.docs("vidx-events") == {}  # nothing analysed, nothing written
+
+
+def test_embedded_journey(tmp_path: Path, talk_video: Path) -> None:
+    env = base_env(tmp_path)
+    run = Running(env)
+    try:
+        drop(talk_video, tmp_path / "watch")
+        wait_for(lambda: run.status().get("talk.mp4") == "done", 120, "talk.mp4 indexed", run.proc)
+        check_search(run)
+        second = vidx(env, "index", str(tmp_path / "watch" / "talk.mp4"))
+        assert second.returncode == 1 and "already writing" in second.stderr  # one writer at a time
+    finally:
+        seconds, err = run.stop()
+    assert run.proc.returncode == 0, err
+    assert seconds <= 10
+    ver = vidx(env, "verify")
+    assert ver.returncode == 0 and ver.stdout.strip().endswith("ok"), ver.stdout + ver.stderr
