@@ -24,19 +24,32 @@ def make_video(
     size: tuple[int, int] = (320, 180),
     codec: str = "libx264",
     texts: dict[int, str] | None = None,
+    container: str | None = None,
+    audio: str | None = None,
+    options: dict[str, str] | None = None,
+    start_offset: float = 0.0,
 ) -> Path:
     """Solid-colour scenes with a moving square (so frames differ within a scene).
-    ``texts`` draws large white text on the scene with that index."""
+    ``texts`` draws large white text on the scene with that index. ``container`` overrides
+    the format (e.g. "avi", "mpegts"); ``audio`` adds a 440 Hz tone with that codec
+    (e.g. "aac", "mp3", "pcm_s16le"); ``options`` are muxer options (e.g. movflags);
+    ``start_offset`` makes the streams start at that time (as MPEG-TS recordings do)."""
     import av
     from PIL import Image, ImageDraw, ImageFont
 
     w, h = size
-    container_fmt = {"libx264": "mp4", "mpeg4": "mp4", "libvpx-vp9": "webm", "mpeg2video": "mpeg"}.get(codec, None)
-    with av.open(str(path), "w", format=container_fmt) as out:
+    container_fmt = container or {"libx264": "mp4", "mpeg4": "mp4", "libvpx-vp9": "webm",
+                                  "mpeg2video": "mpeg"}.get(codec, None)
+    with av.open(str(path), "w", format=container_fmt, options=options or {}) as out:
         st = out.add_stream(codec, rate=fps)
         st.width, st.height, st.pix_fmt = w, h, "yuv420p"
         if codec == "libx264":
             st.options = {"preset": "ultrafast", "g": str(fps)}
+        ast = None
+        if audio:
+            ast = out.add_stream(audio, rate=16000)
+            ast.layout = "mono"
+        total = sum(d for d, _ in scenes)
         n = 0
         for si, (dur, rgb) in enumerate(scenes):
             base = Image.new("RGB", (w, h), rgb)
@@ -49,13 +62,34 @@ def make_video(
                 x = (n * 3) % (w - 16)
                 arr[h - 20 : h - 4, x : x + 16] = 255 - np.array(rgb, dtype=np.uint8)
                 frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
-                frame.pts = n
+                frame.pts = n + int(round(start_offset * fps))
                 frame.time_base = Fraction(1, fps)
                 for pkt in st.encode(frame):
                     out.mux(pkt)
                 n += 1
         for pkt in st.encode():
             out.mux(pkt)
+        if ast is not None:
+            fmt = ast.codec_context.format.name if ast.codec_context.format else "s16"
+            rate, chunk = 16000, 1024
+            t = np.arange(int(total * rate)) / rate
+            wave = 0.3 * np.sin(2 * np.pi * 440 * t)
+            for i in range(0, len(wave), chunk):
+                part = wave[i : i + chunk]
+                if fmt.startswith("s16"):
+                    arr = (part * 32767).astype(np.int16)[None, :]
+                elif fmt.startswith("s32"):
+                    arr = (part * 2147483647).astype(np.int32)[None, :]
+                else:
+                    arr = part.astype(np.float32)[None, :]
+                af = av.AudioFrame.from_ndarray(arr, format=fmt, layout="mono")
+                af.sample_rate = rate
+                af.pts = i + int(round(start_offset * rate))
+                af.time_base = Fraction(1, rate)
+                for pkt in ast.encode(af):
+                    out.mux(pkt)
+            for pkt in ast.encode():
+                out.mux(pkt)
     return path
 
 

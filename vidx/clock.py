@@ -41,7 +41,24 @@ class StreamClock:
         return max(0, int((seconds + self.start) / self.time_base))
 
     def seek(self, container: Any, stream: Any, seconds: float) -> None:
-        """Seek to the keyframe at or before ``seconds`` (video time)."""
-        if seconds <= 0 and self.start == 0:
+        """Seek so that the next decoded frame is at or before ``seconds`` (video time).
+
+        Demuxers do not all honour "backward": MPEG-TS seeks by byte position and can land
+        on the keyframe *after* the target. The first frame after the seek is checked, and
+        the seek repeated from further back (1, 2, 4... seconds) until it is not too late."""
+        if seconds <= 0:
+            container.seek(0)
             return
-        container.seek(self.pts(max(0.0, seconds)), stream=stream, backward=True, any_frame=False)
+        margin = 0.0
+        while True:
+            target = seconds - margin
+            if target <= 0:
+                container.seek(0)
+                return
+            container.seek(self.pts(target), stream=stream, backward=True, any_frame=False)
+            first = next(iter(container.decode(stream)), None)
+            ft = self.seconds(first.time) if first is not None else None
+            if ft is None or ft <= seconds + 1e-3:
+                container.seek(self.pts(target), stream=stream, backward=True, any_frame=False)
+                return
+            margin = 1.0 if margin == 0 else margin * 2
