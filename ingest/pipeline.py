@@ -33,7 +33,7 @@ from vidx.errors import Cancelled, ServiceUnavailable
 from vidx.ledger import FileRow, Ledger, WindowRow
 from vidx.logs import current_video
 from vidx.media import ProbeError, VideoInfo, frame_at, jpeg_bytes, probe
-from vidx.schema import Event, video_id_for
+from vidx.schema import video_id_for
 from vidx.store.base import EventStore, SchemaMismatch, StoreError
 
 log = logging.getLogger("ingest.pipeline")

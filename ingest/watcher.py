@@ -156,8 +156,11 @@ class Watcher:
         are (size, mtime, subtitles) are skipped, so a rescan of an unchanged library writes nothing."""
         self._last_rescan = time.monotonic()
         for path, st, siblings in self.scan_entries():
-            if snapshot is not None and self.unchanged is not None and is_video_name(path):
-                if self.unchanged(snapshot, path, st.st_size, st.st_mtime_ns, sidecar_signature(path, siblings)):
+            if snapshot is not None and self.unchanged is not None:
+                if is_subtitle(path):
+                    continue  # a changed sidecar changes its video's signature: the video is looked at
+                if is_video_name(path) and self.unchanged(snapshot, path, st.st_size, st.st_mtime_ns,
+                                                          sidecar_signature(path, siblings)):
                     continue
             if is_video_name(path) or is_subtitle(path):
                 self.tracker.touch(path)

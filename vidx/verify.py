@@ -14,7 +14,6 @@ from vidx.ledger import Ledger
 from vidx.store.base import EventStore
 
 
-
 @dataclass
 class Report:
     videos: int = 0

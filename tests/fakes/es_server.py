@@ -75,7 +75,7 @@ def highlight(text: str, query: str, max_fragments: int = 3, fragment_chars: int
     if not spans:
         return []
     frags, used = [], -1
-    for a, b in spans:
+    for a, _b in spans:
         if a < used or len(frags) >= max_fragments:
             continue
         lo = max(0, a - fragment_chars // 2)

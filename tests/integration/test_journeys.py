@@ -196,3 +196,46 @@ def test_embedded_journey(tmp_path: Path, talk_video: Path) -> None:
     assert seconds <= 10
     ver = vidx(env, "verify")
     assert ver.returncode == 0 and ver.stdout.strip().endswith("ok"), ver.stdout + ver.stderr
+
+
+def test_sigterm_during_a_vlm_window_stops_fast_and_resumes_at_that_window(tmp_path: Path, talk_video: Path) -> None:
+    """`vidx run` with the openai analyzer; SIGTERM while the server is still answering the
+    second window: the process exits within 10 s, and the next start asks only that window."""
+    import threading
+
+    from tests.vlm.conftest import ChatServer
+    from tests.vlm.test_openai_provider import realistic
+
+    asked = threading.Event()
+    hold = threading.Event()
+
+    def slow_second(start: float, end: float, n: int) -> str | int:
+        if start > 0:
+            asked.set()
+            hold.wait(60)  # a long generation on a busy GPU
+        return realistic(start, end, 1)
+
+    server = ChatServer(slow_second)
+    try:
+        env = base_env(tmp_path, VIDX_ANALYZER="openai", VIDX_OPENAI_BASE_URL=server.url, VIDX_WINDOW_SECONDS="20",
+                       VIDX_WINDOW_OVERLAP="4", VIDX_VLM_FPS="1", VIDX_VLM_MAX_PIXELS=str(64 * 64))
+        run = Running(env)
+        try:
+            drop(talk_video, tmp_path / "watch")
+            wait_for(asked.is_set, 120, "the second window's request", run.proc)
+        finally:
+            seconds, err = run.stop()
+        assert seconds <= 10, err
+        first_calls = dict(server.calls)
+        assert first_calls.get((0.0, 16.0)) == 1
+        hold.set()
+        run = Running(env)
+        try:
+            wait_for(lambda: run.status().get("talk.mp4") == "done", 120, "talk.mp4 indexed", run.proc)
+        finally:
+            run.stop()
+        assert server.calls[(0.0, 16.0)] == 1  # the first window came from the checkpoint
+        assert server.calls[(12.0, 32.0)] == first_calls[(12.0, 32.0)] + 1  # the interrupted one was asked again
+    finally:
+        hold.set()
+        server.httpd.shutdown()

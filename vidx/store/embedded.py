@@ -27,8 +27,8 @@ from vidx.store.base import (
     RRF_K,
     EventStore,
     Hit,
-    SearchResult,
     SchemaMismatch,
+    SearchResult,
     StoreError,
     WriteReport,
     highlight_event,
@@ -181,6 +181,9 @@ class EmbeddedStore:
         self._vectors = _VectorIndex()
         self._write_lock = threading.Lock()
         self._generation: str | None = None
+        self._has_schema = False
+        if read_only:  # the UI and `vidx search`: never create or change anything
+            return
         conn = self._conn()
         if not read_only:
             conn.executescript(_SCHEMA)
@@ -194,9 +197,13 @@ class EmbeddedStore:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
+                if self.read_only:
+                    conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True, timeout=30.0,
+                                           isolation_level=None, check_same_thread=False)
+                else:
+                    conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=FULL")
                 conn.execute("PRAGMA busy_timeout=30000")
                 conn.execute("PRAGMA foreign_keys=ON")
             except sqlite3.DatabaseError as exc:
@@ -204,12 +211,30 @@ class EmbeddedStore:
             self._local.conn = conn
         return conn
 
+    def _missing(self) -> bool:
+        """A read-only store whose file (or schema) the daemon has not made yet: it is empty."""
+        if not self.read_only or self._has_schema:
+            return False
+        if not self.path.exists():
+            return True
+        self._has_schema = self._conn().execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'").fetchone() is not None
+        return not self._has_schema
+
     def _meta(self, key: str) -> str | None:
+        if self._missing():
+            return None
         row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     # -- schema -----------------------------------------------------------------
     def ensure_schema(self, embedding_model: str, dims: int) -> None:
+        version = self._meta("schema_version")
+        if version is not None and int(version) != SCHEMA_VERSION:
+            raise SchemaMismatch(
+                f"the embedded store at {self.path} has schema version {version}, this vidx needs "
+                f"{SCHEMA_VERSION}: run `vidx reindex --rebuild`"
+            )
         conn = self._conn()
         have_model, have_dims = self._meta("embedding_model"), self._meta("dims")
         if have_model is None:
@@ -236,6 +261,9 @@ class EmbeddedStore:
         return self._meta("embedding_model")
 
     def schema_matches(self, embedding_model: str, dims: int) -> bool:
+        version = self._meta("schema_version")
+        if version is not None and int(version) != SCHEMA_VERSION:
+            return False
         have_model = self._meta("embedding_model")
         return have_model is None or (have_model == embedding_model and int(self._meta("dims") or 0) == dims)
 
@@ -258,7 +286,8 @@ class EmbeddedStore:
                 conn.execute("DELETE FROM events")
                 conn.execute("DELETE FROM deletions")
                 conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
-                    ("embedding_model", embedding_model), ("dims", str(dims)), ("generation", str(gen))])
+                    ("embedding_model", embedding_model), ("dims", str(dims)), ("generation", str(gen)),
+                    ("schema_version", str(SCHEMA_VERSION))])
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -423,18 +452,24 @@ class EmbeddedStore:
         return scored[:size]
 
     def search_keyword(self, text: str, size: int, video_id: str | None = None) -> SearchResult:
+        if self._missing():
+            return SearchResult(0, [])
         ranked, total = self._keyword_ranked(text, size, video_id)
         return SearchResult(total=total, hits=self._hits(ranked, text))
 
     def search_knn(
         self, vector: np.ndarray, size: int, video_id: str | None = None, text: str = ""
     ) -> SearchResult:
+        if self._missing():
+            return SearchResult(0, [])
         hits = self._hits(self._knn_ranked(vector, size, video_id), text)
         return SearchResult(total=len(hits), hits=hits)
 
     def search_hybrid(
         self, text: str, vector: np.ndarray, size: int, video_id: str | None = None
     ) -> SearchResult:
+        if self._missing():
+            return SearchResult(0, [])
         window = max(HYBRID_WINDOW, size)
         kw, kw_total = self._keyword_ranked(text, window, video_id)
         knn = self._knn_ranked(vector, window, video_id)
@@ -446,6 +481,8 @@ class EmbeddedStore:
         return SearchResult(total=max(len(scores), kw_total), hits=self._hits(fused, text))
 
     def get_event(self, event_id: str) -> Event | None:
+        if self._missing():
+            return None
         row = self._conn().execute("SELECT doc FROM events WHERE event_id = ?", (event_id,)).fetchone()
         return Event.model_validate_json(row[0]) if row else None
 
@@ -456,9 +493,13 @@ class EmbeddedStore:
         return [Event.model_validate_json(r[0]) for r in rows]
 
     def video_event_counts(self) -> dict[str, int]:
+        if self._missing():
+            return {}
         return {v: n for v, n in self._conn().execute("SELECT video_id, count(*) FROM events GROUP BY video_id")}
 
     def count(self, video_id: str | None = None) -> int:
+        if self._missing():
+            return 0
         if video_id:
             return int(self._conn().execute("SELECT count(*) FROM events WHERE video_id = ?", (video_id,)).fetchone()[0])
         return int(self._conn().execute("SELECT count(*) FROM events").fetchone()[0])
