@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from vidx.sqlite import connect
+
 STATES = ("pending", "processing", "done", "failed")
 
 
@@ -130,15 +132,8 @@ class Ledger:
             if self.read_only and not self.path.exists():
                 raise FileNotFoundError(self.path)
             try:
-                if self.read_only:  # the UI and `vidx status` never write
-                    conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True, timeout=30.0,
-                                           isolation_level=None, check_same_thread=False)
-                else:
-                    conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    conn.execute("PRAGMA synchronous=FULL")
+                conn = connect(self.path, self.read_only, self.busy_timeout_ms)  # readers never write
                 conn.row_factory = sqlite3.Row
-                conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
             except sqlite3.DatabaseError as exc:
                 raise RuntimeError(
                     f"the ledger at {self.path} cannot be opened ({exc}); move it aside to start over"

@@ -17,6 +17,7 @@ import pytest
 
 from ingest.daemon import Daemon, build_pipeline
 from tests.fakes.embedder import HashEmbedder
+from tests.ingest.test_daemon import _run_until
 from tests.media import make_video, write_srt
 from vidx.config import Settings
 from vidx.ledger import Ledger, LedgerError
@@ -47,15 +48,7 @@ def daemon(settings: Settings) -> Daemon:
     return d
 
 
-def run_until(d: Daemon, cond: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        d.run_once()
-        d._retry_pending()
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out; ledger: {d.ledger.status()}")
+run_until = _run_until
 
 
 def states(d: Daemon) -> dict[str, str]:
@@ -106,6 +99,8 @@ def test_watch_folder_away_for_several_cycles_forgets_nothing(make_settings: Cal
         time.sleep(0.4)
         run_until(d, lambda: True)
     assert d.pipeline.analyzer.calls == calls  # type: ignore[attr-defined]
+    print(f"[figure] folder away: events {events} -> {d.pipeline.store.count()}, analyses {calls} -> "
+          f"{d.pipeline.analyzer.calls}")  # type: ignore[attr-defined]
     assert d.pipeline.store.count() == events and len(files) == 3 and clean(d)
 
 
@@ -135,6 +130,7 @@ def test_many_files_vanishing_at_once_hold_the_brake(make_settings: Callable[...
         p.rename(aside / p.name)
     report = d._forget_deleted()
     assert report is not None and report.forgotten == []
+    print(f"[figure] 30% vanished: events {events} -> {d.pipeline.store.count()}; {report.brake}")
     reason = d.ledger.status()["forgetting_paused"]["reason"]
     assert "3 of 10" in reason and "VIDX_VANISH_BRAKE" in reason
     assert d.pipeline.store.count() == events and len(d.ledger.rows()) == 10
@@ -250,6 +246,7 @@ def test_a_hanging_decoder_fails_that_video_and_the_daemon_goes_on(make_settings
     try:
         t0 = time.monotonic()
         run_until(d, lambda: states(d).get("hang.mp4") == "failed")
+        print(f"[figure] hanging decoder failed after {time.monotonic() - t0:.1f}s (stall limit 1s)")
         assert time.monotonic() - t0 < 20
         row = d.ledger.get(str(s.watch_dir / "hang.mp4"))
         assert row is not None and "no progress" in (row.error or "")
@@ -272,6 +269,7 @@ def test_a_truncated_file_is_done_with_a_warning_naming_the_second(settings: Set
 
     m = re.search(r"indexed up to (\d+(?:\.\d)?)s", row.error or "")
     assert m, row.error
+    print(f"[figure] truncated at 60%: {row.error}")
     assert 10 <= float(m.group(1)) <= 25
     ends = [h.event.end_sec for h in d.pipeline.store.search_knn(HashEmbedder().embed_query("x"), 50).hits]
     assert max(ends) <= float(m.group(1)) + 1  # no event claims the part that is not there

@@ -145,6 +145,7 @@ def test_elasticsearch_journey(tmp_path: Path, talk_video: Path) -> None:
         finally:
             seconds, err = run.stop()
         assert run.proc.returncode == 0, err
+        print(f"[figure] ES journey: SIGTERM to exit {seconds:.2f}s")
         assert seconds <= 10
         assert "failed" not in err.lower() or "0 failed" in err.lower()
 
@@ -225,6 +226,7 @@ def test_sigterm_during_a_vlm_window_stops_fast_and_resumes_at_that_window(tmp_p
             wait_for(asked.is_set, 120, "the second window's request", run.proc)
         finally:
             seconds, err = run.stop()
+        print(f"[figure] SIGTERM during a VLM window: exited in {seconds:.2f}s")
         assert seconds <= 10, err
         first_calls = dict(server.calls)
         assert first_calls.get((0.0, 16.0)) == 1

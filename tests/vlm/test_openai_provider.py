@@ -105,7 +105,9 @@ def test_window_with_garbage_twice_is_recorded_and_video_done_with_warning(
     assert out.state == "done" and out.warnings == 1
     row = Ledger(s.ledger_path).rows()[0]
     assert row.warnings == 1 and "could not be parsed" in (row.error or "")
-    windows = Ledger(s.ledger_path).windows(row.video_id or "", "openai/events-v1|Qwen/Qwen3-VL-8B-Instruct")
+    key = pipeline.analyzer.checkpoint_key  # type: ignore[attr-defined]
+    assert key.startswith("openai/events-v1|Qwen/Qwen3-VL-8B-Instruct|")  # plus the window plan's settings
+    windows = Ledger(s.ledger_path).windows(row.video_id or "", key)
     assert windows[1].status == "failed" and "no JSON, sorry" in (windows[1].raw or "")
     assert windows[0].status == "ok" and len(windows[0].result) == 2
     assert len(server.calls) == 2

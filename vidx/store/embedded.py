@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from vidx.schema import SCHEMA_VERSION, Event
+from vidx.sqlite import connect
 from vidx.store.base import (
     RRF_K,
     EventStore,
@@ -197,14 +198,7 @@ class EmbeddedStore:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                if self.read_only:
-                    conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True, timeout=30.0,
-                                           isolation_level=None, check_same_thread=False)
-                else:
-                    conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    conn.execute("PRAGMA synchronous=FULL")
-                conn.execute("PRAGMA busy_timeout=30000")
+                conn = connect(self.path, self.read_only)
                 conn.execute("PRAGMA foreign_keys=ON")
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"cannot open the embedded store at {self.path}: {exc}") from exc
