@@ -23,6 +23,11 @@ from vidx.store import EventStore, open_store
 log = logging.getLogger("ingest.daemon")
 
 RETRY_BACKOFF_S = 30.0
+HEARTBEAT_NAME = "daemon.heartbeat"
+HEARTBEAT_EVERY_S = 5.0
+STUCK_AFTER_S = 60.0  # no tick from the work loop for this long: stop vouching for it
+
+
 
 
 def build_pipeline(
@@ -56,6 +61,15 @@ class Daemon:
         self.watcher = Watcher(settings.watch_dir, settings.stable_seconds, settings.rescan_seconds,
                                settings.use_polling, unchanged=self._unchanged)
         self.stop_event = threading.Event()
+        self.heartbeat_path = settings.data_dir / HEARTBEAT_NAME
+        self._tick = time.monotonic()
+        inner = pipeline.should_stop
+
+        def should_stop() -> bool:  # called all the time while a video is processed: proof of life
+            self._tick = time.monotonic()
+            return inner() or self.stop_event.is_set()
+
+        pipeline.should_stop = should_stop
         self._retry_at: dict[str, float] = {}
         self.outcomes: list[Outcome] = []
 
@@ -128,14 +142,31 @@ class Daemon:
                 return
             self.handle(path)
 
+    def _heartbeat(self) -> None:
+        """Touch ``data/daemon.heartbeat`` while the work loop is alive (`vidx status --check`,
+        the container healthcheck). A loop stuck anywhere stops the heartbeat."""
+        while not self.stop_event.wait(HEARTBEAT_EVERY_S):
+            if time.monotonic() - self._tick < STUCK_AFTER_S:
+                try:
+                    self.heartbeat_path.write_text(f"{time.time():.0f}\n")
+                except OSError as exc:
+                    log.warning("cannot write the heartbeat: %s", exc)
+            else:
+                log.error("the ingest loop has not moved for %.0fs", time.monotonic() - self._tick)
+
     def run(self) -> None:
         self.pipeline.preflight()  # a schema or embedding-model mismatch stops here, before any analysis
         self.recover()
+        self._tick = time.monotonic()
+        self.heartbeat_path.parent.mkdir(parents=True, exist_ok=True)
+        self.heartbeat_path.write_text(f"{time.time():.0f}\n")
+        threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
         self.watcher.start()
         log.info("watching %s (rescan every %.0fs)", self.watcher.root, self.settings.rescan_seconds)
         last_maintenance = 0.0
         try:
             while not self.stop_event.is_set():
+                self._tick = time.monotonic()
                 try:
                     self.run_once()
                 except LedgerError as exc:  # e.g. "database is locked" for longer than the busy timeout

@@ -53,6 +53,21 @@ def cmd_config(args: argparse.Namespace, s: Settings) -> int:
 def cmd_status(args: argparse.Namespace, s: Settings) -> int:
     from vidx.ledger import Ledger
 
+    if args.check:  # liveness of the ingest daemon (container healthcheck)
+        import time
+
+        beat = s.data_dir / "daemon.heartbeat"
+        try:
+            age = time.time() - beat.stat().st_mtime
+        except OSError:
+            print(f"no ingest daemon has run with data folder {s.data_dir}", file=sys.stderr)
+            return 1
+        if age > args.max_age:
+            print(f"the ingest daemon has not reported for {age:.0f}s (stuck or stopped)", file=sys.stderr)
+            return 1
+        print(f"ingest daemon alive (last report {age:.0f}s ago)")
+        return 0
+
     if not s.ledger_path.exists():
         data: dict[str, Any] = {"videos": [], "forgetting_paused": None}
     else:
@@ -431,6 +446,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("status", cmd_status, "show every watched file and its state")
     sp.add_argument("--json", action="store_true", help="print the same JSON as GET /api/status")
+    sp.add_argument("--check", action="store_true",
+                    help="only check that the ingest daemon is alive: exit 1 if its heartbeat is older than "
+                         "--max-age seconds (for healthchecks)")
+    sp.add_argument("--max-age", type=float, default=120.0, help="seconds (default 120)")
     folders(sp)
 
     sp = add("config", cmd_config, "print the effective settings (secrets masked)")

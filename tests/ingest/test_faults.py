@@ -326,3 +326,30 @@ def test_a_second_writer_gets_a_clear_error(settings: Settings) -> None:
             WriterLock(settings.data_dir, "index").acquire()
     with WriterLock(settings.data_dir, "index"):  # released when the first writer ends
         pass
+
+
+def test_heartbeat_says_whether_the_daemon_loop_is_alive(settings: Settings,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    from vidx import cli
+
+    def check() -> int:
+        return cli.cmd_status(cli.build_parser().parse_args(["status", "--check"]), settings)
+
+    assert check() == 1  # no daemon has run
+    d = daemon(settings)
+    t = threading.Thread(target=d.run, daemon=True)
+    t.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not d.heartbeat_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert check() == 0
+    finally:
+        d.stop()
+        t.join(10)
+    old = time.time() - 600
+    os.utime(d.heartbeat_path, (old, old))  # a loop that stopped moving ten minutes ago
+    assert check() == 1
+    assert "has not reported" in capsys.readouterr().err
