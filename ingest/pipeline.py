@@ -310,7 +310,8 @@ class Pipeline:
             self.ledger.ensure(key, st.st_size, st.st_mtime_ns, sidecar_signature(path))
             row = self.ledger.get(key)
             attempts = (row.attempts if row else 0) + 1
-            self.ledger.set(key, state="processing", attempts=attempts, progress=0.0, error=None, warnings=0)
+            self.ledger.set(key, state="processing", attempts=attempts, progress=0.0, error=None, warnings=0,
+                            note=None)
             ctx = VideoContext(path=path, key=key, row=row)
             try:
                 self._run_stages(ctx)
@@ -346,10 +347,14 @@ class Pipeline:
                 return Outcome(path, state, error=msg, seconds=time.monotonic() - t0)
             dt = time.monotonic() - t0
             warnings = ctx.analysis.warnings if ctx.analysis else []
+            notes = ctx.analysis.notes if ctx.analysis else []
             for w in warnings:
                 log.warning("%s", w)
+            for n in notes:
+                log.info("%s", n)
             self.ledger.set(key, state="done", events=ctx.events, progress=1.0, warnings=len(warnings),
-                            error="; ".join(warnings)[:2000] if warnings else None)
+                            error="; ".join(warnings)[:2000] if warnings else None,
+                            note="; ".join(notes)[:2000] if notes else None, message=None)
             log.info("indexed %d events in %.1fs%s", ctx.events, dt,
                      f" with {len(warnings)} warning(s)" if warnings else "")
             return Outcome(path, "done", events=ctx.events, seconds=dt, warnings=len(warnings),
@@ -381,6 +386,6 @@ class Pipeline:
         if self.should_stop():
             raise Cancelled()
         frac = max(0.0, min(1.0, frac))
-        self.ledger.set(key, progress=frac)
+        self.ledger.set(key, progress=frac, message=msg[:200])
         if self.progress_hook:
             self.progress_hook(key, frac, msg)

@@ -1,4 +1,5 @@
-"""Sidecar subtitles: ``<stem>.srt``, ``<stem>.vtt``, ``<stem>.<lang>.srt`` next to a video."""
+"""Human-made subtitles: sidecars (``<stem>.srt``, ``.vtt``, ``.ass``, ``.ssa``, also
+``<stem>.<lang>.srt``) next to a video, and text subtitle tracks inside the file."""
 
 from __future__ import annotations
 
@@ -9,12 +10,9 @@ from pathlib import Path
 
 log = logging.getLogger("ingest.subtitles")
 
-SUB_EXTENSIONS = (".srt", ".vtt")
+SUB_EXTENSIONS = (".srt", ".vtt", ".ass", ".ssa")
 MAX_SUB_BYTES = 20 * 1024 * 1024
 
-_TIME = re.compile(
-    r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})\s*-->\s*(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})"
-)
 _TAG = re.compile(r"<[^>]{0,200}>|\{\\[^}]{0,200}\}")
 
 
@@ -24,10 +22,6 @@ class Cue:
     end: float
     text: str
     lang: str = ""
-
-
-def _secs(h: str | None, m: str, s: str, frac: str) -> float:
-    return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(frac.ljust(3, "0")[:3]) / 1000
 
 
 def _decode(raw: bytes) -> str:
@@ -41,26 +35,96 @@ def _decode(raw: bytes) -> str:
     return raw.decode("latin-1")
 
 
-def parse_subtitles(text: str, lang: str = "") -> list[Cue]:
-    """Parse SRT or WebVTT text. Markup tags are removed; text is kept verbatim otherwise
-    (it is escaped where it is shown)."""
+def parse_subtitles(text: str, lang: str = "", fmt: str | None = None) -> list[Cue]:
+    """Parse SRT, WebVTT, ASS or SSA text with pysubs2 (a maintained parser). Markup and
+    override tags are removed; text is kept verbatim otherwise (it is escaped where shown)."""
+    import pysubs2
+
+    try:
+        subs = pysubs2.SSAFile.from_string(text, format_=fmt)
+    except Exception as exc:  # pysubs2 raises several types on malformed input
+        log.warning("unreadable subtitles (%s)", exc)
+        return []
     cues: list[Cue] = []
-    blocks = re.split(r"\r?\n\s*\r?\n", text.replace("\r\n", "\n"))
-    for block in blocks:
-        lines = [ln for ln in block.split("\n")]
-        for i, line in enumerate(lines):
-            m = _TIME.search(line)
-            if not m:
-                continue
-            start = _secs(*m.group(1, 2, 3, 4))
-            end = _secs(*m.group(5, 6, 7, 8))
-            body = " ".join(_TAG.sub("", ln).strip() for ln in lines[i + 1 :] if ln.strip())
-            body = re.sub(r"\s+", " ", body).strip()
-            if body and end > start:
-                cues.append(Cue(start, end, body, lang))
-            break
+    for ev in subs.events:
+        if ev.is_comment:
+            continue
+        body = clean_line(ev.plaintext)
+        start, end = ev.start / 1000, ev.end / 1000
+        if body and end > start:
+            cues.append(Cue(start, end, body, lang))
     cues.sort(key=lambda c: (c.start, c.end))
     return cues
+
+
+def clean_line(text: str) -> str:
+    text = _TAG.sub("", text.replace("\\N", " ").replace("\\n", " "))
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _ass_text(dialogue: str) -> str:
+    """The text of an ASS ``Dialogue``/event line as FFmpeg hands it out
+    (``ReadOrder,Layer,Style,Name,MarginL,MarginR,MarginV,Effect,Text``)."""
+    parts = dialogue.split(",", 8)
+    return clean_line(parts[8] if len(parts) == 9 else dialogue)
+
+
+def embedded_cues(video: Path, max_cues: int = 20000) -> list[Cue]:
+    """Text subtitle tracks inside the file (mov_text, subrip, ass/ssa, webvtt in MP4, MKV,
+    MOV), read with PyAV, on the video's clock. Image subtitles (PGS, DVB) are skipped."""
+    import av
+
+    from vidx.clock import StreamClock
+
+    cues: list[Cue] = []
+    try:
+        with av.open(str(video)) as c:
+            subs = [st for st in c.streams if st.type == "subtitle"
+                    and st.codec_context.name in ("mov_text", "subrip", "srt", "ass", "ssa", "webvtt", "text")]
+            if not subs:
+                return []
+            vs = next((st for st in c.streams if st.type == "video"), None)
+            offset = StreamClock.of(vs, c).start if vs is not None else 0.0
+            langs = {st.index: str(st.metadata.get("language", "") or "").replace("und", "") for st in subs}
+            for packet in c.demux(*subs):
+                if packet.pts is None or packet.time_base is None:
+                    continue
+                start = float(packet.pts * packet.time_base) - offset
+                dur = float((packet.duration or 0) * packet.time_base)
+                try:
+                    decoded = packet.decode()
+                except av.error.FFmpegError:
+                    continue
+                for subset in decoded:  # PyAV versions differ: sets of rects, or the rects themselves
+                    rects = subset.rects if hasattr(subset, "rects") else [subset]
+                    for rect in rects:
+                        raw = getattr(rect, "ass", None) or getattr(rect, "dialogue", None) or getattr(rect, "text", b"")
+                        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
+                        body = _ass_text(text) if text.count(",") >= 8 else clean_line(text)
+                        end = start + (dur if dur > 0 else 2.0)
+                        if body and end > start >= -0.5:
+                            cues.append(Cue(max(0.0, start), end, body, langs.get(packet.stream.index, "")))
+                if len(cues) >= max_cues:
+                    break
+    except (av.error.FFmpegError, OSError) as exc:
+        log.warning("cannot read subtitle tracks of %s: %s", video.name, exc)
+        return []
+    cues.sort(key=lambda c: (c.start, c.end))
+    return cues
+
+
+def dedupe(cues: list[Cue]) -> list[Cue]:
+    """The same line from a sidecar and from a track inside the file is kept once."""
+    seen: set[tuple[float, str]] = set()
+    out = []
+    for c in sorted(cues, key=lambda c: (c.start, c.end)):
+        key = (round(c.start * 2) / 2, re.sub(r"\W+", "", c.text.lower()))
+        near = {(key[0] + d, key[1]) for d in (-0.5, 0.0, 0.5)}
+        if seen & near:
+            continue
+        seen.add(key)
+        out.append(c)
+    return out
 
 
 def sidecars_for(video: Path, siblings: list[Path] | None = None) -> list[Path]:
@@ -109,6 +173,12 @@ def video_for_sidecar(sub: Path, video_exts: frozenset[str]) -> Path | None:
 
 
 def load_cues(video: Path) -> list[Cue]:
+    """Every human-made subtitle line for ``video``: sidecars and tracks inside the file,
+    each line once."""
+    return dedupe(sidecar_cues(video) + embedded_cues(video))
+
+
+def sidecar_cues(video: Path) -> list[Cue]:
     cues: list[Cue] = []
     for p in sidecars_for(video):
         name = p.name[: -len(p.suffix)]
@@ -117,7 +187,8 @@ def load_cues(video: Path) -> list[Cue]:
             if p.stat().st_size > MAX_SUB_BYTES:
                 log.warning("subtitle file %s is larger than %d bytes; skipped", p, MAX_SUB_BYTES)
                 continue
-            cues.extend(parse_subtitles(_decode(p.read_bytes()), lang))
+            fmt = {".srt": "srt", ".vtt": "vtt", ".ass": "ass", ".ssa": "ssa"}.get(p.suffix.lower())
+            cues.extend(parse_subtitles(_decode(p.read_bytes()), lang, fmt))
         except OSError as exc:
             log.warning("cannot read subtitles %s: %s", p, exc)
     cues.sort(key=lambda c: (c.start, c.end))

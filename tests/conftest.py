@@ -28,10 +28,17 @@ def _isolate_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
+@pytest.fixture(scope="session")
+def models_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Prepared models (the joined bundled Whisper) shared by every test of the session."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, models_cache: Path) -> Callable[..., Settings]:
     def make(**kw: Any) -> Settings:
         base: dict[str, Any] = dict(
+            models_dir=models_cache,
             watch_dir=tmp_path / "watch",
             data_dir=tmp_path / "data",
             stable_seconds=0.3,

@@ -113,3 +113,75 @@ TALK_CUES = [
     (17.0, 20.0, "我们明天早上在火车站见面。"),
     (26.0, 29.0, "The lighthouse keeper climbed the stairs at dawn."),
 ]
+
+
+def espeak_available() -> bool:
+    import shutil
+
+    return shutil.which("espeak-ng") is not None
+
+
+def speak(text: str, voice: str = "en-us", rate: int = 150) -> tuple[np.ndarray, int]:
+    """Synthetic speech from Debian's espeak-ng: (int16 samples, sample rate)."""
+    import subprocess
+    import tempfile
+    import wave
+
+    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", f.name, text], check=True,
+                       capture_output=True)
+        with wave.open(f.name) as w:
+            rate_hz = w.getframerate()
+            data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    return data, rate_hz
+
+
+def make_speech_video(path: Path, lines: Sequence[tuple[float, str]], duration: float,
+                      scenes: Sequence[tuple[float, tuple[int, int, int]]] | None = None, fps: int = 10,
+                      size: tuple[int, int] = (320, 180), container: str | None = None,
+                      audio_codec: str = "aac") -> Path:
+    """A video whose soundtrack says each ``(second, text)`` at that second (espeak-ng)."""
+    import av
+
+    rate = 16000
+    track = np.zeros(int(duration * rate), dtype=np.float32)
+    for t, text in lines:
+        data, hz = speak(text)
+        x = data.astype(np.float32) / 32768.0
+        if hz != rate:  # espeak-ng speaks at 22050 Hz: resample linearly
+            x = np.interp(np.arange(0, len(x) * rate / hz) * hz / rate, np.arange(len(x)), x).astype(np.float32)
+        a = int(t * rate)
+        track[a : a + len(x)] = x[: max(0, len(track) - a)]
+    scenes = scenes or [(duration, (60, 60, 70))]
+    w, h = size
+    with av.open(str(path), "w", format=container) as out:
+        st = out.add_stream("libx264", rate=fps)
+        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+        st.options = {"preset": "ultrafast", "g": str(fps)}
+        ast = out.add_stream(audio_codec, rate=rate)
+        ast.layout = "mono"
+        n = 0
+        for dur, rgb in scenes:
+            arr0 = np.full((h, w, 3), rgb, dtype=np.uint8)
+            for _ in range(int(round(dur * fps))):
+                arr = arr0.copy()
+                x0 = (n * 3) % (w - 16)
+                arr[h - 20 : h - 4, x0 : x0 + 16] = 255
+                frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
+                frame.pts, frame.time_base = n, Fraction(1, fps)
+                for pkt in st.encode(frame):
+                    out.mux(pkt)
+                n += 1
+        for pkt in st.encode():
+            out.mux(pkt)
+        fmt = ast.codec_context.format.name if ast.codec_context.format else "fltp"
+        for i in range(0, len(track), 1024):
+            part = track[i : i + 1024]
+            arr = (part * 32767).astype(np.int16)[None, :] if fmt.startswith("s16") else part[None, :]
+            af = av.AudioFrame.from_ndarray(arr, format=fmt, layout="mono")
+            af.sample_rate, af.pts, af.time_base = rate, i, Fraction(1, rate)
+            for pkt in ast.encode(af):
+                out.mux(pkt)
+        for pkt in ast.encode():
+            out.mux(pkt)
+    return path

@@ -380,6 +380,36 @@ def cmd_es_setup(args: argparse.Namespace, s: Settings) -> int:
     return 0
 
 
+def cmd_transcript(args: argparse.Namespace, s: Settings) -> int:
+    """Print a video's transcript (subtitles or recognised speech) as SRT, WebVTT or JSON."""
+    from vidx.ledger import Ledger
+    from vidx.search import VIDEO_ID_RE
+    from vidx.store import open_store
+    from vidx.transcript import to_srt, to_vtt, transcript_lines
+
+    target = args.video
+    vid = target.lower() if VIDEO_ID_RE.match(target.lower()) else None
+    if vid is None:
+        row = Ledger(s.ledger_path, read_only=True).get(str(Path(target).absolute()))
+        if row is None or not row.video_id:
+            print(f"vidx transcript: {target} is not an indexed video (give its path or its 32-digit id)",
+                  file=sys.stderr)
+            return 2
+        vid = row.video_id
+    events = open_store(s, read_only=True).events_for_video(vid)
+    if not events:
+        print(f"vidx transcript: no events for video {vid}", file=sys.stderr)
+        return 1
+    lines = transcript_lines(events)
+    if args.format == "json":
+        print(json.dumps({"video_id": vid, "lines": lines}, indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(to_srt(lines) if args.format == "srt" else to_vtt(lines))
+    if not lines:
+        print("vidx transcript: the video has no subtitles and no recognised speech", file=sys.stderr)
+    return 0
+
+
 def cmd_kibana_setup(args: argparse.Namespace, s: Settings) -> int:
     from vidx.kibana import KibanaError, import_saved_objects
 
@@ -442,6 +472,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--size", type=int, default=10, help="number of results (1-100, default 10)")
     sp.add_argument("--video-id", help="only events of this video")
     sp.add_argument("--json", action="store_true", help="print the same JSON as GET /api/search")
+    folders(sp)
+
+    sp = add("transcript", cmd_transcript, "print a video's transcript (subtitles or speech)",
+             epilog="Example: vidx transcript watch/talk.mp4 --format srt > talk.srt")
+    sp.add_argument("video", metavar="PATH_OR_ID", help="the video's path or its 32-digit id")
+    sp.add_argument("--format", choices=["srt", "vtt", "json"], default="srt", help="default srt")
     folders(sp)
 
     sp = add("status", cmd_status, "show every watched file and its state")

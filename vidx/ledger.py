@@ -43,7 +43,9 @@ CREATE TABLE IF NOT EXISTS files(
     duration_sec REAL,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    missing_since REAL
+    missing_since REAL,
+    message TEXT,
+    note TEXT
 );
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS files_state ON files(state);
@@ -58,6 +60,7 @@ CREATE TABLE IF NOT EXISTS windows(
     result TEXT NOT NULL,
     raw TEXT,
     updated_at REAL NOT NULL,
+    inputs TEXT NOT NULL DEFAULT '',
     PRIMARY KEY(video_id, analyzer_key, idx)
 );
 """
@@ -82,6 +85,8 @@ class FileRow:
     created_at: float
     updated_at: float
     missing_since: float | None = None
+    message: str | None = None  # what the video is doing now ("speech 01:20 of 03:00, ETA 00:40")
+    note: str | None = None  # worth knowing about the last run (e.g. why there is no speech)
 
     def status_dict(self) -> dict[str, Any]:
         """The public shape used by /api/status and `vidx status --json`."""
@@ -97,6 +102,8 @@ class FileRow:
             "analyzer": self.analyzer,
             "duration_sec": self.duration_sec,
             "missing_since": self.missing_since,
+            "message": self.message if self.state == "processing" else None,
+            "note": self.note,
         }
 
 
@@ -108,6 +115,7 @@ class WindowRow:
     status: str  # ok | failed
     result: list[dict[str, Any]]
     raw: str | None
+    inputs: str = ""  # hash of the window's prompt: a cached answer is reused only for the same question
 
 
 class Ledger:
@@ -123,8 +131,11 @@ class Ledger:
                 conn = self._conn()
                 conn.executescript(_SCHEMA)
                 cols = {r[1] for r in conn.execute("PRAGMA table_info(files)")}
-                if "missing_since" not in cols:  # ledgers made before the grace period existed
-                    conn.execute("ALTER TABLE files ADD COLUMN missing_since REAL")
+                for col, kind in (("missing_since", "REAL"), ("message", "TEXT"), ("note", "TEXT")):
+                    if col not in cols:  # a ledger made by an older vidx
+                        conn.execute(f"ALTER TABLE files ADD COLUMN {col} {kind}")
+                if "inputs" not in {r[1] for r in conn.execute("PRAGMA table_info(windows)")}:
+                    conn.execute("ALTER TABLE windows ADD COLUMN inputs TEXT NOT NULL DEFAULT ''")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -321,18 +332,21 @@ class Ledger:
     # -- windows (resume of long analyses) -----------------------------------------
     def windows(self, video_id: str, analyzer_key: str) -> dict[int, WindowRow]:
         cur = self._read(
-            "SELECT idx, start_sec, end_sec, status, result, raw FROM windows WHERE video_id=? AND analyzer_key=?",
+            "SELECT idx, start_sec, end_sec, status, result, raw, inputs FROM windows "
+            "WHERE video_id=? AND analyzer_key=?",
             (video_id, analyzer_key),
         )
         return {
-            r["idx"]: WindowRow(r["idx"], r["start_sec"], r["end_sec"], r["status"], json.loads(r["result"]), r["raw"])
+            r["idx"]: WindowRow(r["idx"], r["start_sec"], r["end_sec"], r["status"], json.loads(r["result"]), r["raw"],
+                                r["inputs"])
             for r in cur
         }
 
     def save_window(self, video_id: str, analyzer_key: str, w: WindowRow) -> None:
         with self._tx() as c:
             c.execute(
-                "INSERT OR REPLACE INTO windows VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO windows(video_id, analyzer_key, idx, start_sec, end_sec, status, result, raw, "
+                "updated_at, inputs) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     video_id,
                     analyzer_key,
@@ -343,6 +357,7 @@ class Ledger:
                     json.dumps(w.result, ensure_ascii=False),
                     w.raw,
                     time.time(),
+                    w.inputs,
                 ),
             )
 

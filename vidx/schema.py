@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: language
 
 # Caps keep one hostile subtitle or model answer from bloating the index.
 MAX_TEXT = 8000
@@ -72,7 +72,8 @@ class Event(BaseModel):
     objects: list[str] = Field(default_factory=list)
     ocr_text: str = ""
     emotion: str = ""
-    source: str = "scene"  # scene | subtitle | vlm
+    source: str = "scene"  # scene | subtitle | speech | vlm
+    language: str = ""  # language of the dialogue (speech: detected; subtitles: from the track or file name)
     analyzer: str = ""  # e.g. basic/1, qwen3vl, openai
     model: str = ""  # model id that produced the text
     prompt_version: str = ""

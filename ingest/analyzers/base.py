@@ -44,6 +44,7 @@ class Analysis:
     events: list[Event]
     thumbnails: dict[str, bytes] = field(default_factory=dict)  # event_id -> JPEG
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth knowing, not a problem (e.g. why no speech)
 
 
 class Analyzer(Protocol):

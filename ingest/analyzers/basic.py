@@ -20,6 +20,9 @@ import numpy as np
 
 from ingest.analyzers.base import Analysis, AnalysisError, ProgressFn, VideoJob
 from ingest.sampling import iter_samples
+from ingest.speech.events import speech_events, spoken_between
+from ingest.speech.recognizer import Transcript
+from ingest.speech.service import SpeechService
 from ingest.subtitles import Cue, load_cues
 from vidx.config import Settings
 from vidx.media import jpeg_bytes
@@ -101,13 +104,15 @@ class BasicAnalyzer:
     name = "basic"
     version = "basic/1"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, speech: SpeechService | None = None) -> None:
         self.settings = settings
+        self.speech = speech or SpeechService(settings)
 
     def analyze(self, job: VideoJob, progress: ProgressFn) -> Analysis:
         s = self.settings
         duration = max(job.info.duration_sec, 0.001)
         cues = load_cues(job.path)
+        speech = self.speech.start(job.path, cues)  # runs beside the decoding below
         cue_thumb_t = [(c.start + c.end) / 2 for c in cues]
         cue_thumbs: dict[int, bytes] = {}
         next_cue = 0
@@ -163,13 +168,16 @@ class BasicAnalyzer:
                 if sc.ocr_frame is not None:
                     sc.ocr_text = _Ocr.read(sc.ocr_frame)
                     sc.ocr_frame = None
-                progress(0.8 + 0.2 * (i + 1) / len(scenes), "reading on-screen text")
+                progress(0.8 + 0.15 * (i + 1) / len(scenes), "reading on-screen text")
+        transcript = speech.wait(lambda f, msg: progress(0.95 + 0.05 * f, msg))
         for c in cues:
             for sc in scenes:
                 if c.start < sc.end and c.end > sc.start:
                     sc.cues.append(c)
-        analysis = self._events(job, scenes, cues, cue_thumbs)
+        analysis = self._events(job, scenes, cues, cue_thumbs, transcript)
         analysis.warnings.extend(warnings)
+        if speech.note:
+            analysis.notes.append(speech.note)
         return analysis
 
     def _keep_frame(self, scene: _Scene, sample: Any) -> None:
@@ -181,7 +189,8 @@ class BasicAnalyzer:
             scene.ocr_frame = big if w <= OCR_WIDTH else sample.rgb(OCR_WIDTH, int(h * OCR_WIDTH / w) // 2 * 2)
 
     def _events(
-        self, job: VideoJob, scenes: list[_Scene], cues: list[Cue], cue_thumbs: dict[int, bytes]
+        self, job: VideoJob, scenes: list[_Scene], cues: list[Cue], cue_thumbs: dict[int, bytes],
+        transcript: Transcript | None = None,
     ) -> Analysis:
         events: list[Event] = []
         thumbs: dict[str, bytes] = {}
@@ -191,7 +200,7 @@ class BasicAnalyzer:
         n = len(scenes)
         for i, sc in enumerate(scenes):
             start, end = round(sc.start, 3), round(sc.end, 3)
-            dialogue = " ".join(c.text for c in sc.cues)
+            dialogue = " ".join([*(c.text for c in sc.cues), spoken_between(transcript, sc.start, sc.end)]).strip()
             desc = f"Scene {i + 1} of {n} ({format_ts(start)}–{format_ts(end)}): {sc.look or 'picture'}."
             if sc.ocr_text:
                 desc += f" On-screen text: {sc.ocr_text}."
@@ -208,8 +217,15 @@ class BasicAnalyzer:
             scene_text = next((sc.ocr_text for sc in scenes if sc.start <= c.start < sc.end), "")
             events.append(
                 Event(event_id=eid, start_sec=start, end_sec=end, description=f"Line: {c.text}", dialogue=c.text,
-                      ocr_text=scene_text, source="subtitle", **common)
+                      ocr_text=scene_text, source="subtitle", language=c.lang[:2] if c.lang else "", **common)
             )
             if j in cue_thumbs:
                 thumbs[eid] = cue_thumbs[j]
+        spoken = speech_events(transcript, job.sha256, self.version, n + len(cues), common,
+                               max(job.info.duration_sec, scenes[-1].end if scenes else 0.0))
+        for e in spoken:  # the scene's picture: no extra decoding per line
+            home = next((x for x in scenes if x.start <= e.start_sec < x.end), scenes[-1] if scenes else None)
+            if home is not None and home.thumb:
+                thumbs[e.event_id] = home.thumb
+        events.extend(spoken)
         return Analysis(events=events, thumbnails=thumbs)

@@ -6,6 +6,7 @@ ledger, so a crash resumes at the next unanalysed window and never redoes VLM wo
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from typing import Any
@@ -14,7 +15,10 @@ import numpy as np
 
 from ingest.analyzers.base import Analysis, ProgressFn, VideoJob
 from ingest.sampling import fit_size, iter_samples
-from ingest.subtitles import load_cues
+from ingest.speech.events import speech_events, spoken_between
+from ingest.speech.recognizer import Transcript
+from ingest.speech.service import SpeechService
+from ingest.subtitles import Cue, load_cues
 from ingest.vlm.base import Clip, VlmOutOfMemory, VlmProvider
 from ingest.vlm.merge import merge_windows
 from ingest.vlm.parse import parse_events
@@ -31,6 +35,13 @@ log = logging.getLogger("ingest.vlm.analyzer")
 OOM_SCALES = (1.0, 0.5, 0.25)  # fractions of the frame rate tried when a window does not fit
 
 
+def _spoken_lines(cues: list[Cue], transcript: Transcript | None) -> list[tuple[float, float, str]]:
+    lines = [(c.start, c.end, c.text) for c in cues]
+    if transcript is not None:
+        lines.extend((x.start, x.end, x.text) for x in transcript.lines)
+    return sorted(lines)
+
+
 def _nearest_frames(frames: dict[float, bytes], times: list[float]) -> dict[float, bytes]:
     if not frames or not times:
         return {}
@@ -40,9 +51,10 @@ def _nearest_frames(frames: dict[float, bytes], times: list[float]) -> dict[floa
 
 
 class VlmAnalyzer:
-    def __init__(self, settings: Settings, provider: VlmProvider) -> None:
+    def __init__(self, settings: Settings, provider: VlmProvider, speech: SpeechService | None = None) -> None:
         self.settings = settings
         self.provider = provider
+        self.speech = speech or SpeechService(settings)
         self.name = provider.name
         self.version = f"{provider.name}/{PROMPT_VERSION}"
 
@@ -78,7 +90,12 @@ class VlmAnalyzer:
     def analyze(self, job: VideoJob, progress: ProgressFn) -> Analysis:
         s = self.settings
         duration = job.info.duration_sec
+        cues = load_cues(job.path)
+        speech = self.speech.start(job.path, cues)
         cuts = keyframe_cuts(job.path) if duration > s.window_seconds else []
+        # the model sees frames only: the lines spoken in each window go into its prompt
+        transcript = speech.wait(lambda f, msg: progress(0.0, msg))
+        spoken = _spoken_lines(cues, transcript)
         windows = plan_windows(duration, s.window_seconds, s.window_overlap, cuts)
         done = job.checkpoint.load(self.checkpoint_key) if job.checkpoint else {}
         results: list[tuple[float, float, list[dict[str, Any]]]] = []
@@ -89,10 +106,13 @@ class VlmAnalyzer:
         t0, fresh = time.monotonic(), 0
         for n, w in enumerate(windows, start=1):
             row = done.get(w.idx)
-            if row is not None and (abs(row.start_sec - w.start) > 1e-3 or abs(row.end_sec - w.end) > 1e-3):
-                row = None  # another span (e.g. scene cuts moved a boundary): ask again
+            prompt = build_prompt(w.start, w.end, known_people, previous,
+                                  [x for x in spoken if x[0] < w.end and x[1] > w.start])
+            inputs = hashlib.sha256(prompt.encode()).hexdigest()[:16]
+            if row is not None and (abs(row.start_sec - w.start) > 1e-3 or abs(row.end_sec - w.end) > 1e-3
+                                    or row.inputs != inputs):
+                row = None  # another span, or other words spoken in it: ask again
             if row is None or row.status not in ("ok", "failed"):
-                prompt = build_prompt(w.start, w.end, known_people, previous)
                 clip, th, raw = self._ask(job, w, prompt)
                 parsed = parse_events(raw, w.start, w.end)
                 if not parsed.ok:
@@ -105,7 +125,7 @@ class VlmAnalyzer:
                 # ~14,000 JPEGs in memory otherwise
                 thumbs.update(_nearest_frames(th, [e["start_sec"] for e in parsed.events]))
                 row = WindowRow(w.idx, w.start, w.end, "ok" if parsed.ok else "failed", parsed.events,
-                                None if parsed.ok else raw[:20000])
+                                None if parsed.ok else raw[:20000], inputs)
                 if job.checkpoint:
                     job.checkpoint.save(self.checkpoint_key, row)
                 fresh += 1
@@ -122,7 +142,10 @@ class VlmAnalyzer:
             eta = elapsed / fresh * (len(windows) - n) if fresh else 0.0
             progress(n / len(windows), f"window {n}/{len(windows)}, ETA {format_ts(eta)}")
         merged = merge_windows(results)
-        return self._events(job, merged, thumbs, warnings)
+        analysis = self._events(job, merged, thumbs, warnings, cues, transcript)
+        if speech.note:
+            analysis.notes.append(speech.note)
+        return analysis
 
     def _ask(self, job: VideoJob, w: Window, prompt: str) -> tuple[Clip, dict[float, bytes], str]:
         """One window's answer; out of GPU memory, the same window again with fewer frames."""
@@ -137,8 +160,7 @@ class VlmAnalyzer:
         raise AssertionError("unreachable")
 
     def _events(self, job: VideoJob, merged: list[dict[str, Any]], thumbs: dict[float, bytes],
-                warnings: list[str]) -> Analysis:
-        cues = load_cues(job.path)
+                warnings: list[str], cues: list[Cue], transcript: Transcript | None) -> Analysis:
         common: dict[str, Any] = dict(video_id=job.video_id, video_path=str(job.path), analyzer=self.version,
                                       model=self.provider.model_id, prompt_version=PROMPT_VERSION,
                                       run_id=job.run_id)
@@ -147,9 +169,10 @@ class VlmAnalyzer:
         times = np.array(sorted(thumbs)) if thumbs else np.zeros(0)
         near = max(1.0, 1.0 / self.settings.vlm_fps)  # else the pipeline decodes the frame itself
         for i, e in enumerate(merged):
-            spoken = " ".join(c.text for c in cues if c.start < max(e["end_sec"], e["start_sec"] + 0.01)
-                              and c.end > e["start_sec"])
-            dialogue = " ".join(x for x in (e["dialogue"], spoken) if x)
+            said = " ".join(c.text for c in cues if c.start < max(e["end_sec"], e["start_sec"] + 0.01)
+                            and c.end > e["start_sec"])
+            heard = spoken_between(transcript, e["start_sec"], max(e["end_sec"], e["start_sec"] + 0.01))
+            dialogue = " ".join(x for x in (e["dialogue"], said, heard) if x)
             eid = event_id_for(job.sha256, self.version, e["start_sec"], e["end_sec"], i)
             events.append(Event(event_id=eid, source="vlm", **{**e, "dialogue": dialogue}, **common))
             if len(times):
@@ -159,5 +182,8 @@ class VlmAnalyzer:
         for j, c in enumerate(cues):  # each subtitle line stays findable at its own time
             eid = event_id_for(job.sha256, self.version, c.start, c.end, len(merged) + j)
             events.append(Event(event_id=eid, start_sec=round(c.start, 3), end_sec=round(c.end, 3),
-                                description=f"Line: {c.text}", dialogue=c.text, source="subtitle", **common))
+                                description=f"Line: {c.text}", dialogue=c.text, source="subtitle",
+                                language=c.lang[:2] if c.lang else "", **common))
+        events.extend(speech_events(transcript, job.sha256, self.version, len(merged) + len(cues), common,
+                                    job.info.duration_sec))
         return Analysis(events=events, thumbnails=out_thumbs, warnings=warnings)

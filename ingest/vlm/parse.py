@@ -4,8 +4,10 @@ Accepts code fences, a JSON array or an object holding one, the cookbook's
 time-range-keyed objects (``{"00:23.00 - 00:48.00": "..."}``), truncated arrays (the
 complete objects are kept), times as seconds, ``"12.3"``, ``"12.3s"``, ``"<12.3 seconds>"``,
 ``mm:ss``, ``mm:ss.ff``, ``hh:mm:ss(.fff)``, ``12.3秒``, and English or Chinese keys.
-Clamps times into the window; drops events whose times are missing or impossible; never
-invents a timestamp or text.
+Answers that ignore the JSON instruction and come as plain text, one event per line with a
+time range (``00:05-00:12 A man enters``, ``[5.0s - 12.0s] …``, ``From 5 to 12 seconds: …``),
+are read too. Clamps times into the window; drops events whose times are missing or
+impossible; never invents a timestamp or text.
 """
 
 from __future__ import annotations
@@ -169,10 +171,35 @@ def _list(v: Any) -> list[str]:
     return [_text(v)]
 
 
+_T = r"(?:\d+:)?\d{1,2}:\d{2}(?:[.,]\d+)?|\d+(?:\.\d+)?"
+_UNIT = r"(?:seconds|second|secs|sec|s|秒)?"
+_PLAIN_RE = re.compile(
+    rf"^\s*(?:[-*•]|\d+[.)])?\s*(?:from\s+)?[\[(<]?\s*(?P<a>{_T})\s*{_UNIT}\s*>?\s*(?:-|–|—|~|to|至|到)\s*<?\s*"
+    rf"(?P<b>{_T})\s*{_UNIT}\s*[\])>]?\s*(?:seconds)?\s*[:,.\-–—|]?\s*(?P<text>\S.*)$",
+    re.IGNORECASE,
+)
+
+
+def _plain_lines(text: str) -> list[dict[str, Any]]:
+    """Dense captions as plain text, one event per line with a time range (the styles
+    Qwen-family models are trained on): ``00:05-00:12 A man enters.``, ``[5.0s - 12.0s] …``,
+    ``From 5 to 12 seconds: …``."""
+    out = []
+    for line in _strip(text).splitlines():
+        m = _PLAIN_RE.match(line.strip().strip("*"))
+        if m and m.group("text").strip():
+            out.append({"start": m.group("a"), "end": m.group("b"), "description": m.group("text").strip()})
+    return out
+
+
 def parse_events(text: str, win_start: float, win_end: float) -> ParseResult:
     data = _load(text or "")
-    if data is None:
-        return ParseResult(ok=False, dropped=["no JSON found in the answer"])
+    if data is None or not any(isinstance(i, dict) for i in _items(data)):
+        plain = _plain_lines(text or "")
+        if plain:
+            data = plain
+        elif data is None:
+            return ParseResult(ok=False, dropped=["no JSON and no timed lines found in the answer"])
     items = _items(data)
     res = ParseResult(ok=True)
     if not items and data not in ([], {}):

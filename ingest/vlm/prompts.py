@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-PROMPT_VERSION = "events-v1"
+PROMPT_VERSION = "events-v2"  # v2: the lines spoken in the window
 
 _EXAMPLE = {
     "start": 12.5,
@@ -23,7 +23,11 @@ _EXAMPLE = {
 SYSTEM = "You are a precise video analyst. You answer with JSON only."
 
 
-def build_prompt(start: float, end: float, known_people: list[str], previous: list[str]) -> str:
+MAX_SPOKEN_CHARS = 4000
+
+
+def build_prompt(start: float, end: float, known_people: list[str], previous: list[str],
+                 spoken: list[tuple[float, float, str]] | None = None) -> str:
     lines = [
         f"This clip covers {start:.1f} to {end:.1f} seconds of a longer video. Each frame is preceded by its "
         "timestamp, e.g. <12.5 seconds>.",
@@ -40,6 +44,16 @@ def build_prompt(start: float, end: float, known_people: list[str], previous: li
                      + ", ".join(known_people[:30]) + ".")
     if previous:
         lines.append("The previous clip ended with: " + " | ".join(previous[-3:]))
+    if spoken:
+        said, used = [], 0
+        for a, b, text in spoken:
+            item = f"[{a:.1f}-{b:.1f}] {text}"
+            used += len(item)
+            if used > MAX_SPOKEN_CHARS:
+                break
+            said.append(item)
+        lines.append("You cannot hear the soundtrack. These lines are spoken in this clip (seconds, text); use them "
+                     "for dialogue and to tell who speaks, and keep their wording:\n" + "\n".join(said))
     return "\n".join(lines)
 
 

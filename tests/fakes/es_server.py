@@ -392,10 +392,23 @@ class FakeES:
         else:
             ranked = sorted(((i, s) for i, d in docs.items() for ok, s in [self.matches(body.get("query"), d, i)]
                              if ok), key=lambda x: (-x[1], x[0]))
+        sort_keys: list[tuple[str, str]] = []
+        for spec in body.get("sort") or []:
+            (fld, how), = (spec.items() if isinstance(spec, dict) else [(spec, "asc")])
+            sort_keys.append((fld, how if isinstance(how, str) else how.get("order", "asc")))
+        sort_values: dict[str, list[Any]] = {}
+        if sort_keys:
+            for fld, how in reversed(sort_keys):
+                ranked.sort(key=lambda x, f=fld: docs[x[0]].get(f), reverse=(how == "desc"))
+            sort_values = {i: [docs[i].get(f) for f, _ in sort_keys] for i, _ in ranked}
+            if "search_after" in body:
+                after = body["search_after"]
+                ranked = [(i, sc) for i, sc in ranked if sort_values[i] > after]
         resp: dict[str, Any] = {"took": 1, "timed_out": False,
                                 "hits": {"total": {"value": len(ranked), "relation": "eq"},
                                          "max_score": ranked[0][1] if ranked else None,
                                          "hits": [self._hit(indices[-1], i, s, docs[i], body, text)
+                                                  | ({"sort": sort_values[i]} if sort_keys else {})
                                                   for i, s in ranked[:size]]}}
         if "aggs" in body:
             (aname, agg), = body["aggs"].items()

@@ -151,3 +151,21 @@ def test_two_hour_film_windows_cover_everything() -> None:
     for a, b in zip(ws, ws[1:]):
         assert b.start < a.end and a.end - b.start <= 12.001
         assert 60 <= a.end - a.start <= 120
+
+
+@pytest.mark.parametrize("answer, want", [
+    ("00:05-00:12 A man in a grey coat enters the kitchen.", (5.0, 12.0, "A man in a grey coat enters the kitchen.")),
+    ("[14.0s - 18.5s] He pours coffee.", (14.0, 18.5, "He pours coffee.")),
+    ("From 20 to 25 seconds: the dog barks at the door.", (20.0, 25.0, "the dog barks at the door.")),
+    ("3. 0:26 – 0:29 A sign reads EXIT.", (26.0, 29.0, "A sign reads EXIT.")),
+    ("- 1.5 - 4 s: 人们在火车站见面", (1.5, 4.0, "人们在火车站见面")),
+])
+def test_plain_text_dense_captions_are_read(answer: str, want: tuple[float, float, str]) -> None:
+    res = parse_events(f"Here is what happens:\n{answer}\nThat is all.", 0.0, 30.0)
+    assert res.ok
+    assert [(e["start_sec"], e["end_sec"], e["description"]) for e in res.events] == [want]
+
+
+def test_prose_without_times_is_still_unreadable() -> None:
+    res = parse_events("Sorry, I will describe the video in prose: there is a yellow room.", 0.0, 30.0)
+    assert not res.ok and res.events == []

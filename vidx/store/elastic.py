@@ -407,6 +407,21 @@ class ElasticStore:
         hits = resp["hits"]["hits"]
         return Event.model_validate(hits[0]["_source"]) if hits else None
 
+    def events_for_video(self, video_id: str, page_size: int = 1000) -> list[Event]:
+        out: list[Event] = []
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {"size": page_size, "query": {"term": {"video_id": video_id}},
+                                    "sort": [{"start_sec": "asc"}, {"event_id": "asc"}],
+                                    "_source": {"excludes": ["embedding"]}}
+            if after is not None:
+                body["search_after"] = after
+            hits = self._search(body, "reading a video's events")["hits"]["hits"]
+            out.extend(Event.model_validate(h["_source"]) for h in hits)
+            if len(hits) < page_size:
+                return out
+            after = hits[-1]["sort"]
+
     def video_event_counts(self, page_size: int = COUNT_PAGE) -> dict[str, int]:
         """Events per video, paged with a ``composite`` aggregation: no cap on the number of
         videos (a ``terms`` aggregation stops at its ``size``)."""

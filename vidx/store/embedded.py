@@ -481,6 +481,8 @@ class EmbeddedStore:
         return Event.model_validate_json(row[0]) if row else None
 
     def events_for_video(self, video_id: str) -> list[Event]:
+        if self._missing():
+            return []
         rows = self._conn().execute(
             "SELECT doc FROM events WHERE video_id = ? ORDER BY start_sec", (video_id,)
         ).fetchall()

@@ -1,0 +1,1 @@
+"""Speech: audio decoded from the video, recognised with faster-whisper, on the video's clock."""
