@@ -40,13 +40,17 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 # --------------------------------------------------------------------------- commands
 def cmd_config(args: argparse.Namespace, s: Settings) -> int:
+    from ingest.speech.service import describe_settings
+
     data = s.masked()
+    speech = describe_settings(s)
     if args.json:
-        print(json.dumps(data, indent=2, default=str))
+        print(json.dumps({**data, "speech_model_in_use": speech}, indent=2, default=str))
     else:
         width = max(len(k) for k in data)
         for k, v in data.items():
             print(f"VIDX_{k.upper():<{width}}  {'' if v is None else v}")
+        print(f"# speech recognition: {speech}")
     return 0
 
 

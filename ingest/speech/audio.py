@@ -64,9 +64,10 @@ def decode_audio(path: Path, language: str | None = None, max_seconds: float = 6
         chunks: list[np.ndarray] = []
         first_t: float | None = None
         n = 0
-        errors = 0
+        errors = packets = 0
         try:
             for packet in c.demux(st):
+                packets += 1
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError:
@@ -89,9 +90,9 @@ def decode_audio(path: Path, language: str | None = None, max_seconds: float = 6
             if not chunks:
                 raise AudioError(f"the audio stream cannot be decoded: {exc}") from exc
             log.warning("audio decoding stopped at %.1fs: %s", n / RATE, exc)
+        if errors and (not chunks or errors * 2 >= packets):
+            raise AudioError(f"{errors} of {packets} audio packets are damaged")
         if not chunks:
-            if errors:
-                raise AudioError("the audio stream cannot be decoded")
             return None
         samples = np.concatenate(chunks)
         lead = first_t if first_t is not None else aclock.start - origin

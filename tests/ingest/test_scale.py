@@ -16,7 +16,6 @@ from tests.fakes.embedder import HashEmbedder
 from tests.fakes.es_server import FakeES, make_elastic_store
 from tests.store.test_contract import EMB, ev
 from tests.ui.conftest import app  # noqa: F401  (fixture)
-from tests.vlm.conftest import chat_server  # noqa: F401  (fixture)
 from vidx.config import Settings
 from vidx.store.embedded import EmbeddedStore
 
@@ -87,7 +86,7 @@ def test_stored_fields_are_validated_before_a_path_is_built(app: Flask,  # noqa:
 
 @pytest.mark.parametrize("change", [{"window_seconds": 24.0}, {"vlm_fps": 2.0}, {"window_overlap": 6.0}])
 def test_cached_windows_are_reused_only_for_exactly_the_same_question(
-        make_settings: Callable[..., Settings], chat_server: Callable[..., object],  # noqa: F811
+        make_settings: Callable[..., Settings], chat_server: Callable[..., object],
         talk_video: Path,
         change: dict[str, float]) -> None:
     from tests.vlm.test_openai_provider import _settings, realistic
