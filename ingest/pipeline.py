@@ -55,6 +55,7 @@ class Outcome:
     error: str | None = None
     seconds: float = 0.0
     warnings: int = 0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
 
 ProgressHook = Callable[[str, float, str], None]  # path, fraction, message
@@ -96,6 +97,7 @@ class VideoContext:
     analysis: Analysis | None = None
     written: int = 0
     events: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 class Stage(Protocol):
@@ -355,10 +357,11 @@ class Pipeline:
             self.ledger.set(key, state="done", events=ctx.events, progress=1.0, warnings=len(warnings),
                             error="; ".join(warnings)[:2000] if warnings else None,
                             note="; ".join(notes)[:2000] if notes else None, message=None)
-            log.info("indexed %d events in %.1fs%s", ctx.events, dt,
-                     f" with {len(warnings)} warning(s)" if warnings else "")
+            log.info("indexed %d events in %.1fs%s (%s)", ctx.events, dt,
+                     f" with {len(warnings)} warning(s)" if warnings else "",
+                     ", ".join(f"{k} {v:.1f}s" for k, v in ctx.timings.items()))
             return Outcome(path, "done", events=ctx.events, seconds=dt, warnings=len(warnings),
-                           error="; ".join(warnings) if warnings else None)
+                           error="; ".join(warnings) if warnings else None, timings=dict(ctx.timings))
         finally:
             current_video.reset(token)
 
@@ -371,7 +374,11 @@ class Pipeline:
                     raise Cancelled()
                 started.append(stage)
                 log.debug("stage %s", stage.name)
-                stage.run(ctx)
+                t0 = time.monotonic()
+                try:
+                    stage.run(ctx)
+                finally:
+                    ctx.timings[stage.name] = round(time.monotonic() - t0, 3)
             ok = True
         except StopPipeline:
             ok = True

@@ -55,3 +55,18 @@ def test_store_bench_reports_latency_recall_and_baseline_ratios(tmp_path: Path) 
         assert rep["results"][key]["p95_ms"] > 0, key
         assert rep["speedup_p95_vs_baseline"][key] > 0, key
     assert 0.5 <= rep["results"]["knn"]["recall_at_10"] <= 1.0
+
+
+@pytest.mark.slow
+def test_ingest_bench_reports_stages_speech_and_baselines(tmp_path: Path) -> None:
+    from tests.media import espeak_available
+
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed (the film's speech is synthesised with it)")
+    rep = _run(["bench/ingest_bench.py", "--seconds", "24", "--size", "320x180", "--fps", "10",
+                "--workdir", str(tmp_path / "w")], tmp_path)
+    assert rep["film"]["spoken_lines"] >= 2 and rep["decode_every_frame_one_thread_s"] > 0
+    assert rep["speech_alone"]["lines"] >= 1 and rep["speech_alone"]["real_time_factor"] > 0
+    for run in ("pipeline_ocr", "pipeline_no_ocr", "sequential_ocr"):
+        assert set(rep["runs"][run]["stages"]) >= {"probe", "hash", "analyse", "embed", "store"}
+        assert rep["real_time_factor"][run] > 0 and rep["vs_decode_baseline"][run] > 0

