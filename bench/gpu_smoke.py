@@ -109,7 +109,8 @@ def make_video(path: Path, size: tuple[int, int], seconds: int = 60, fps: int = 
     return mk(path, scenes=[(seconds / 6, c) for c in colours], fps=fps, size=size)
 
 
-def run_size(size: str, work: Path, video: Path, new_tokens: int, device: str) -> dict[str, Any]:
+def run_size(size: str, work: Path, video: Path, new_tokens: int, device: str,
+             caches: tuple[str, ...] = ("dynamic",)) -> dict[str, Any]:
     import torch
 
     from ingest.analyzers.base import VideoJob
@@ -175,6 +176,25 @@ def run_size(size: str, work: Path, video: Path, new_tokens: int, device: str) -
     g1, gn = gen(1), gen(new_tokens)
     out["generate_s"] = round(gn, 2)
     out["decode_tokens_per_s"] = round((new_tokens - 1) / max(gn - g1, 1e-6), 1)
+    # the same generation with a static (compiled) KV cache, beside the dynamic one
+    for cache in caches:
+        if cache == "dynamic":
+            continue
+        try:
+            settings_c = settings.model_copy(update={"qwen_cache": cache})
+            provider.settings = settings_c
+            t0 = time.perf_counter()
+            gen(8)  # warm-up: compilation happens here
+            out[f"{cache}_cache_warmup_s"] = round(time.perf_counter() - t0, 2)
+            c1, cn = gen(1), gen(new_tokens)
+            out[f"{cache}_cache_generate_s"] = round(cn, 2)
+            out[f"{cache}_cache_decode_tokens_per_s"] = round((new_tokens - 1) / max(cn - c1, 1e-6), 1)
+            out[f"{cache}_cache_decode_speedup"] = round(out[f"{cache}_cache_decode_tokens_per_s"]
+                                                         / max(out["decode_tokens_per_s"], 1e-6), 2)
+        except Exception as exc:
+            out[f"{cache}_cache_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+        finally:
+            provider.settings = settings
     if cuda:
         out["peak_gpu_mem_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     out["seconds_per_video_minute"] = round(out["decode_frames_s"] + out["preprocess_s"] + gn, 2)
@@ -198,6 +218,7 @@ def main() -> int:
     ap.add_argument("--device", default="cuda", help="cuda (default) or cpu (a dry run, with --sizes tiny)")
     ap.add_argument("--video-size", default="1280x720", help="WIDTHxHEIGHT of the generated test video")
     ap.add_argument("--workdir", type=Path)
+    ap.add_argument("--cache", default="dynamic", help="KV caches to compare, e.g. dynamic,static")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     try:
@@ -222,7 +243,7 @@ def main() -> int:
                               "transformers": transformers.__version__, "window_s": 60, "fps": 2, "runs": []}
     for size in a.sizes.split(","):
         try:
-            report["runs"].append(run_size(size.strip(), work, video, a.new_tokens, a.device))
+            report["runs"].append(run_size(size.strip(), work, video, a.new_tokens, a.device, tuple(a.cache.split(","))))
         except Exception as exc:
             report["runs"].append({"size": size, "error": f"{type(exc).__name__}: {exc}"[:500]})
         gc.collect()

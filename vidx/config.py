@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     qwen_model: str | None = Field(None, description="Local folder or cached model id of Qwen3-VL weights.")
     qwen_device: str = Field("auto", description="Torch device for the local provider (auto, cuda, cuda:1, cpu).")
     qwen_attn: str = Field("auto", description="Attention kernel: auto, flash_attention_2, sdpa, eager.")
+    qwen_cache: str = Field(
+        "dynamic", pattern="^(dynamic|static)$",
+        description="KV cache of the local provider: dynamic, or static (compiled decode; faster on some GPUs).",
+    )
     openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
     openai_api_key: SecretStr | None = Field(None, description="API key for the OpenAI-compatible endpoint.")
     openai_model: str | None = Field(None, description="Model name on that server (default: the first listed).")

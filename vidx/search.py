@@ -85,6 +85,7 @@ def hit_dict(h: Hit) -> dict[str, Any]:
         "objects": e.objects,
         "emotion": e.emotion,
         "source": e.source,
+        "language": e.language,
         "analyzer": e.analyzer,
         "model": e.model,
         "score": h.score,

@@ -104,6 +104,8 @@ class QwenLocalProvider:
         extra = self.generation_hook(inputs, self.processor) if self.generation_hook else {}
         kw: dict[str, Any] = {"max_new_tokens": self.settings.vlm_max_new_tokens, "do_sample": False,
                               "repetition_penalty": 1.05, **extra}
+        if self.settings.qwen_cache == "static":
+            kw.setdefault("cache_implementation", "static")
         try:
             with torch.inference_mode():
                 out = self.model.generate(**inputs.to(self.device), **kw)

@@ -241,3 +241,31 @@ def test_sigterm_during_a_vlm_window_stops_fast_and_resumes_at_that_window(tmp_p
     finally:
         hold.set()
         server.httpd.shutdown()
+
+
+def test_a_lecture_with_speech_is_searchable_in_the_web_page(tmp_path: Path) -> None:
+    """`vidx run` on the defaults (embedded store, CPU analyzer, bundled speech model): a lecture
+    with a spoken soundtrack and no subtitles; its phrases are found at their seconds in the page."""
+    from tests.media import espeak_available, make_speech_video
+
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng; make test does it)")
+    lecture = make_speech_video(tmp_path / "lecture.mp4", [(4.0, "Today we talk about solar panels."),
+                                                          (14.0, "The turbine needs maintenance every spring.")],
+                                22.0, scenes=[(11.0, (200, 200, 200)), (11.0, (20, 20, 120))])
+    env = base_env(tmp_path, VIDX_OCR="true")
+    env.pop("VIDX_ANALYZER")
+    run = Running(env)
+    try:
+        (tmp_path / "watch").mkdir(exist_ok=True)
+        shutil.copy(lecture, tmp_path / "watch" / "lecture.mp4")
+        wait_for(lambda: run.status().get("lecture.mp4") == "done", 180, "lecture.mp4 indexed", run.proc)
+        hits = run.search("turbine maintenance", "keyword")
+        assert hits[0]["source"] == "speech" and abs(hits[0]["start_sec"] - 14.0) <= 1.5
+        with urllib.request.urlopen(run.url + "/?q=turbine+maintenance&mode=hybrid", timeout=30) as r:
+            page = r.read().decode()
+        assert "<em>turbine</em>" in page.lower() or "<em>Turbine</em>" in page
+        tr = get_json(f"{run.url}/api/videos/{hits[0]['video_id']}/transcript")[1]
+        assert [round(x["start_sec"]) for x in tr["lines"]] and any("solar" in x["text"].lower() for x in tr["lines"])
+    finally:
+        run.stop()
