@@ -41,7 +41,7 @@ def create_app(
     app.extensions["vidx"] = {
         "settings": settings,
         "store": store,
-        "search": SearchService(store, factory),
+        "search": SearchService(store, factory, min_score=settings.min_score),
         "ledger": Ledger(settings.ledger_path, read_only=True),
         "clips": ClipMaker(settings),
     }

@@ -77,6 +77,7 @@ def index() -> Any:
             q=(query.q if query else params.get("q", "")[:200]),
             mode=(query.mode.value if query else "hybrid"),
             video_id=(query.video_id if query else None),
+            min_score=(query.min_score if query and query.min_score is not None else s["settings"].min_score),
             result=result,
             error=error,
             summary=summary,

@@ -97,7 +97,8 @@ def _search_service(s: Settings) -> Any:
     from vidx.store import open_store
 
     store = open_store(s, read_only=True)
-    return SearchService(store, lambda: load_embedder(s.embed_model, s.embed_batch_size, s.embed_device))
+    return SearchService(store, lambda: load_embedder(s.embed_model, s.embed_batch_size, s.embed_device),
+                         min_score=s.min_score)
 
 
 def cmd_search(args: argparse.Namespace, s: Settings) -> int:
@@ -105,7 +106,8 @@ def cmd_search(args: argparse.Namespace, s: Settings) -> int:
     from vidx.search import BadRequest, parse_query
 
     try:
-        q = parse_query({"q": args.query, "mode": args.mode, "size": args.size, "video_id": args.video_id})
+        q = parse_query({"q": args.query, "mode": args.mode, "size": args.size, "video_id": args.video_id,
+                         "min_score": args.min_score})
     except BadRequest as exc:
         print(f"vidx search: {exc}", file=sys.stderr)
         return 2
@@ -114,11 +116,12 @@ def cmd_search(args: argparse.Namespace, s: Settings) -> int:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0
     if not result["hits"]:
-        print("no results")
+        print("nothing relevant" + (f" ({result['below_threshold']} weaker matches below --min-score "
+                                    f"{result['min_score']})" if result.get("below_threshold") else ""))
         return 0
     for h in result["hits"]:
         text = h["dialogue"] or h["description"]
-        print(f"{format_ts(h['start_sec'])}–{format_ts(h['end_sec'])}  {h['score']:.4f}  "
+        print(f"{format_ts(h['start_sec'])}–{format_ts(h['end_sec'])}  {h['score']:.2f}  "
               f"{Path(h['video_path']).name}  {text[:100]}")
     return 0
 
@@ -475,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--mode", choices=["keyword", "semantic", "hybrid"], default="hybrid", help="default hybrid")
     sp.add_argument("--size", type=int, default=10, help="number of results (1-100, default 10)")
     sp.add_argument("--video-id", help="only events of this video")
+    sp.add_argument("--min-score", type=float, help="relevance threshold 0-1 (default VIDX_MIN_SCORE)")
     sp.add_argument("--json", action="store_true", help="print the same JSON as GET /api/search")
     folders(sp)
 

@@ -15,6 +15,7 @@ from vidx.store.base import EventStore, Hit, SearchMode, SearchResult
 log = logging.getLogger("vidx.search")
 
 MAX_QUERY_CHARS = 4000
+DEFAULT_MIN_SCORE = 0.35  # chosen on the relevance benchmark (README "Search quality")
 MAX_SIZE = 100
 VIDEO_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -29,6 +30,7 @@ class Query:
     mode: SearchMode
     size: int
     video_id: str | None
+    min_score: float | None = None  # None: the service's default (VIDX_MIN_SCORE)
 
 
 def parse_query(params: dict[str, Any], default_size: int = 20) -> Query:
@@ -57,7 +59,16 @@ def parse_query(params: dict[str, Any], default_size: int = 20) -> Query:
         video_id = str(video_id).lower()
         if not VIDEO_ID_RE.match(video_id):
             raise BadRequest("video_id must be 32 hexadecimal characters")
-    return Query(q=q, mode=mode, size=size, video_id=video_id)
+    min_s = params.get("min_score")
+    min_score: float | None = None
+    if min_s not in (None, ""):
+        try:
+            min_score = float(str(min_s))
+        except ValueError:
+            raise BadRequest("min_score must be a number between 0 and 1") from None
+        if not 0.0 <= min_score <= 1.0 or min_score != min_score:
+            raise BadRequest("min_score must be a number between 0 and 1")
+    return Query(q=q, mode=mode, size=size, video_id=video_id, min_score=min_score)
 
 
 def clip_url(hit_event_id: str, start: float, end: float) -> str:
@@ -89,20 +100,27 @@ def hit_dict(h: Hit) -> dict[str, Any]:
         "analyzer": e.analyzer,
         "model": e.model,
         "score": h.score,
+        "scores": dict(h.scores) if getattr(h, "scores", None) else {},
         "clip_url": clip_url(e.event_id, e.start_sec, e.end_sec),
         "thumbnail_url": thumbnail_url(e.event_id),
         "highlights": h.highlights,
     }
 
 
-class SearchService:
-    """Loads the embedder lazily (keyword search never needs it) and only once."""
+CANDIDATES = 100  # hits asked of the store per list; scoring, filters and the threshold pick from them
 
-    def __init__(self, store: EventStore, embedder_factory: Callable[[], Embedder]) -> None:
+
+class SearchService:
+    """Finds candidates in the store, scores them (:mod:`vidx.relevance`), applies the query's
+    syntax and the threshold. Loads the embedder lazily (keyword search never needs it)."""
+
+    def __init__(self, store: EventStore, embedder_factory: Callable[[], Embedder],
+                 min_score: float = DEFAULT_MIN_SCORE) -> None:
         self.store = store
         self._factory = embedder_factory
         self._embedder: Embedder | None = None
         self._lock = threading.Lock()
+        self.min_score = min_score
 
     @property
     def embedder(self) -> Embedder:
@@ -111,16 +129,60 @@ class SearchService:
                 self._embedder = self._factory()
             return self._embedder
 
-    def run(self, query: Query) -> SearchResult:
-        if not query.q:
-            return SearchResult(total=0, hits=[])
-        if query.mode == SearchMode.keyword:
-            return self.store.search_keyword(query.q, query.size, query.video_id)
-        vec = self.embedder.embed_query(query.q)
-        if query.mode == SearchMode.semantic:
-            return self.store.search_knn(vec, query.size, query.video_id, text=query.q)
-        return self.store.search_hybrid(query.q, vec, query.size, query.video_id)
+    def run(self, query: Query) -> tuple[SearchResult, int]:
+        """(hits above the threshold, how many candidates the threshold left out)."""
+        from vidx import relevance as rel
+        from vidx.query import parse
+
+        pq = parse(query.q)
+        if not pq.text:
+            return SearchResult(total=0, hits=[]), 0
+        window = max(CANDIDATES, query.size * 4)
+        terms = rel.query_terms(pq.text)
+        phrases = [rel.query_terms(p) for p in pq.phrases]
+        found: dict[str, Hit] = {}
+        kw_scores: dict[str, float] = {}
+        sem_scores: dict[str, float] = {}
+        if query.mode in (SearchMode.keyword, SearchMode.hybrid):
+            for h in self.store.search_keyword(pq.text, window, query.video_id).hits:
+                found[h.event.event_id] = h
+        if query.mode in (SearchMode.semantic, SearchMode.hybrid):
+            emb = self.embedder
+            cal = rel.calibration(emb.model_id)
+            knn = self.store.search_knn(emb.embed_query(pq.text), window, query.video_id, text=pq.text).hits
+            for h in knn:
+                sem_scores[h.event.event_id] = rel.semantic_relevance(h.score, cal)
+                prev = found.get(h.event.event_id)
+                if prev is None:
+                    found[h.event.event_id] = h
+                else:
+                    for f, frags in h.highlights.items():
+                        prev.highlights.setdefault(f, frags)
+            floor = min(sem_scores.values()) if len(knn) >= window else 0.0  # not in the window: at most this
+        scored: list[Hit] = []
+        for eid, h in found.items():
+            if not rel.passes(h.event, pq):
+                continue
+            kw = rel.keyword_relevance(h.event, terms, phrases)
+            kw_scores[eid] = kw
+            if query.mode == SearchMode.keyword:
+                score = kw
+                parts = {"keyword": kw}
+            elif query.mode == SearchMode.semantic:
+                score = sem_scores.get(eid, 0.0)
+                parts = {"semantic": score}
+            else:
+                sem = sem_scores.get(eid, floor)
+                score = rel.fuse(kw, sem)
+                parts = {"keyword": kw, "semantic": sem}
+            scored.append(Hit(event=h.event, score=score, highlights=h.highlights, scores=parts))
+        threshold = self.min_score if query.min_score is None else query.min_score
+        kept = [h for h in scored if h.score >= threshold and h.score > 0]
+        kept.sort(key=lambda h: (-h.score, -h.scores.get("keyword", 0.0), h.event.duration_sec, h.event.start_sec))
+        return SearchResult(total=len(kept), hits=kept[: query.size]), len(scored) - len(kept)
 
     def search(self, query: Query) -> dict[str, Any]:
-        res = self.run(query)
-        return {"total": res.total, "hits": [hit_dict(h) for h in res.hits]}
+        res, below = self.run(query)
+        threshold = self.min_score if query.min_score is None else query.min_score
+        return {"total": res.total, "hits": [hit_dict(h) for h in res.hits], "min_score": threshold,
+                "below_threshold": below}

@@ -76,7 +76,7 @@ def test_chinese_query_finds_chinese_dialogue(indexed: Path) -> None:
 
 def test_scenes_and_on_screen_text(indexed: Path) -> None:
     res = search(indexed, "exit 42", "keyword", 10)
-    scene = next(h for h in res["hits"] if h["ocr_text"])
+    scene = next(h for h in res["hits"] if h["ocr_text"] and h["source"] == "scene")
     assert "EXIT" in scene["ocr_text"].upper()
     assert 15.5 <= scene["start_sec"] <= 16.5  # the blue scene starts at 16 s
 

@@ -159,7 +159,7 @@ def test_page_escapes_untrusted_text(app: Flask, settings: Settings, hash_embedd
         for i, p in enumerate(XSS)
     ] + [{"description": "villain " + "A" * 100_000, "start_sec": 50, "end_sec": 51}], hash_embedder)
     r = app.test_client().get("/", query_string={"q": "villain <script>alert(9)</script>", "mode": "keyword",
-                                                 "size": 50})
+                                                 "size": 50, "min_score": 0})
     html = r.get_data(as_text=True)
 
     class Check(HTMLParser):

@@ -50,9 +50,13 @@ class SearchMode(str, Enum):
 
 @dataclass
 class Hit:
+    """A store's candidate. ``score``: BM25 (keyword), cosine similarity in [-1, 1] (kNN), or,
+    once scored by vidx.search, the calibrated relevance in [0, 1]."""
+
     event: Event
     score: float
     highlights: dict[str, list[str]] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

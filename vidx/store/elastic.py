@@ -356,6 +356,8 @@ class ElasticStore:
 
     def search_knn(self, vector: np.ndarray, size: int, video_id: str | None = None, text: str = "") -> SearchResult:
         hits, _ = self._hits(self._search(self.knn_body(vector, size, video_id, text), "semantic search"))
+        for h in hits:  # Elasticsearch's cosine _score is (1 + cos) / 2: give the cosine, like every store
+            h.score = round(2 * h.score - 1, 6)
         return SearchResult(total=len(hits), hits=hits)
 
     def server_rrf(self) -> bool:
