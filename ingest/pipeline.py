@@ -82,6 +82,22 @@ def sha256_file(path: Path, on_chunk: Callable[[], None] | None = None) -> str:
     return h.hexdigest()
 
 
+def sidecar_digest(path: Path) -> str:
+    """A digest of the subtitle files beside ``path`` (their language suffix and bytes), '' if none."""
+    from ingest.subtitles import sidecars_for
+
+    h = hashlib.sha256()
+    found = False
+    for sub in sidecars_for(path):
+        try:
+            data = sub.read_bytes()
+        except OSError:
+            continue
+        found = True
+        h.update(sub.name[len(path.stem):].encode() + b"\0" + data + b"\0")
+    return h.hexdigest() if found else ""
+
+
 @dataclass
 class VideoContext:
     """What the stages of one run know about the video."""
@@ -139,6 +155,9 @@ class HashStage(_Base):
         p.progress(ctx.key, 0.01, "hashing")
         ctx.sha256 = run_supervised(lambda hb: sha256_file(ctx.path, lambda: hb.beat("hashing")),
                                     p.settings.stall_seconds, p.should_stop, "hashing")
+        subs = sidecar_digest(ctx.path)
+        if subs:  # the subtitles beside it are part of what is indexed: other subtitles, another video
+            ctx.sha256 = hashlib.sha256(f"{ctx.sha256}|{subs}".encode()).hexdigest()
         ctx.video_id = video_id_for(ctx.sha256)
         assert ctx.info is not None
         p.ledger.set(ctx.key, sha256=ctx.sha256, video_id=ctx.video_id, duration_sec=ctx.info.duration_sec,

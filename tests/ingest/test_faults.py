@@ -353,3 +353,16 @@ def test_heartbeat_says_whether_the_daemon_loop_is_alive(settings: Settings,
     os.utime(d.heartbeat_path, (old, old))  # a loop that stopped moving ten minutes ago
     assert check() == 1
     assert "has not reported" in capsys.readouterr().err
+
+
+def test_same_bytes_with_other_subtitles_are_two_videos(settings: Settings, small_video: Path) -> None:
+    a, b = settings.watch_dir / "film.mp4", settings.watch_dir / "film-zh.mp4"
+    for p, text in ((a, "The ferry leaves at noon."), (b, "我们明天早上在火车站见面。")):
+        shutil.copy(small_video, p)
+        write_srt(p.with_suffix(".srt"), [(0.2, 1.5, text)])
+    d = daemon(settings)
+    run_until(d, lambda: states(d) == {"film.mp4": "done", "film-zh.mp4": "done"})
+    assert d.pipeline.analyzer.calls == 2  # type: ignore[attr-defined]
+    assert d.pipeline.store.search_keyword("ferry", 5).hits[0].event.video_path == str(a)
+    assert d.pipeline.store.search_keyword("火车站", 5).hits[0].event.video_path == str(b)
+    assert clean(d)
