@@ -15,7 +15,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fakes.embedder import HashEmbedder  # noqa: E402
 from tests.media import TALK_CUES, make_video, write_srt  # noqa: E402
-from tests.vlm.conftest import chat_server  # noqa: E402,F401  (a fixture every test folder may use)
+from tests.ui.conftest import app  # noqa: E402,F401  (fixtures every test folder may use)
+from tests.vlm.conftest import chat_server  # noqa: E402,F401
 from vidx.config import Settings, load_settings  # noqa: E402
 
 

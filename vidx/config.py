@@ -172,7 +172,7 @@ class Settings(BaseSettings):
     ui_api_key: SecretStr | None = Field(None, description="If set, every UI/API request needs this key.")
     page_size: int = Field(20, ge=1, le=100, description="Default number of results.")
     min_score: float = Field(
-        0.35, ge=0, le=1,
+        0.25, ge=0, le=1,
         description="Relevance (0-1) a hit needs to be shown; below it a search answers 'nothing relevant'.",
     )
 

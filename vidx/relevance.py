@@ -1,12 +1,13 @@
 """Scores a person can read: every hit gets a relevance in [0, 1] that means the same in
 every mode, for every query and with either store.
 
-* keyword relevance: the share of the query's words found in the event (stemmed; a word of
-  five letters or more also matches with one typo), 1.0 only when they appear together as a
-  phrase; a short event that is mostly the query ranks above a long one that merely
-  contains it;
-* semantic relevance: the cosine similarity of query and event, mapped linearly from what
-  this embedding model gives unrelated text (0) to what it gives a close paraphrase (1);
+* keyword relevance: grows with the share of the query's words found in the event (stemmed;
+  a word of five letters or more also matches with one typo), faster than linearly (one word
+  of three is weak evidence), 1.0 only when they appear together as a phrase; a short event
+  that is mostly the query ranks above a long one that merely contains it;
+* semantic relevance: the cosine similarity of query and event on a logistic curve placed
+  between what this embedding model gives unrelated text (about 0.08) and what it gives a
+  close paraphrase (about 0.92);
 * hybrid: ``1 - (1 - keyword) * (1 - semantic)``: either kind of evidence counts, both
   together count more, and a query with neither (random letters) scores 0.
 
@@ -33,6 +34,7 @@ class Calibration:
 # chosen on the relevance benchmark (bench/relevance): see README "Search quality"
 CALIBRATIONS: dict[str, Calibration] = {
     "sentence-transformers/all-MiniLM-L6-v2": Calibration(0.25, 0.60),
+    "intfloat/multilingual-e5-small": Calibration(0.80, 0.88),  # E5's cosines sit close together
 }
 DEFAULT_CALIBRATION = Calibration(0.25, 0.60)
 PHRASE_WEIGHT = 0.15
@@ -44,7 +46,13 @@ def calibration(model_id: str) -> Calibration:
 
 
 def semantic_relevance(cosine: float, cal: Calibration) -> float:
-    return round(min(1.0, max(0.0, (cosine - cal.unrelated) / (cal.paraphrase - cal.unrelated))), 4)
+    """A logistic curve: about 0.08 at the unrelated level, 0.92 at the paraphrase level; it
+    keeps the order of the cosines (no ties at 0 or 1)."""
+    import math
+
+    mid = (cal.unrelated + cal.paraphrase) / 2
+    scale = (cal.paraphrase - cal.unrelated) / 5
+    return round(1.0 / (1.0 + math.exp(-(cosine - mid) / scale)), 4)
 
 
 def fuse(keyword: float, semantic: float) -> float:
@@ -94,7 +102,9 @@ def keyword_relevance(e: Event, terms: list[str], phrases: list[list[str]] | Non
     together = _in_order(fields, terms) if len(terms) > 1 else coverage >= 1
     best = min((len(f) for f in fields if set(terms) & set(f)), default=0)
     density = min(1.0, len(terms) / best) if best else 0.0
-    score = coverage * (1 - PHRASE_WEIGHT - DENSITY_WEIGHT) + PHRASE_WEIGHT * together + DENSITY_WEIGHT * density
+    # a partial match is weak evidence: one word of three is far less than a third of a match
+    score = coverage ** 1.5 * (1 - PHRASE_WEIGHT - DENSITY_WEIGHT) + PHRASE_WEIGHT * together \
+        + DENSITY_WEIGHT * density * coverage
     return round(min(1.0, score if coverage > 0 else 0.0), 4)
 
 

@@ -15,7 +15,7 @@ from vidx.store.base import EventStore, Hit, SearchMode, SearchResult
 log = logging.getLogger("vidx.search")
 
 MAX_QUERY_CHARS = 4000
-DEFAULT_MIN_SCORE = 0.35  # chosen on the relevance benchmark (README "Search quality")
+DEFAULT_MIN_SCORE = 0.25  # chosen on the relevance benchmark (README "Search quality")
 MAX_SIZE = 100
 VIDEO_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -143,15 +143,19 @@ class SearchService:
         found: dict[str, Hit] = {}
         kw_scores: dict[str, float] = {}
         sem_scores: dict[str, float] = {}
+        cosines: dict[str, float] = {}
+        bm25_rank: dict[str, int] = {}
         if query.mode in (SearchMode.keyword, SearchMode.hybrid):
-            for h in self.store.search_keyword(pq.text, window, query.video_id).hits:
+            for i, h in enumerate(self.store.search_keyword(pq.text, window, query.video_id).hits):
                 found[h.event.event_id] = h
+                bm25_rank[h.event.event_id] = i
         if query.mode in (SearchMode.semantic, SearchMode.hybrid):
             emb = self.embedder
             cal = rel.calibration(emb.model_id)
             knn = self.store.search_knn(emb.embed_query(pq.text), window, query.video_id, text=pq.text).hits
             for h in knn:
                 sem_scores[h.event.event_id] = rel.semantic_relevance(h.score, cal)
+                cosines[h.event.event_id] = h.score
                 prev = found.get(h.event.event_id)
                 if prev is None:
                     found[h.event.event_id] = h
@@ -177,8 +181,10 @@ class SearchService:
                 parts = {"keyword": kw, "semantic": sem}
             scored.append(Hit(event=h.event, score=score, highlights=h.highlights, scores=parts))
         threshold = self.min_score if query.min_score is None else query.min_score
-        kept = [h for h in scored if h.score >= threshold and h.score > 0]
-        kept.sort(key=lambda h: (-h.score, -h.scores.get("keyword", 0.0), h.event.duration_sec, h.event.start_sec))
+        kept = [h for h in scored if h.score >= threshold and (h.score > 0 or threshold == 0)]
+        last = len(bm25_rank)
+        kept.sort(key=lambda h: (-h.score, -cosines.get(h.event.event_id, -2.0), bm25_rank.get(h.event.event_id, last),
+                                 h.event.duration_sec, h.event.start_sec, h.event.event_id))
         return SearchResult(total=len(kept), hits=kept[: query.size]), len(scored) - len(kept)
 
     def search(self, query: Query) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from ingest.daemon import Daemon, build_pipeline
 from tests.fakes.embedder import HashEmbedder
 from tests.fakes.es_server import FakeES, make_elastic_store
 from tests.store.test_contract import EMB, ev
-from tests.ui.conftest import app  # noqa: F401  (fixture)
 from vidx.config import Settings
 from vidx.store.embedded import EmbeddedStore
 
@@ -70,7 +69,7 @@ def test_per_video_counts_page_past_one_page_and_past_ten_thousand_buckets() -> 
     assert status == 200 and len(resp["aggregations"]["v"]["buckets"]) == 10
 
 
-def test_stored_fields_are_validated_before_a_path_is_built(app: Flask,  # noqa: F811
+def test_stored_fields_are_validated_before_a_path_is_built(app: Flask,
                                                             settings: Settings,
                                                             hash_embedder: HashEmbedder) -> None:
     store = EmbeddedStore(settings.store_path)
