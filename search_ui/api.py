@@ -84,3 +84,108 @@ def transcript(video_id: str) -> Any:
     resp = Response(body, mimetype=mime)
     resp.headers["Content-Disposition"] = f'attachment; filename="{stem}.{fmt}"'
     return resp
+
+
+def _video_rows(video_id: str) -> list[Any]:
+    return [r for r in services()["ledger"].rows_for_video(video_id)] if services()["ledger"].exists() else []
+
+
+def _bad_id(value: str, what: str) -> Any:
+    from vidx.search import VIDEO_ID_RE
+
+    if not VIDEO_ID_RE.match(value):
+        return jsonify(error=f"{what} id must be 32 hexadecimal characters"), 404
+    return None
+
+
+@bp.get("/api/videos")
+def videos() -> Any:
+    """Every indexed or known video: one entry per content (copies listed under it)."""
+    try:
+        limit = min(1000, max(1, int(request.args.get("limit", 200))))
+        offset = max(0, int(request.args.get("offset", 0)))
+    except ValueError:
+        return jsonify(error="limit and offset must be whole numbers"), 400
+    rows = services()["ledger"].rows()
+    by_id: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        key = r.video_id or r.path
+        v = by_id.setdefault(key, {"video_id": r.video_id, "name": r.path.rsplit("/", 1)[-1], "paths": [],
+                                   "state": r.state, "events": r.events, "duration_sec": r.duration_sec})
+        v["paths"].append(r.path.rsplit("/", 1)[-1])
+    items = sorted(by_id.values(), key=lambda v: v["name"].lower())
+    return jsonify(total=len(items), videos=items[offset:offset + limit])
+
+
+@bp.get("/api/videos/<video_id>")
+def video(video_id: str) -> Any:
+    bad = _bad_id(video_id, "video")
+    if bad:
+        return bad
+    rows = _video_rows(video_id)
+    if not rows:
+        return jsonify(error="no such video"), 404
+    r = rows[0]
+    return jsonify(video_id=video_id, name=r.path.rsplit("/", 1)[-1], paths=[x.path.rsplit("/", 1)[-1] for x in rows],
+                   state=r.state, events=r.events, duration_sec=r.duration_sec, analyzer=r.analyzer,
+                   warnings=r.warnings, error=r.error, note=r.note,
+                   transcript_url=f"/api/videos/{video_id}/transcript", page_url=f"/videos/{video_id}")
+
+
+@bp.get("/api/videos/<video_id>/events")
+def video_events(video_id: str) -> Any:
+    from vidx.search import Hit, hit_dict
+
+    bad = _bad_id(video_id, "video")
+    if bad:
+        return bad
+    try:
+        events = services()["store"].events_for_video(video_id)
+    except StoreError as exc:
+        log.warning("events: %s", exc)
+        return jsonify(error=f"events are unavailable: {public_message(exc)}"), 503
+    if not events:
+        return jsonify(error="no such video"), 404
+    hits = [hit_dict(Hit(event=e, score=1.0)) for e in events]
+    for h in hits:
+        h.pop("score", None), h.pop("scores", None), h.pop("highlights", None)
+    return jsonify(video_id=video_id, total=len(hits), events=with_clips({"hits": hits})["hits"])
+
+
+@bp.get("/api/events/<event_id>")
+def event(event_id: str) -> Any:
+    from vidx.search import Hit, hit_dict
+
+    bad = _bad_id(event_id, "event")
+    if bad:
+        return bad
+    try:
+        e = services()["store"].get_event(event_id)
+    except StoreError as exc:
+        log.warning("event: %s", exc)
+        return jsonify(error=f"the event is unavailable: {public_message(exc)}"), 503
+    if e is None:
+        return jsonify(error="no such event"), 404
+    d = hit_dict(Hit(event=e, score=1.0))
+    for k in ("score", "scores", "highlights"):
+        d.pop(k, None)
+    return jsonify(with_clips({"hits": [d]})["hits"][0])
+
+
+@bp.get("/api/events/<event_id>/similar")
+def similar(event_id: str) -> Any:
+    bad = _bad_id(event_id, "event")
+    if bad:
+        return bad
+    try:
+        size = min(100, max(1, int(request.args.get("size", 10))))
+    except ValueError:
+        return jsonify(error="size must be a whole number"), 400
+    try:
+        res = services()["search"].similar(event_id, size)
+    except StoreError as exc:
+        log.warning("similar: %s", exc)
+        return jsonify(error=f"similar moments are unavailable: {public_message(exc)}"), 503
+    if res is None:
+        return jsonify(error="no such event"), 404
+    return jsonify(with_clips(res))

@@ -99,3 +99,21 @@ def thumb(name: str) -> Any:
     if not path.is_file():
         abort(404)
     return send_file(path, mimetype="image/jpeg", conditional=True, max_age=86400)
+
+
+@bp.get("/video/<video_id>")
+def whole_video(video_id: str) -> Any:
+    """The whole source of a video a browser can play (the video page's player)."""
+    from vidx.search import VIDEO_ID_RE
+
+    if not VIDEO_ID_RE.match(video_id):
+        abort(404)
+    events = services()["store"].events_for_video(video_id)
+    if not events or not EVENT_ID_RE.match(events[0].video_id):
+        abort(404)
+    src = resolve_media(events[0].video_path)
+    if src is None:
+        abort(404, description="the video file is not available")
+    if not browser_playable(src):
+        abort(415, description="the browser cannot play this file whole; each event plays as a clip")
+    return send_file(src, mimetype=mime_for(src), conditional=True, etag=True, max_age=3600)

@@ -85,3 +85,78 @@ def index() -> Any:
         ),
         status,
     )
+
+
+@bp.get("/videos/<video_id>")
+def video_page(video_id: str) -> Any:
+    """One video: the player, a timeline of its events, the event list and the transcript."""
+    from flask import abort
+
+    from search_ui.media import resolve_media
+    from vidx.media import browser_playable
+    from vidx.search import VIDEO_ID_RE, Hit, hit_dict
+    from vidx.transcript import transcript_lines
+
+    if not VIDEO_ID_RE.match(video_id):
+        abort(404)
+    s = services()
+    try:
+        events = s["store"].events_for_video(video_id)
+    except StoreError as exc:
+        log.warning("video page: %s", exc)
+        abort(503, description=f"The index is unavailable: {public_message(exc)}.")
+    if not events:
+        abort(404, description="No such video.")
+    try:
+        t = max(0.0, float(request.args.get("t", "0")))
+    except ValueError:
+        t = 0.0
+    src = resolve_media(events[0].video_path)
+    playable = src is not None and browser_playable(src)
+    duration = max((e.end_sec for e in events), default=1.0) or 1.0
+    name = s["ledger"].names_for([video_id]).get(video_id, events[0].video_path.rsplit("/", 1)[-1])
+    items = [hit_dict(Hit(event=e, score=1.0)) for e in events]
+    items = with_clips({"hits": items})["hits"]
+    current = next((e.event_id for e in events if e.start_sec <= t < e.end_sec), None)
+    return render_template("video.html", video_id=video_id, name=name, events=items, t=t, duration=duration,
+                           playable=playable, transcript=transcript_lines(events), current=current)
+
+
+@bp.get("/similar/<event_id>")
+def similar_page(event_id: str) -> Any:
+    """"More like this": moments across all videos nearest to one event."""
+    from flask import abort
+
+    from vidx.search import VIDEO_ID_RE
+
+    if not VIDEO_ID_RE.match(event_id):
+        abort(404)
+    s = services()
+    try:
+        res = s["search"].similar(event_id, s["settings"].page_size)
+        base = s["store"].get_event(event_id)
+    except StoreError as exc:
+        log.warning("similar page: %s", exc)
+        abort(503, description=f"The index is unavailable: {public_message(exc)}.")
+    if res is None or base is None:
+        abort(404, description="No such event.")
+    res = with_clips(res)
+    names = s["ledger"].names_for([h["video_id"] for h in res["hits"]])
+    counts = s["ledger"].summary()
+    summary = {"done": counts.get("done", 0), "busy": counts.get("pending", 0) + counts.get("processing", 0),
+               "failed": counts.get("failed", 0)}
+    return render_template("index.html", q="", mode="semantic", video_id=None, result=res, error=None,
+                           summary=summary, names=names, min_score=res["min_score"], similar_to=base)
+
+
+@bp.get("/status")
+def status_page() -> Any:
+    """Every file with its state and progress; the page refreshes itself from /api/status."""
+    s = services()
+    rows = s["ledger"].rows()
+    data = s["ledger"].status()
+    health = s["store"].health()
+    counts = s["ledger"].summary()
+    analyzers = sorted({r.analyzer for r in rows if r.analyzer})
+    return render_template("status.html", rows=rows, paused=data.get("forgetting_paused"), health=health,
+                           settings=s["settings"], counts=counts, analyzers=analyzers)

@@ -187,6 +187,27 @@ class SearchService:
                                  h.event.duration_sec, h.event.start_sec, h.event.event_id))
         return SearchResult(total=len(kept), hits=kept[: query.size]), len(scored) - len(kept)
 
+    def similar(self, event_id: str, size: int = 10, min_score: float | None = None) -> dict[str, Any] | None:
+        """"More like this": the events nearest to one event's vector, across all videos
+        (the event itself left out). None when the event does not exist."""
+        from vidx import relevance as rel
+
+        vec = self.store.event_vector(event_id)
+        if vec is None:
+            return None
+        cal = rel.calibration(self.embedder.model_id)
+        threshold = self.min_score if min_score is None else min_score
+        hits = []
+        for h in self.store.search_knn(vec, size + 1).hits:
+            if h.event.event_id == event_id:
+                continue
+            score = rel.semantic_relevance(h.score, cal)
+            if score >= threshold:
+                hits.append(Hit(event=h.event, score=score, scores={"semantic": score}))
+        hits = hits[:size]
+        return {"total": len(hits), "hits": [hit_dict(h) for h in hits], "min_score": threshold,
+                "below_threshold": 0}
+
     def search(self, query: Query) -> dict[str, Any]:
         res, below = self.run(query)
         threshold = self.min_score if query.min_score is None else query.min_score

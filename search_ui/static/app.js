@@ -18,3 +18,68 @@ document.querySelectorAll("video.player").forEach(function (v) {
     setTimeout(function () { v.setAttribute("src", src); v.load(); }, 1000);
   });
 });
+
+// Video page: seek from the timeline, the event list and the transcript; highlight the
+// event and the line being played.
+(function () {
+  var watch = document.querySelector(".watch");
+  if (watch) {  // place the timeline's events (set from script: the CSP allows no inline style)
+    var total = parseFloat(watch.dataset.duration) || 1;
+    watch.querySelectorAll(".tl-event").forEach(function (el) {
+      var a = parseFloat(el.dataset.start), b = parseFloat(el.dataset.end);
+      el.style.left = (100 * a / total) + "%";
+      el.style.width = Math.max(0.4, 100 * (b - a) / total) + "%";
+    });
+  }
+  var player = document.getElementById("main-player");
+  if (!player) { return; }
+  var start = parseFloat(player.dataset.t || "0");
+  player.addEventListener("loadedmetadata", function () {
+    if (start > 0 && Math.abs(player.currentTime - start) > 0.25) { player.currentTime = start; }
+  });
+  function seek(t) {
+    player.currentTime = t;
+    var p = player.play();
+    if (p && p.catch) { p.catch(function () {}); }
+  }
+  document.querySelectorAll(".tl-event, a.seek").forEach(function (a) {
+    a.addEventListener("click", function (ev) {
+      ev.preventDefault();
+      seek(parseFloat(a.dataset.t || a.dataset.start));
+    });
+  });
+  var marked = document.querySelectorAll("[data-start][data-end]:not(video)");
+  player.addEventListener("timeupdate", function () {
+    var t = player.currentTime;
+    marked.forEach(function (el) {
+      var on = t >= parseFloat(el.dataset.start) && t < parseFloat(el.dataset.end);
+      el.classList.toggle("current", on);
+    });
+  });
+})();
+
+// Status page: refresh states and progress bars from /api/status without a full reload.
+(function () {
+  var table = document.getElementById("files");
+  if (!table) { return; }
+  function refresh() {
+    fetch("/api/status", { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        if (!data) { return; }
+        var known = {};
+        table.querySelectorAll("tr[data-path]").forEach(function (tr) { known[tr.dataset.path] = tr; });
+        var added = false;
+        data.videos.forEach(function (v) {
+          var tr = known[v.path];
+          if (!tr) { added = true; return; }
+          tr.className = "state-" + v.state;
+          tr.querySelector(".state").textContent = v.state;
+          tr.querySelector("progress").value = v.progress;
+          tr.querySelector(".message").textContent = v.state === "processing" && v.message ? v.message : "";
+          tr.querySelector(".events").textContent = v.events;
+        });
+        if (added) { window.location.reload(); }
+      }).catch(function () {});
+  }
+  setInterval(refresh, 2000);
+})();

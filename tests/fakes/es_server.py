@@ -175,6 +175,8 @@ class FakeES:
                     q[k] = int(params[k])
             if "_source_excludes" in params:
                 q["_source"] = {"excludes": params["_source_excludes"].split(",")}
+            if "_source_includes" in params:
+                q["_source"] = {"includes": params["_source_includes"].split(",")}
             return self.search(name, q)
         if op == "_count":
             docs = self.docs(name)
@@ -342,7 +344,9 @@ class FakeES:
 
     def _hit(self, index: str, _id: str, score: float, d: dict[str, Any], body: dict[str, Any],
              text: str) -> dict[str, Any]:
-        src = {k: v for k, v in d.items() if k not in (body.get("_source") or {}).get("excludes", [])}
+        spec = body.get("_source") or {}
+        src = {k: v for k, v in d.items() if k not in spec.get("excludes", [])
+               and ("includes" not in spec or k in spec["includes"])}
         h: dict[str, Any] = {"_index": index, "_id": _id, "_score": score, "_source": src}
         hl = body.get("highlight")
         if hl and text:

@@ -3,6 +3,7 @@ event, and no script runs from untrusted text."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
@@ -97,3 +98,47 @@ def test_page_works_without_javascript(server: str) -> None:
         src: Any = page.locator("li.hit video").first.get_attribute("src")
         assert src.startswith("/media/clip/") and "#t=" in src
         browser.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make install-test installs it)")
+def test_video_page_from_a_hit_seeks_from_timeline_and_transcript(server: str, tmp_path: Path,
+                                                                  settings: Settings) -> None:
+    from playwright.sync_api import sync_playwright
+
+    dialogs: list[str] = []
+    # VIDX_SCREENSHOTS=1 make test refreshes the README's screenshots in docs/screenshots
+    shots = Path(__file__).resolve().parents[2] / "docs" / "screenshots" if os.environ.get("VIDX_SCREENSHOTS") else tmp_path
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(server + "/?q=lighthouse+keeper&mode=keyword")
+        page.wait_for_selector("li.hit")
+        if shots.is_dir():
+            page.screenshot(path=str(shots / "search.png"))
+        page.locator("li.hit").first.locator("a.open").click()
+        page.wait_for_selector("#main-player")
+        assert "/videos/" in page.url and "t=26.00" in page.url
+        video = page.locator("#main-player")
+        video.evaluate("v => { v.muted = true; }")
+        page.wait_for_function("v => v.readyState >= 1 && Math.abs(v.currentTime - 26) < 0.5",
+                               arg=video.element_handle(), timeout=20000)
+        assert page.locator(".ev.current").count() >= 1  # the hit's event is highlighted
+        # a timeline event seeks the player
+        page.locator(".tl-event[data-start='0.0']").first.click()
+        page.wait_for_function("v => v.currentTime < 1", arg=video.element_handle(), timeout=10000)
+        # a transcript line seeks the player
+        line = page.locator(".lines li.line").first
+        t = float(line.get_attribute("data-start") or 0)
+        line.locator("a.seek").click()
+        page.wait_for_function(f"v => Math.abs(v.currentTime - {t}) < 1", arg=video.element_handle(), timeout=10000)
+        assert page.locator(".event-list").inner_text().count("<script>") >= 1  # untrusted text shown as text
+        if shots.is_dir():
+            page.screenshot(path=str(shots / "video.png"))
+        page.goto(server + "/status")
+        page.wait_for_selector("table.files")
+        assert page.locator("table.files tr[data-path]").count() >= 1
+        if shots.is_dir():
+            page.screenshot(path=str(shots / "status.png"))
+        browser.close()
+    assert dialogs == []

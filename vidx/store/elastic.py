@@ -409,6 +409,16 @@ class ElasticStore:
         hits = resp["hits"]["hits"]
         return Event.model_validate(hits[0]["_source"]) if hits else None
 
+    def event_vector(self, event_id: str) -> np.ndarray | None:
+        try:
+            resp = self.es.search(index=self.target, size=1, query={"ids": {"values": [event_id]}},
+                                  source_includes=["embedding"])
+        except Exception as exc:
+            raise _es_error(exc, "reading a vector", self.url) from exc
+        hits = resp["hits"]["hits"]
+        vec = hits[0]["_source"].get("embedding") if hits else None
+        return np.asarray(vec, dtype=np.float32) if vec else None
+
     def events_for_video(self, video_id: str, page_size: int = 1000) -> list[Event]:
         out: list[Event] = []
         after: list[Any] | None = None

@@ -480,6 +480,12 @@ class EmbeddedStore:
         row = self._conn().execute("SELECT doc FROM events WHERE event_id = ?", (event_id,)).fetchone()
         return Event.model_validate_json(row[0]) if row else None
 
+    def event_vector(self, event_id: str) -> np.ndarray | None:
+        if self._missing():
+            return None
+        row = self._conn().execute("SELECT vec FROM events WHERE event_id = ?", (event_id,)).fetchone()
+        return np.frombuffer(row[0], dtype=np.float32).copy() if row and row[0] else None
+
     def events_for_video(self, video_id: str) -> list[Event]:
         if self._missing():
             return []
