@@ -189,3 +189,20 @@ def similar(event_id: str) -> Any:
     if res is None:
         return jsonify(error="no such event"), 404
     return jsonify(with_clips(res))
+
+
+@bp.get("/api/openapi.json")
+def openapi() -> Any:
+    from search_ui.openapi import document
+
+    return jsonify(document())
+
+
+@bp.get("/api/docs")
+def api_docs() -> Any:
+    """The API described for people, rendered on the server from the OpenAPI document."""
+    from flask import render_template
+
+    from search_ui.openapi import document
+
+    return render_template("api_docs.html", doc=document())

@@ -1,0 +1,129 @@
+"""The OpenAPI 3.1 description of the JSON API, served at /api/openapi.json and, readable,
+at /api/docs (rendered on the server from this same document: no CDN, no script).
+A test checks it against the app's routes and validates sample answers against it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vidx import __version__
+
+_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
+_HIT: dict[str, Any] = {
+    "type": "object",
+    "required": ["event_id", "video_id", "start_sec", "end_sec", "score", "clip_url", "thumbnail_url"],
+    "properties": {
+        "event_id": _ID, "video_id": _ID, "video_path": {"type": "string"},
+        "start_sec": {"type": "number", "minimum": 0}, "end_sec": {"type": "number", "minimum": 0},
+        "description": {"type": "string"}, "dialogue": {"type": "string"}, "ocr_text": {"type": "string"},
+        "people": {"type": "array", "items": {"type": "string"}}, "location": {"type": "string"},
+        "action": {"type": "string"}, "objects": {"type": "array", "items": {"type": "string"}},
+        "emotion": {"type": "string"}, "source": {"enum": ["scene", "subtitle", "speech", "vlm"]},
+        "language": {"type": "string"}, "analyzer": {"type": "string"}, "model": {"type": "string"},
+        "score": {"type": "number", "minimum": 0, "maximum": 1, "description": "calibrated relevance"},
+        "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+        "clip_url": {"type": "string"}, "clip_start": {"type": "number"}, "clip_end": {"type": "number"},
+        "thumbnail_url": {"type": "string"},
+        "highlights": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                       "description": "HTML fragments: everything but <em> is escaped"},
+    },
+}
+_EVENT = {**_HIT, "required": ["event_id", "video_id", "start_sec", "end_sec", "clip_url"]}
+_RESULT = {"type": "object", "required": ["total", "hits", "min_score"], "properties": {
+    "total": {"type": "integer"}, "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+    "min_score": {"type": "number"}, "below_threshold": {"type": "integer"}}}
+_VIDEO_STATUS = {"type": "object", "required": ["path", "state"], "properties": {
+    "video_id": {"type": ["string", "null"]}, "path": {"type": "string"},
+    "state": {"enum": ["pending", "processing", "done", "failed"]}, "events": {"type": "integer"},
+    "error": {"type": ["string", "null"]}, "note": {"type": ["string", "null"]},
+    "message": {"type": ["string", "null"]}, "progress": {"type": "number"}, "warnings": {"type": "integer"},
+    "attempts": {"type": "integer"}, "analyzer": {"type": ["string", "null"]},
+    "duration_sec": {"type": ["number", "null"]}, "missing_since": {"type": ["number", "null"]}}}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    what = {400: "bad parameters", 404: "not found", 413: "too large", 503: "the index cannot be reached"}
+    return {str(c): _json({"$ref": "#/components/schemas/Error"}, what[c]) for c in codes}
+
+
+def _param(name: str, where: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required or where == "path", "schema": schema,
+            "description": description}
+
+
+VIDEO_ID = _param("video_id", "path", _ID, "the video's id (first 32 hex digits of its content SHA-256)")
+EVENT_ID = _param("event_id", "path", _ID, "the event's id")
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "vidx", "version": __version__,
+                 "description": "Video event search: what happens, what is said and what is shown, by the second. "
+                                "With VIDX_UI_API_KEY set every route needs `Authorization: Bearer KEY`."},
+        "paths": {
+            "/healthz": {"get": {"summary": "Liveness of the web service", "operationId": "healthz",
+                                 "responses": {"200": _json({"type": "object"})}}},
+            "/api/search": {"get": {
+                "summary": "Search events", "operationId": "search",
+                "parameters": [
+                    _param("q", "query", {"type": "string", "maxLength": 4000},
+                           'the query; syntax: "exact phrase", -word, person:, video:, source:, lang:'),
+                    _param("mode", "query", {"enum": ["hybrid", "keyword", "semantic"], "default": "hybrid"},
+                           "how to match"),
+                    _param("size", "query", {"type": "integer", "minimum": 1, "maximum": 100}, "hits to return"),
+                    _param("video_id", "query", _ID, "only this video"),
+                    _param("min_score", "query", {"type": "number", "minimum": 0, "maximum": 1},
+                           "relevance threshold (default VIDX_MIN_SCORE)"),
+                ],
+                "responses": {"200": _json(_RESULT), **_errors(400, 503)}}},
+            "/api/status": {"get": {"summary": "Every watched file and its state", "operationId": "status",
+                                    "responses": {"200": _json({"type": "object", "required": ["videos"],
+                                                                "properties": {
+                                                                    "videos": {"type": "array",
+                                                                               "items": _VIDEO_STATUS},
+                                                                    "forgetting_paused": {
+                                                                        "type": ["object", "null"]}}}),
+                                                  **_errors(503)}}},
+            "/api/videos": {"get": {
+                "summary": "Known videos", "operationId": "videos",
+                "parameters": [_param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}, "page"),
+                               _param("offset", "query", {"type": "integer", "minimum": 0}, "start")],
+                "responses": {"200": _json({"type": "object", "required": ["total", "videos"], "properties": {
+                    "total": {"type": "integer"}, "videos": {"type": "array", "items": {"type": "object"}}}}),
+                    **_errors(400)}}},
+            "/api/videos/{video_id}": {"get": {
+                "summary": "One video", "operationId": "video", "parameters": [VIDEO_ID],
+                "responses": {"200": _json({"type": "object", "required": ["video_id", "name", "state"]}),
+                              **_errors(404)}}},
+            "/api/videos/{video_id}/events": {"get": {
+                "summary": "A video's events in time order", "operationId": "videoEvents", "parameters": [VIDEO_ID],
+                "responses": {"200": _json({"type": "object", "required": ["video_id", "events"], "properties": {
+                    "video_id": _ID, "total": {"type": "integer"},
+                    "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}}}),
+                    **_errors(404, 503)}}},
+            "/api/videos/{video_id}/transcript": {"get": {
+                "summary": "A video's transcript (subtitles or recognised speech)", "operationId": "transcript",
+                "parameters": [VIDEO_ID, _param("format", "query", {"enum": ["json", "srt", "vtt"]}, "format")],
+                "responses": {"200": {"description": "the transcript", "content": {
+                    "application/json": {"schema": {"type": "object", "required": ["video_id", "lines"]}},
+                    "application/x-subrip": {"schema": {"type": "string"}},
+                    "text/vtt": {"schema": {"type": "string"}}}}, **_errors(400, 404, 503)}}},
+            "/api/events/{event_id}": {"get": {
+                "summary": "One event", "operationId": "event", "parameters": [EVENT_ID],
+                "responses": {"200": _json({"$ref": "#/components/schemas/Event"}), **_errors(404, 503)}}},
+            "/api/events/{event_id}/similar": {"get": {
+                "summary": "More like this: the nearest events across all videos", "operationId": "similar",
+                "parameters": [EVENT_ID, _param("size", "query", {"type": "integer", "minimum": 1, "maximum": 100},
+                                                "hits to return")],
+                "responses": {"200": _json(_RESULT), **_errors(400, 404, 503)}}},
+            "/api/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
+                                          "responses": {"200": _json({"type": "object"})}}},
+        },
+        "components": {"schemas": {"Hit": _HIT, "Event": _EVENT, "Error": _ERROR}},
+    }
