@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
-from base64 import b64decode
+import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, redirect, request, session, url_for
 from werkzeug.exceptions import HTTPException
 
 from search_ui.clips import ClipMaker
+from search_ui.metrics import Metrics
+from search_ui.security import SAFE_METHODS, csrf_ok, csrf_token, key_from_headers, key_matches, session_secret
 from vidx.config import Settings, load_settings
 from vidx.embed import Embedder, load_embedder
 from vidx.ledger import Ledger
@@ -33,7 +34,7 @@ def create_app(
 ) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__)
-    app.config.update(MAX_CONTENT_LENGTH=64 * 1024, JSON_SORT_KEYS=False)
+    app.config.update(JSON_SORT_KEYS=False)
     store = store or open_store(settings, read_only=True)  # nothing in the UI writes to the store
     factory = embedder_factory or (
         lambda: load_embedder(settings.embed_model, settings.embed_batch_size, settings.embed_device)
@@ -54,20 +55,47 @@ def create_app(
     app.register_blueprint(media_bp)
     app.register_blueprint(views_bp)
 
+    key = settings.ui_api_key.get_secret_value() if settings.ui_api_key else None
+    app.secret_key = session_secret(key)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
+                      MAX_CONTENT_LENGTH=settings.upload_max_mb * 1024 * 1024)
+    if key is None and settings.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("the web UI binds to %s without VIDX_UI_API_KEY: anyone who can reach it can search, play "
+                    "and upload; set VIDX_UI_API_KEY", settings.host)
+    metrics = Metrics(app.extensions["vidx"]["ledger"])
+    app.extensions["vidx"]["metrics"] = metrics
+
+    @app.context_processor
+    def _template_helpers() -> dict[str, Any]:
+        return {"csrf_token": csrf_token, "signed_in": bool(key) and bool(session.get("auth"))}
+
     @app.before_request
-    def _auth() -> Response | None:
-        key = settings.ui_api_key
-        if key is None or request.path == "/healthz":
-            return None
-        if _authorised(key.get_secret_value()):
-            return None
-        resp = jsonify(error="authentication required")
-        resp.status_code = 401
-        resp.headers["WWW-Authenticate"] = 'Basic realm="vidx"'
-        return resp
+    def _auth() -> Any:
+        g.t0 = time.perf_counter()
+        open_paths = ("/healthz", "/login") if key else ()
+        if key is None or request.path in open_paths or request.path.startswith("/static/"):
+            g.by_key = False
+        elif key_matches(key_from_headers(request), key):
+            g.by_key = True  # an API client: no CSRF token needed
+        elif session.get("auth"):
+            g.by_key = False
+        elif request.path.startswith(("/api/", "/media/", "/metrics")):
+            resp = jsonify(error="authentication required")
+            resp.status_code = 401
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="vidx"'
+            return resp
+        else:
+            return redirect(url_for("views.login", next=request.full_path.rstrip("?")))
+        if request.method not in SAFE_METHODS and not g.by_key and request.path != "/login" and not csrf_ok(request):
+            return jsonify(error="missing or wrong CSRF token: reload the page and try again"), 403
+        return None
 
     @app.after_request
     def _headers(resp: Response) -> Response:
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        metrics.requests.labels(route, request.method, str(resp.status_code)).inc()
+        if "t0" in g:
+            metrics.latency.labels(route).observe(time.perf_counter() - g.t0)
         resp.headers.setdefault("Content-Security-Policy", CSP)
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["Referrer-Policy"] = "same-origin"
@@ -92,21 +120,6 @@ def create_app(
         return render_template("error.html", code=500, message="Something went wrong."), 500
 
     return app
-
-
-def _authorised(key: str) -> bool:
-    header = request.headers.get("Authorization", "")
-    supplied = ""
-    if header.startswith("Bearer "):
-        supplied = header[7:]
-    elif header.startswith("Basic "):
-        try:
-            supplied = b64decode(header[6:]).decode().split(":", 1)[-1]
-        except (ValueError, UnicodeDecodeError):
-            supplied = ""
-    else:
-        supplied = request.headers.get("X-Api-Key", "")
-    return bool(supplied) and hmac.compare_digest(supplied.encode(), key.encode())
 
 
 def services() -> dict[str, Any]:

@@ -47,6 +47,7 @@ def search() -> Any:
         query = parse_query(request.args.to_dict(), s["settings"].page_size)
     except BadRequest as exc:
         return jsonify(error=str(exc)), 400
+    s["metrics"].searches.labels(query.mode.value).inc()
     try:
         return jsonify(with_clips(s["search"].search(query)))
     except StoreError as exc:
@@ -206,3 +207,32 @@ def api_docs() -> Any:
     from search_ui.openapi import document
 
     return render_template("api_docs.html", doc=document())
+
+
+@bp.post("/api/upload")
+def upload() -> Any:
+    """A video into the watch folder (multipart field ``file``); the daemon takes it from there."""
+    from flask import redirect, url_for
+
+    from search_ui.upload import UploadRefused, save_upload
+
+    s = services()["settings"]
+    f = request.files.get("file")
+    try:
+        if f is None:
+            raise UploadRefused("no file was sent (multipart field 'file')", 400)
+        dest = save_upload(f.stream, f.filename or "", s.watch_dir, s.upload_max_mb * 1024 * 1024)
+    except UploadRefused as exc:
+        return jsonify(error=str(exc)), exc.status
+    log.info("uploaded %s", dest.name)
+    if request.form.get("then") == "status":
+        return redirect(url_for("views.status_page", uploaded=dest.name), code=303)
+    return jsonify(name=dest.name, status_url="/api/status"), 201
+
+
+@bp.get("/metrics")
+def metrics() -> Any:
+    from flask import Response
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(generate_latest(services()["metrics"].registry), mimetype=CONTENT_TYPE_LATEST)

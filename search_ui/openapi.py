@@ -122,6 +122,18 @@ def document() -> dict[str, Any]:
                 "parameters": [EVENT_ID, _param("size", "query", {"type": "integer", "minimum": 1, "maximum": 100},
                                                 "hits to return")],
                 "responses": {"200": _json(_RESULT), **_errors(400, 404, 503)}}},
+            "/api/upload": {"post": {
+                "summary": "Add a video to the watch folder", "operationId": "upload",
+                "description": "Written under a temporary name and renamed when complete. A browser session needs "
+                               "its CSRF token (form field csrf_token or header X-CSRF-Token); a request with the "
+                               "API key needs none.",
+                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                    "type": "object", "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}}}}}},
+                "responses": {"201": _json({"type": "object", "required": ["name"], "properties": {
+                    "name": {"type": "string"}, "status_url": {"type": "string"}}}, "stored"),
+                    **_errors(400, 413), "415": _json({"$ref": "#/components/schemas/Error"}, "not a video type"),
+                    "403": _json({"$ref": "#/components/schemas/Error"}, "missing CSRF token")}}},
             "/api/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
                                           "responses": {"200": _json({"type": "object"})}}},
         },

@@ -159,4 +159,39 @@ def status_page() -> Any:
     counts = s["ledger"].summary()
     analyzers = sorted({r.analyzer for r in rows if r.analyzer})
     return render_template("status.html", rows=rows, paused=data.get("forgetting_paused"), health=health,
-                           settings=s["settings"], counts=counts, analyzers=analyzers)
+                           settings=s["settings"], counts=counts, analyzers=analyzers,
+                           uploaded=request.args.get("uploaded", "")[:200])
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """Sign in with VIDX_UI_API_KEY once; a signed session cookie keeps the browser signed in."""
+    from flask import redirect, session
+
+    from search_ui.security import csrf_ok, key_matches
+
+    s = services()["settings"]
+    nxt = request.values.get("next") or "/"
+    if not nxt.startswith("/") or nxt.startswith("//"):
+        nxt = "/"  # never redirect off the site
+    if s.ui_api_key is None:
+        return redirect(nxt)
+    error = None
+    if request.method == "POST":
+        if not csrf_ok(request):
+            error = "The form expired: try again."
+        elif key_matches(request.form.get("key", ""), s.ui_api_key.get_secret_value()):
+            session.clear()
+            session["auth"] = True
+            return redirect(nxt, code=303)
+        else:
+            error = "Wrong key."
+    return render_template("login.html", error=error, next=nxt), (401 if error else 200)
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    from flask import redirect, session
+
+    session.clear()
+    return redirect("/login", code=303)

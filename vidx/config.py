@@ -171,6 +171,7 @@ class Settings(BaseSettings):
     # --- web UI -------------------------------------------------------------
     ui_api_key: SecretStr | None = Field(None, description="If set, every UI/API request needs this key.")
     page_size: int = Field(20, ge=1, le=100, description="Default number of results.")
+    upload_max_mb: int = Field(4096, ge=1, description="Largest video the upload form and POST /api/upload take (MB).")
     min_score: float = Field(
         0.25, ge=0, le=1,
         description="Relevance (0-1) a hit needs to be shown; below it a search answers 'nothing relevant'.",

@@ -141,9 +141,13 @@ def test_api_key_protects_every_route(make_settings, hash_embedder: HashEmbedder
     s = make_settings(ui_api_key="s3cret")
     app = create_app(s, embedder_factory=lambda: hash_embedder)
     c = app.test_client()
-    for url in ("/", "/api/search?q=x", "/api/status", "/media/clip/" + "0" * 32, "/media/thumb/x.jpg"):
+    for url in ("/api/search?q=x", "/api/status", "/media/clip/" + "0" * 32, "/media/thumb/x.jpg", "/metrics",
+                "/api/openapi.json", "/api/docs", f"/api/videos/{'0' * 32}/transcript"):
         assert c.get(url).status_code == 401, url
         assert c.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    for page in ("/", "/status", f"/videos/{'0' * 32}"):  # a browser is sent to the sign-in form
+        r = c.get(page)
+        assert r.status_code == 302 and r.headers["Location"].startswith("/login"), page
     assert c.get("/api/status", headers={"Authorization": "Bearer s3cret"}).status_code == 200
     assert c.get("/api/status", headers={"Authorization": "Basic dTpzM2NyZXQ="}).status_code == 200  # u:s3cret
     assert c.get("/healthz").status_code == 200
