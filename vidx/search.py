@@ -31,6 +31,9 @@ class Query:
     size: int
     video_id: str | None
     min_score: float | None = None  # None: the service's default (VIDX_MIN_SCORE)
+    page: int = 1
+    start: float | None = None  # only events that end after this second of their video
+    end: float | None = None  # only events that start before this second
 
 
 def parse_query(params: dict[str, Any], default_size: int = 20) -> Query:
@@ -68,7 +71,39 @@ def parse_query(params: dict[str, Any], default_size: int = 20) -> Query:
             raise BadRequest("min_score must be a number between 0 and 1") from None
         if not 0.0 <= min_score <= 1.0 or min_score != min_score:
             raise BadRequest("min_score must be a number between 0 and 1")
-    return Query(q=q, mode=mode, size=size, video_id=video_id, min_score=min_score)
+    page = _int(params.get("page"), 1, "page", 1, 1000)
+    start = _seconds(params.get("from"), "from")
+    end = _seconds(params.get("to"), "to")
+    return Query(q=q, mode=mode, size=size, video_id=video_id, min_score=min_score, page=page, start=start, end=end)
+
+
+def _int(v: Any, default: int, name: str, lo: int, hi: int) -> int:
+    if v in (None, ""):
+        return default
+    try:
+        n = int(str(v))
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number") from None
+    if not lo <= n <= hi:
+        raise BadRequest(f"{name} must be between {lo} and {hi}")
+    return n
+
+
+def _seconds(v: Any, name: str) -> float | None:
+    """Seconds, or mm:ss / hh:mm:ss."""
+    if v in (None, ""):
+        return None
+    text = str(v).strip()
+    try:
+        parts = [float(x) for x in text.split(":")]
+    except ValueError:
+        raise BadRequest(f"{name} must be seconds or mm:ss") from None
+    if not 1 <= len(parts) <= 3 or any(p < 0 or p != p for p in parts):
+        raise BadRequest(f"{name} must be seconds or mm:ss")
+    total = 0.0
+    for p in parts:
+        total = total * 60 + p
+    return total
 
 
 def clip_url(hit_event_id: str, start: float, end: float) -> str:
@@ -107,6 +142,27 @@ def hit_dict(h: Hit) -> dict[str, Any]:
     }
 
 
+def facets(hits: list[Hit]) -> dict[str, list[tuple[str, int]]]:
+    """Counts of the hits above the threshold by source, language, video, person, place and object."""
+    from collections import Counter
+
+    c: dict[str, Counter[str]] = {k: Counter() for k in ("source", "language", "video", "person", "location",
+                                                            "object")}
+    for h in hits:
+        e = h.event
+        c["source"][e.source] += 1
+        if e.language:
+            c["language"][e.language] += 1
+        c["video"][e.video_path.rsplit("/", 1)[-1]] += 1
+        for p in e.people:
+            c["person"][p] += 1
+        if e.location:
+            c["location"][e.location] += 1
+        for o in e.objects:
+            c["object"][o] += 1
+    return {k: v.most_common(8) for k, v in c.items() if v}
+
+
 CANDIDATES = 100  # hits asked of the store per list; scoring, filters and the threshold pick from them
 
 
@@ -129,14 +185,15 @@ class SearchService:
                 self._embedder = self._factory()
             return self._embedder
 
-    def run(self, query: Query) -> tuple[SearchResult, int]:
-        """(hits above the threshold, how many candidates the threshold left out)."""
+    def run(self, query: Query) -> tuple[SearchResult, int, list[Hit]]:
+        """(this page of hits above the threshold, how many candidates the threshold left out,
+        every hit above it)."""
         from vidx import relevance as rel
         from vidx.query import parse
 
         pq = parse(query.q)
         if not pq.text:
-            return SearchResult(total=0, hits=[]), 0
+            return SearchResult(total=0, hits=[]), 0, []
         window = max(CANDIDATES, query.size * 4)
         terms = rel.query_terms(pq.text)
         phrases = [rel.query_terms(p) for p in pq.phrases]
@@ -181,11 +238,14 @@ class SearchService:
                 parts = {"keyword": kw, "semantic": sem}
             scored.append(Hit(event=h.event, score=score, highlights=h.highlights, scores=parts))
         threshold = self.min_score if query.min_score is None else query.min_score
-        kept = [h for h in scored if h.score >= threshold and (h.score > 0 or threshold == 0)]
+        kept = [h for h in scored if h.score >= threshold and (h.score > 0 or threshold == 0)
+                and (query.start is None or h.event.end_sec > query.start)
+                and (query.end is None or h.event.start_sec < query.end)]
         last = len(bm25_rank)
         kept.sort(key=lambda h: (-h.score, -cosines.get(h.event.event_id, -2.0), bm25_rank.get(h.event.event_id, last),
                                  h.event.duration_sec, h.event.start_sec, h.event.event_id))
-        return SearchResult(total=len(kept), hits=kept[: query.size]), len(scored) - len(kept)
+        first = (query.page - 1) * query.size
+        return SearchResult(total=len(kept), hits=kept[first: first + query.size]), len(scored) - len(kept), kept
 
     def similar(self, event_id: str, size: int = 10, min_score: float | None = None) -> dict[str, Any] | None:
         """"More like this": the events nearest to one event's vector, across all videos
@@ -209,7 +269,8 @@ class SearchService:
                 "below_threshold": 0}
 
     def search(self, query: Query) -> dict[str, Any]:
-        res, below = self.run(query)
+        res, below, kept = self.run(query)
         threshold = self.min_score if query.min_score is None else query.min_score
         return {"total": res.total, "hits": [hit_dict(h) for h in res.hits], "min_score": threshold,
-                "below_threshold": below}
+                "below_threshold": below, "page": query.page, "pages": max(1, -(-res.total // query.size)),
+                "facets": facets(kept)}

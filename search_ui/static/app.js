@@ -83,3 +83,23 @@ document.querySelectorAll("video.player").forEach(function (v) {
   }
   setInterval(refresh, 2000);
 })();
+
+// Keyboard: "/" focuses the search box, arrows move between hits, Enter plays the one in focus.
+(function () {
+  var box = document.querySelector("form.search input[name=q]");
+  var hits = Array.prototype.slice.call(document.querySelectorAll("li.hit"));
+  document.addEventListener("keydown", function (ev) {
+    var tag = (document.activeElement && document.activeElement.tagName) || "";
+    var typing = tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA";
+    if (ev.key === "/" && !typing && box) { ev.preventDefault(); box.focus(); box.select(); return; }
+    if (!hits.length || (typing && ev.key !== "ArrowDown")) { return; }
+    var i = hits.indexOf(document.activeElement);
+    if (ev.key === "ArrowDown") { ev.preventDefault(); hits[Math.min(hits.length - 1, i + 1)].focus(); }
+    else if (ev.key === "ArrowUp") { ev.preventDefault(); if (i > 0) { hits[i - 1].focus(); } else if (box) { box.focus(); } }
+    else if (ev.key === "Enter" && i >= 0) {
+      ev.preventDefault();
+      var v = hits[i].querySelector("video");
+      if (v) { var p = v.play(); if (p && p.catch) { p.catch(function () {}); } }
+    }
+  });
+})();

@@ -116,6 +116,16 @@ def test_video_page_from_a_hit_seeks_from_timeline_and_transcript(server: str, t
         page.wait_for_selector("li.hit")
         if shots.is_dir():
             page.screenshot(path=str(shots / "search.png"))
+        # keyboard: "/" focuses the box, arrow down reaches the first hit, Enter plays it
+        page.locator("body").click(position={"x": 5, "y": 5})
+        page.keyboard.press("/")
+        assert page.evaluate("document.activeElement.name") == "q"
+        page.keyboard.press("ArrowDown")
+        assert page.evaluate("document.activeElement.classList.contains('hit')")
+        page.locator("li.hit").first.locator("video").evaluate("v => { v.muted = true; }")
+        page.keyboard.press("Enter")
+        page.wait_for_function("v => !v.paused", arg=page.locator("li.hit video").first.element_handle(),
+                               timeout=20000)
         page.locator("li.hit").first.locator("a.open").click()
         page.wait_for_selector("#main-player")
         assert "/videos/" in page.url and "t=26.00" in page.url

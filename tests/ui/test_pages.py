@@ -103,3 +103,25 @@ def test_status_page_lists_files_with_progress_and_reasons(lib: tuple[Flask, lis
     status = app.test_client().get("/api/status").get_json()
     busy = next(v for v in status["videos"] if v["path"].endswith("busy.mp4"))
     assert busy["message"].startswith("speech") and busy["progress"] == 0.42
+
+
+def test_filters_with_counts_pages_and_time_range(app: Flask, settings: Settings, hash_embedder: HashEmbedder) -> None:
+    v = settings.watch_dir / "many.mp4"
+    v.write_bytes(b"x")
+    add_video(settings, v, [{"start_sec": float(i * 10), "end_sec": float(i * 10 + 5),
+                             "dialogue": f"harbour report number {i}", "source": "speech" if i % 2 else "subtitle",
+                             "language": "en", "people": ["Maria"] if i < 3 else []} for i in range(12)],
+              hash_embedder)
+    c = app.test_client()
+    r = c.get("/api/search", query_string={"q": "harbour report", "mode": "keyword", "size": 5}).get_json()
+    assert r["total"] == 12 and r["pages"] == 3 and len(r["hits"]) == 5
+    assert dict(r["facets"]["source"]) == {"speech": 6, "subtitle": 6} and dict(r["facets"]["person"]) == {"Maria": 3}
+    p3 = c.get("/api/search", query_string={"q": "harbour report", "mode": "keyword", "size": 5, "page": 3}).get_json()
+    assert len(p3["hits"]) == 2 and not {h["event_id"] for h in p3["hits"]} & {h["event_id"] for h in r["hits"]}
+    ranged = c.get("/api/search", query_string={"q": "harbour report", "mode": "keyword", "from": "0:30",
+                                                "to": "61"}).get_json()
+    assert sorted(h["start_sec"] for h in ranged["hits"]) == [30.0, 40.0, 50.0, 60.0]
+    for bad in ({"page": "0"}, {"page": "x"}, {"from": "abc"}, {"to": "-5"}):
+        assert c.get("/api/search", query_string={"q": "harbour", **bad}).status_code == 400, bad
+    html = c.get("/", query_string={"q": "harbour report", "mode": "keyword", "size": 5}).get_data(as_text=True)
+    assert "source:speech" in html and 'rel="next"' in html and "page 1 of 3" in html
