@@ -134,7 +134,30 @@ class Daemon:
             log.error("deleted files are not checked: %s", exc)
             return None
 
+    def take_requests(self) -> int:
+        """Requests the web UI left in <data_dir>/requests (it never writes the ledger)."""
+        import json
+
+        folder = self.settings.requests_dir
+        if not folder.is_dir():
+            return 0
+        done = 0
+        for f in sorted(folder.glob("requeue-*.json")):
+            try:
+                path = str(json.loads(f.read_text(encoding="utf-8")).get("path", ""))
+                row = self.ledger.get(path) if path else None
+                if row is not None and row.state == "failed":
+                    self.ledger.set(path, state="pending", attempts=0, error=None)
+                    self._retry_at.pop(path, None)
+                    log.info("%s will be tried again (asked from the web UI)", path)
+                    done += 1
+            except (OSError, ValueError) as exc:
+                log.warning("ignoring the request %s: %s", f.name, exc)
+            f.unlink(missing_ok=True)
+        return done
+
     def run_once(self) -> None:
+        self.take_requests()
         if self.watcher.rescan_due():
             self.watcher.rescan(self.ledger.snapshot())
         for path in self.watcher.poll():

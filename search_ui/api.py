@@ -236,3 +236,30 @@ def metrics() -> Any:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     return Response(generate_latest(services()["metrics"].registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+@bp.post("/api/requeue")
+def requeue() -> Any:
+    """Ask the daemon to try a failed video again. The UI never writes the ledger: it leaves
+    a request in <data_dir>/requests that the daemon takes on its next turn."""
+    import hashlib
+    import json as _json
+    import os
+
+    from flask import redirect, url_for
+
+    path = (request.form.get("path") or (request.get_json(silent=True) or {}).get("path") or "").strip()
+    row = services()["ledger"].get(path) if path else None
+    if row is None:
+        return jsonify(error="no such file in the ledger"), 404
+    if row.state != "failed":
+        return jsonify(error=f"only failed videos are requeued (this one is {row.state})"), 409
+    folder = services()["settings"].requests_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"requeue-{hashlib.sha1(path.encode()).hexdigest()}.json"
+    tmp = folder / f".{name}.tmp"
+    tmp.write_text(_json.dumps({"action": "requeue", "path": path}), encoding="utf-8")
+    os.replace(tmp, folder / name)
+    if request.form.get("then") == "status":
+        return redirect(url_for("views.status_page"), code=303)
+    return jsonify(queued=True, path=path), 202

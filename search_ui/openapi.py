@@ -134,6 +134,16 @@ def document() -> dict[str, Any]:
                     "name": {"type": "string"}, "status_url": {"type": "string"}}}, "stored"),
                     **_errors(400, 413), "415": _json({"$ref": "#/components/schemas/Error"}, "not a video type"),
                     "403": _json({"$ref": "#/components/schemas/Error"}, "missing CSRF token")}}},
+            "/api/requeue": {"post": {
+                "summary": "Try a failed video again", "operationId": "requeue",
+                "description": "The daemon takes the request on its next turn (the UI never writes the ledger).",
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": {"type": "object", "required": ["path"],
+                                                    "properties": {"path": {"type": "string"}}}},
+                    "application/x-www-form-urlencoded": {"schema": {"type": "object", "required": ["path"],
+                                                                     "properties": {"path": {"type": "string"}}}}}},
+                "responses": {"202": _json({"type": "object"}, "queued"), **_errors(404),
+                              "409": _json({"$ref": "#/components/schemas/Error"}, "the video has not failed")}}},
             "/api/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
                                           "responses": {"200": _json({"type": "object"})}}},
         },

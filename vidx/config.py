@@ -265,6 +265,11 @@ class Settings(BaseSettings):
         return self.data_dir / "clips"
 
     @property
+    def requests_dir(self) -> Path:
+        """Requests from the web UI to the daemon (the UI never writes the ledger itself)."""
+        return self.data_dir / "requests"
+
+    @property
     def model_cache_dir(self) -> Path:
         return self.models_dir or self.data_dir / "models"
 

@@ -269,3 +269,36 @@ def test_a_lecture_with_speech_is_searchable_in_the_web_page(tmp_path: Path) -> 
         assert [round(x["start_sec"]) for x in tr["lines"]] and any("solar" in x["text"].lower() for x in tr["lines"])
     finally:
         run.stop()
+
+
+def test_upload_through_the_browser_reaches_done_on_the_status_page(tmp_path: Path, talk_video: Path) -> None:
+    """`vidx run`; a user opens /status in Chromium, uploads a video with the form, and watches
+    it reach done without reloading the page; then finds it by search."""
+    from tests.conftest import chromium_path
+
+    chromium = chromium_path()
+    if chromium is None:
+        pytest.skip("Chromium is not installed (make install-test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    from tests.ui.test_browser import ARGS
+
+    upload = tmp_path / "upload" / "talk.mp4"
+    upload.parent.mkdir()
+    shutil.copy(talk_video, upload)
+    run = Running(base_env(tmp_path))
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=ARGS)
+            page = browser.new_page()
+            page.goto(run.url + "/status")
+            page.set_input_files("form.upload input[type=file]", str(upload))
+            page.click("form.upload button[type=submit]")
+            page.wait_for_selector("text=talk.mp4 was added")
+            page.wait_for_selector("tr[data-path$='talk.mp4'] td.state:text('done')", timeout=120_000)
+            browser.close()
+        assert (tmp_path / "watch" / "talk.mp4").is_file()
+        assert run.status() == {"talk.mp4": "done"}
+        assert run.search("scene", "keyword")  # its scenes are searchable
+    finally:
+        run.stop()

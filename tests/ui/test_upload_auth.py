@@ -125,3 +125,32 @@ def test_metrics_in_prometheus_text_format(app: Flask) -> None:
                                        ("C:\\Users\\x\\clip.avi", "clip.avi"), ("...", "upload")])
 def test_safe_names(raw: str, want: str) -> None:
     assert safe_name(raw) == want
+
+
+def test_requeue_button_leaves_a_request_the_daemon_takes(app: Flask, settings: Settings) -> None:
+    from ingest.daemon import Daemon, build_pipeline
+    from vidx.ledger import Ledger
+    from vidx.store.embedded import EmbeddedStore
+
+    ledger = Ledger(settings.ledger_path)
+    ledger.observe("/w/bad.mp4", 1, 1, "")
+    ledger.set("/w/bad.mp4", state="failed", error="cannot open", attempts=3)
+    ledger.observe("/w/ok.mp4", 1, 1, "")
+    ledger.set("/w/ok.mp4", state="done")
+    c = app.test_client()
+    html = c.get("/status").get_data(as_text=True)
+    assert html.count("try again") == 1
+    token = _csrf(c)
+    assert c.post("/api/requeue", data={"path": "/w/ok.mp4", "csrf_token": token}).status_code == 409
+    assert c.post("/api/requeue", data={"path": "/nope.mp4", "csrf_token": token}).status_code == 404
+    assert c.post("/api/requeue", data={"path": "/w/bad.mp4"}).status_code == 403  # no CSRF token
+    r = c.post("/api/requeue", data={"path": "/w/bad.mp4", "csrf_token": token, "then": "status"})
+    assert r.status_code == 303
+    assert ledger.get("/w/bad.mp4").state == "failed"  # type: ignore[union-attr]  # the UI wrote no ledger row
+    emb = HashEmbedder()
+    d = Daemon(settings, build_pipeline(settings, store=EmbeddedStore(settings.store_path),
+                                        embedder_factory=lambda: emb))
+    assert d.take_requests() == 1
+    row = ledger.get("/w/bad.mp4")
+    assert row is not None and row.state == "pending" and row.attempts == 0
+    assert list(settings.requests_dir.iterdir()) == []
