@@ -38,7 +38,9 @@ def server(settings: Settings, hash_embedder: HashEmbedder, talk_video: Path) ->
          "stairs at dawn.", "start_sec": 26.0, "end_sec": 29.0, "source": "subtitle"},
         {"description": "A red room", "start_sec": 0.0, "end_sec": 8.0},
     ] + [{"description": f"lighthouse payload {p}", "dialogue": p, "start_sec": 10.0 + i, "end_sec": 11.0 + i}
-         for i, p in enumerate(XSS)], hash_embedder)
+         for i, p in enumerate(XSS)]
+      + [{"description": "Line: subtitle payload", "dialogue": "<script>alert(1)</script> <img src=x onerror=alert(2)>",
+          "start_sec": 20.0, "end_sec": 21.0, "source": "subtitle"}], hash_embedder)
     app = create_app(settings, embedder_factory=lambda: hash_embedder)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -150,5 +152,55 @@ def test_video_page_from_a_hit_seeks_from_timeline_and_transcript(server: str, t
         assert page.locator("table.files tr[data-path]").count() >= 1
         if shots.is_dir():
             page.screenshot(path=str(shots / "status.png"))
+        browser.close()
+    assert dialogs == []
+
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make install-test installs it)")
+def test_modes_threshold_filters_and_more_like_this_in_a_real_browser(server: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    dialogs: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        for mode in ("keyword", "semantic", "hybrid"):
+            page.goto(server + "/")
+            page.fill("input[name=q]", "lighthouse keeper")
+            page.select_option("select[name=mode]", mode)
+            page.fill("input[name=min_score]", "0")
+            with page.expect_navigation():
+                page.click("button[type=submit]")
+            page.wait_for_selector("li.hit")
+            assert page.locator("li.hit .score").count() >= 1, mode
+        # moving the threshold up hides weak hits and says why
+        before = page.locator("li.hit").count()
+        page.fill("input[name=min_score]", "0.99")
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+        page.wait_for_selector("li.none, li.hit")
+        assert "min_score=0.99" in page.url
+        assert page.locator("li.hit").count() < before
+        assert "below the relevance threshold" in page.locator("ol.hits").inner_text() or \
+            page.locator("li.hit").count() >= 1
+        # a filter chip narrows to one source
+        page.goto(server + "/?q=lighthouse&mode=keyword&min_score=0")
+        with page.expect_navigation():
+            page.locator(".facet a.chip", has_text="subtitle").first.click()
+        page.wait_for_selector("li.hit")
+        assert "source%3Asubtitle" in page.url or "source:subtitle" in page.url
+        assert set(page.locator("li.hit .source").all_inner_texts()) == {"subtitle"}
+        # more like this
+        with page.expect_navigation():
+            page.locator("li.hit a.similar").first.click()
+        page.wait_for_selector("text=Moments like")
+        # untrusted text on the video page (transcript) and the similar page fires nothing
+        page.goto(server + "/?q=subtitle+payload&mode=keyword&min_score=0")
+        with page.expect_navigation():
+            page.locator("li.hit a.open").first.click()
+        page.wait_for_selector(".lines")
+        assert "<script>alert(1)</script>" in page.locator(".lines").inner_text()
         browser.close()
     assert dialogs == []
