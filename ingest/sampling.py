@@ -27,6 +27,33 @@ class Sample:
     def rgb(self, width: int | None = None, height: int | None = None) -> np.ndarray:
         return self.frame.to_ndarray(format="rgb24", width=width, height=height)
 
+    def tiny(self, width: int = 32, height: int = 18) -> np.ndarray:
+        """A tiny RGB picture for scene-cut histograms, sampled straight from the decoded
+        8-bit YUV planes (no full-frame conversion: ~30x cheaper than swscale at 720p)."""
+        return tiny_rgb(self.frame, width, height)
+
+
+_FULL_RANGE = {"yuvj420p"}
+
+
+def tiny_rgb(frame: Any, w: int = 32, h: int = 18) -> np.ndarray:
+    fmt = frame.format.name
+    if fmt not in ("yuv420p", "yuvj420p") or frame.height < h or frame.width < w:
+        return np.asarray(frame.to_ndarray(format="rgb24", width=w, height=h))
+    H, W = frame.height, frame.width
+    ys = np.arange(h) * H // h + H // (2 * h)
+    xs = np.arange(w) * W // w + W // (2 * w)
+    p0, p1, p2 = frame.planes
+    y = np.frombuffer(p0, np.uint8).reshape(-1, p0.line_size)[ys][:, xs].astype(np.float32)
+    u = np.frombuffer(p1, np.uint8).reshape(-1, p1.line_size)[ys // 2][:, xs // 2].astype(np.float32) - 128
+    v = np.frombuffer(p2, np.uint8).reshape(-1, p2.line_size)[ys // 2][:, xs // 2].astype(np.float32) - 128
+    if fmt not in _FULL_RANGE:  # limited ("TV") range
+        y = (y - 16) * 1.164
+        u *= 1.138
+        v *= 1.138
+    rgb = np.stack([y + 1.402 * v, y - 0.344136 * u - 0.714136 * v, y + 1.772 * u], axis=-1)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
 
 def fit_size(w: int, h: int, max_pixels: int, multiple: int = 2) -> tuple[int, int]:
     """Scale (w, h) down to at most ``max_pixels``, keeping aspect, rounded to ``multiple``."""

@@ -127,7 +127,7 @@ class BasicAnalyzer:
                 n += 1
                 t = sample.t
                 last_t = t
-                small = sample.rgb(small_w, small_h)
+                small = sample.tiny(small_w, small_h)
                 hist = _hist(small)
                 cut = prev_hist is None or float(np.abs(hist - prev_hist).sum()) / 2 > s.scene_threshold
                 cur = scenes[-1] if scenes else None

@@ -366,3 +366,18 @@ def test_same_bytes_with_other_subtitles_are_two_videos(settings: Settings, smal
     assert d.pipeline.store.search_keyword("ferry", 5).hits[0].event.video_path == str(a)
     assert d.pipeline.store.search_keyword("火车站", 5).hits[0].event.video_path == str(b)
     assert clean(d)
+
+
+def test_tiny_pictures_from_the_planes_match_a_full_conversion(tmp_path: Path) -> None:
+    import av
+
+    from ingest.sampling import tiny_rgb
+
+    src = make_video(tmp_path / "c.mp4", scenes=[(1.0, (200, 30, 30)), (1.0, (30, 160, 40)), (1.0, (30, 50, 200))],
+                     fps=5, size=(640, 360))
+    with av.open(str(src)) as c:
+        for f in c.decode(video=0):
+            ours = tiny_rgb(f).astype(int)
+            ref = f.to_ndarray(format="rgb24", width=32, height=18).astype(int)
+            assert ours.shape == ref.shape == (18, 32, 3)
+            assert np.abs(ours - ref).mean() < 6
