@@ -47,6 +47,13 @@ def _em_only(v: str) -> Markup:
     return em_only(v)
 
 
+def _summary() -> dict[str, int]:
+    """Files done, busy and failed, from one aggregate query of the ledger."""
+    counts = services()["ledger"].summary()
+    return {"done": counts.get("done", 0), "busy": counts.get("pending", 0) + counts.get("processing", 0),
+            "failed": counts.get("failed", 0)}
+
+
 @bp.get("/")
 def index() -> Any:
     s = services()
@@ -64,12 +71,7 @@ def index() -> Any:
     except StoreError as exc:
         log.warning("search failed: %s", exc)
         error, status = f"Search is unavailable: {public_message(exc)}.", 503
-    counts = s["ledger"].summary()
-    summary = {
-        "done": counts.get("done", 0),
-        "busy": counts.get("pending", 0) + counts.get("processing", 0),
-        "failed": counts.get("failed", 0),
-    }
+    summary = _summary()
     names = s["ledger"].names_for([h["video_id"] for h in (result or {}).get("hits", [])])
     return (
         render_template(
@@ -142,11 +144,8 @@ def similar_page(event_id: str) -> Any:
         abort(404, description="No such event.")
     res = with_clips(res)
     names = s["ledger"].names_for([h["video_id"] for h in res["hits"]])
-    counts = s["ledger"].summary()
-    summary = {"done": counts.get("done", 0), "busy": counts.get("pending", 0) + counts.get("processing", 0),
-               "failed": counts.get("failed", 0)}
     return render_template("index.html", q="", mode="semantic", video_id=None, result=res, error=None,
-                           summary=summary, names=names, min_score=res["min_score"], similar_to=base)
+                           summary=_summary(), names=names, min_score=res["min_score"], similar_to=base)
 
 
 @bp.get("/status")
