@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import ingest.daemon  # noqa: F401  (patched below)
+from tests.es_store import make_elastic_store
 from tests.fakes.embedder import HashEmbedder
-from tests.fakes.es_server import FakeES, make_elastic_store
+from tests.fakes.es_server import FakeES
 from vidx import cli
 from vidx.config import Settings
 from vidx.ledger import Ledger

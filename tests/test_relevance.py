@@ -53,8 +53,8 @@ def test_hybrid_beats_both_halves_and_says_nothing_for_nonsense(bench: tuple[dic
 
 
 def test_both_stores_rank_keyword_results_alike(bench: tuple[dict[str, Any], Path]) -> None:
+    from tests.es_store import make_elastic_store
     from tests.fakes.embedder import HashEmbedder
-    from tests.fakes.es_server import make_elastic_store
     from vidx.search import Query, SearchService
     from vidx.store.base import SearchMode
     from vidx.store.embedded import EmbeddedStore

@@ -5,11 +5,24 @@ Texts sharing words get similar vectors, so kNN order is predictable without a m
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 
 import numpy as np
 
-from vidx.store.base import tokens
+_WORD = re.compile(r"[\u3400-\u9fff]+|[^\W_]+", re.UNICODE)
+
+
+def tokens(text: str) -> list[str]:
+    """The fake's own words: lowercased; Chinese runs as overlapping pairs of characters."""
+    out: list[str] = []
+    for m in _WORD.finditer(text):
+        w = m.group(0)
+        if "\u3400" <= w[0] <= "\u9fff":
+            out.extend([w] if len(w) == 1 else [w[i:i + 2] for i in range(len(w) - 1)])
+        else:
+            out.append(w.lower())
+    return out
 
 
 class HashEmbedder:

@@ -482,17 +482,6 @@ def make_client(fake: FakeES) -> Any:
     return Elasticsearch("http://127.0.0.1:9200", node_class=CaptureNode, api_key="test-key", max_retries=0)
 
 
-def make_elastic_store(fake: FakeES | None = None, **kw: Any) -> Any:
-    from vidx.store.elastic import ElasticStore
-
-    fake = fake or FakeES()
-    store = ElasticStore(make_client(fake), url="http://127.0.0.1:9200", initial_backoff=0.01, **kw)
-    store.fake = fake  # type: ignore[attr-defined]
-    return store
-
-
-
-
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeES
     lock: threading.Lock

@@ -12,8 +12,9 @@ import pytest
 from flask import Flask
 
 from ingest.daemon import Daemon, build_pipeline
+from tests.es_store import make_elastic_store
 from tests.fakes.embedder import HashEmbedder
-from tests.fakes.es_server import FakeES, make_elastic_store
+from tests.fakes.es_server import FakeES
 from tests.store.test_contract import EMB, ev
 from vidx.config import Settings
 from vidx.store.embedded import EmbeddedStore

@@ -22,7 +22,7 @@ def _embedded(tmp: Path) -> EventStore:
 
 
 def _elastic(tmp: Path) -> EventStore:
-    from tests.fakes.es_server import make_elastic_store
+    from tests.es_store import make_elastic_store
 
     return make_elastic_store()
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import SHARED
-from tests.fakes.es_server import FakeES, make_elastic_store
+from tests.es_store import make_elastic_store
+from tests.fakes.es_server import FakeES
 from tests.store.test_contract import EMB, V1, ev
 from vidx.config import EsHybrid, load_settings
 from vidx.store.base import StoreError

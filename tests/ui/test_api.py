@@ -188,7 +188,7 @@ def test_page_escapes_untrusted_text(app: Flask, settings: Settings, hash_embedd
 
 def test_elasticsearch_down_is_a_json_503(settings: Settings, hash_embedder: HashEmbedder) -> None:
     from search_ui import create_app
-    from tests.fakes.es_server import make_elastic_store
+    from tests.es_store import make_elastic_store
 
     store = make_elastic_store()
     store.ensure_schema(hash_embedder.model_id, hash_embedder.dims)
