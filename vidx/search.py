@@ -34,6 +34,8 @@ class Query:
     page: int = 1
     start: float | None = None  # only events that end after this second of their video
     end: float | None = None  # only events that start before this second
+    added_from: str | None = None  # only videos indexed on or after this day (YYYY-MM-DD)
+    added_to: str | None = None  # ... on or before this day
 
 
 def parse_query(params: dict[str, Any], default_size: int = 20) -> Query:
@@ -74,7 +76,19 @@ def parse_query(params: dict[str, Any], default_size: int = 20) -> Query:
     page = _int(params.get("page"), 1, "page", 1, 1000)
     start = _seconds(params.get("from"), "from")
     end = _seconds(params.get("to"), "to")
-    return Query(q=q, mode=mode, size=size, video_id=video_id, min_score=min_score, page=page, start=start, end=end)
+    added_from = _day(params.get("added_from"), "added_from")
+    added_to = _day(params.get("added_to"), "added_to")
+    return Query(q=q, mode=mode, size=size, video_id=video_id, min_score=min_score, page=page, start=start, end=end,
+                 added_from=added_from, added_to=added_to)
+
+
+def _day(v: Any, name: str) -> str | None:
+    if v in (None, ""):
+        return None
+    text = str(v).strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise BadRequest(f"{name} must be a date, YYYY-MM-DD")
+    return text
 
 
 def _int(v: Any, default: int, name: str, lo: int, hi: int) -> int:
@@ -143,11 +157,12 @@ def hit_dict(h: Hit) -> dict[str, Any]:
 
 
 def facets(hits: list[Hit]) -> dict[str, list[tuple[str, int]]]:
-    """Counts of the hits above the threshold by source, language, video, person, place and object."""
+    """Counts of the hits above the threshold by source, language, video, person, place, object and
+    the day the video was indexed."""
     from collections import Counter
 
     c: dict[str, Counter[str]] = {k: Counter() for k in ("source", "language", "video", "person", "location",
-                                                            "object")}
+                                                            "object", "added")}
     for h in hits:
         e = h.event
         c["source"][e.source] += 1
@@ -160,6 +175,8 @@ def facets(hits: list[Hit]) -> dict[str, list[tuple[str, int]]]:
             c["location"][e.location] += 1
         for o in e.objects:
             c["object"][o] += 1
+        if e.indexed_at:
+            c["added"][e.indexed_at[:10]] += 1
     return {k: v.most_common(8) for k, v in c.items() if v}
 
 
@@ -240,7 +257,9 @@ class SearchService:
         threshold = self.min_score if query.min_score is None else query.min_score
         kept = [h for h in scored if h.score >= threshold and (h.score > 0 or threshold == 0)
                 and (query.start is None or h.event.end_sec > query.start)
-                and (query.end is None or h.event.start_sec < query.end)]
+                and (query.end is None or h.event.start_sec < query.end)
+                and (query.added_from is None or h.event.indexed_at[:10] >= query.added_from)
+                and (query.added_to is None or h.event.indexed_at[:10] <= query.added_to)]
         last = len(bm25_rank)
         kept.sort(key=lambda h: (-h.score, -cosines.get(h.event.event_id, -2.0), bm25_rank.get(h.event.event_id, last),
                                  h.event.duration_sec, h.event.start_sec, h.event.event_id))

@@ -121,7 +121,15 @@ def test_filters_with_counts_pages_and_time_range(app: Flask, settings: Settings
     ranged = c.get("/api/search", query_string={"q": "harbour report", "mode": "keyword", "from": "0:30",
                                                 "to": "61"}).get_json()
     assert sorted(h["start_sec"] for h in ranged["hits"]) == [30.0, 40.0, 50.0, 60.0]
-    for bad in ({"page": "0"}, {"page": "x"}, {"from": "abc"}, {"to": "-5"}):
+    today = dict(r["facets"]["added"])
+    (day, n), = today.items()
+    assert n == 12
+    same = c.get("/api/search", query_string={"q": "harbour report", "mode": "keyword", "added_from": day,
+                                              "added_to": day}).get_json()
+    later = c.get("/api/search", query_string={"q": "harbour report", "mode": "keyword",
+                                               "added_from": "2999-01-01"}).get_json()
+    assert same["total"] == 12 and later["total"] == 0
+    for bad in ({"page": "0"}, {"page": "x"}, {"from": "abc"}, {"to": "-5"}, {"added_from": "yesterday"}):
         assert c.get("/api/search", query_string={"q": "harbour", **bad}).status_code == 400, bad
     html = c.get("/", query_string={"q": "harbour report", "mode": "keyword", "size": 5}).get_data(as_text=True)
     assert "source:speech" in html and 'rel="next"' in html and "page 1 of 3" in html
