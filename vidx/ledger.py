@@ -11,7 +11,6 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -260,11 +259,6 @@ class Ledger:
                 c.execute("DELETE FROM meta WHERE key = ?", (key,))
             else:
                 c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
-
-    def iter_done_with_sha(self, sha256: str) -> Iterator[FileRow]:
-        cur = self._conn().execute("SELECT * FROM files WHERE sha256 = ? AND state = 'done'", (sha256,))
-        for r in cur:
-            yield FileRow(**dict(r))
 
     def observe(self, path: str, size: int, mtime_ns: int, sidecars: str) -> bool:
         """Record a stable file; return True when it needs (re)processing. An unchanged file

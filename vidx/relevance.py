@@ -87,7 +87,7 @@ def query_terms(text: str) -> list[str]:
     return list(dict.fromkeys(_norm(toks)))
 
 
-def keyword_relevance(e: Event, terms: list[str], phrases: list[list[str]] | None = None) -> float:
+def keyword_relevance(e: Event, terms: list[str]) -> float:
     if not terms:
         return 0.0
     fields = [_norm(tokens(f)) for f in _fields(e) if f]

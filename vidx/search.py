@@ -213,9 +213,7 @@ class SearchService:
             return SearchResult(total=0, hits=[]), 0, []
         window = max(CANDIDATES, query.size * 4)
         terms = rel.query_terms(pq.text)
-        phrases = [rel.query_terms(p) for p in pq.phrases]
         found: dict[str, Hit] = {}
-        kw_scores: dict[str, float] = {}
         sem_scores: dict[str, float] = {}
         cosines: dict[str, float] = {}
         bm25_rank: dict[str, int] = {}
@@ -241,8 +239,7 @@ class SearchService:
         for eid, h in found.items():
             if not rel.passes(h.event, pq):
                 continue
-            kw = rel.keyword_relevance(h.event, terms, phrases)
-            kw_scores[eid] = kw
+            kw = rel.keyword_relevance(h.event, terms)
             if query.mode == SearchMode.keyword:
                 score = kw
                 parts = {"keyword": kw}

@@ -45,8 +45,8 @@ class SpeechTask:
             if progress is not None and self.total_s > 0:
                 frac = min(1.0, self.done_s / self.total_s)
                 elapsed = time.monotonic() - self.started
-                eta = elapsed / frac * (1 - frac) if frac > 0.01 else 0.0
-                progress(frac, f"speech {format_ts(self.done_s)} of {format_ts(self.total_s)}, ETA {format_ts(eta)}")
+                eta = format_ts(elapsed / frac * (1 - frac)) if frac > 0.01 else "…"  # unknown before a first line
+                progress(frac, f"speech {format_ts(self.done_s)} of {format_ts(self.total_s)}, ETA {eta}")
         if isinstance(self.error, Cancelled):
             raise self.error
         return self.transcript

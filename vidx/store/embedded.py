@@ -16,7 +16,8 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +216,21 @@ class EmbeddedStore:
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'").fetchone() is not None
         return not self._has_schema
 
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, under the process's write lock; rolled back on any error."""
+        if self.read_only:
+            raise StoreError("store opened read-only")
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
     def _meta(self, key: str) -> str | None:
         if self._missing():
             return None
@@ -229,20 +245,13 @@ class EmbeddedStore:
                 f"the embedded store at {self.path} has schema version {version}, this vidx needs "
                 f"{SCHEMA_VERSION}: run `vidx reindex --rebuild`"
             )
-        conn = self._conn()
         have_model, have_dims = self._meta("embedding_model"), self._meta("dims")
         if have_model is None:
             if self.read_only:
                 return
-            with self._write_lock:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('embedding_model', ?)", (embedding_model,))
-                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('dims', ?)", (str(dims),))
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+            with self._write() as conn:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('embedding_model', ?)", (embedding_model,))
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('dims', ?)", (str(dims),))
             return
         if have_model != embedding_model or int(have_dims or 0) != dims:
             raise SchemaMismatch(
@@ -269,23 +278,14 @@ class EmbeddedStore:
         events until ``vidx reindex`` has re-indexed every video (Elasticsearch instead
         builds a new index and swaps its alias). Reader processes notice the new
         generation and drop their in-memory vectors."""
-        if self.read_only:
-            raise StoreError("store opened read-only")
-        conn = self._conn()
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                gen = int(self._meta("generation") or 0) + 1
-                conn.execute("DELETE FROM events_fts")
-                conn.execute("DELETE FROM events")
-                conn.execute("DELETE FROM deletions")
-                conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
-                    ("embedding_model", embedding_model), ("dims", str(dims)), ("generation", str(gen)),
-                    ("schema_version", str(SCHEMA_VERSION))])
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self._write() as conn:
+            gen = int(self._meta("generation") or 0) + 1
+            conn.execute("DELETE FROM events_fts")
+            conn.execute("DELETE FROM events")
+            conn.execute("DELETE FROM deletions")
+            conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
+                ("embedding_model", embedding_model), ("dims", str(dims)), ("generation", str(gen)),
+                ("schema_version", str(SCHEMA_VERSION))])
         log.info("embedded store emptied for a rebuild with %s (%d dims)", embedding_model, dims)
         return self
 
@@ -341,21 +341,9 @@ class EmbeddedStore:
         return self.replace_video_events(video_id, []).deleted
 
     def repoint_video(self, video_id: str, video_path: str) -> int:
-        if self.read_only:
-            raise StoreError("store opened read-only")
-        conn = self._conn()
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                n = conn.execute(
-                    "UPDATE events SET doc = json_set(doc, '$.video_path', ?) WHERE video_id = ?",
-                    (video_path, video_id),
-                ).rowcount
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        return int(n)
+        with self._write() as conn:
+            return int(conn.execute("UPDATE events SET doc = json_set(doc, '$.video_path', ?) WHERE video_id = ?",
+                                    (video_path, video_id)).rowcount)
 
     # -- reads ------------------------------------------------------------------
     def _sync_vectors(self) -> None:
