@@ -144,9 +144,9 @@ def main() -> int:
     embedder.embed(["warm-up"])
     import numpy as np
 
-    from ingest.analyzers.basic import _Ocr
+    from ingest.analyzers.ocr import OcrEngine
 
-    _Ocr.read(np.zeros((64, 64, 3), dtype=np.uint8))  # warm-up: load the OCR models
+    OcrEngine.read(np.zeros((64, 64, 3), dtype=np.uint8))  # warm-up: load the OCR models
 
     decode_s = decode_all(film)
     t0 = time.perf_counter()

@@ -185,3 +185,84 @@ def make_speech_video(path: Path, lines: Sequence[tuple[float, str]], duration: 
         for pkt in ast.encode():
             out.mux(pkt)
     return path
+
+
+LECTURE_SLIDES = [
+    ("Heat pumps in cold climates", ["Efficiency falls below minus fifteen degrees", "Ground loops stay near 3.2"]),
+    ("Wind turbine maintenance", ["Blades are inspected by drone", "Winter icing costs output"]),
+    ("Grid storage options", ["Pumped hydro holds most capacity", "Batteries answer in milliseconds"]),
+    ("Solar panel recycling", ["Glass and aluminium are recovered", "Silver is the valuable part"]),
+    ("District heating networks", ["Waste heat from data centres", "Pipes lose two percent per kilometre"]),
+    ("Exam preparation", ["Read chapter four", "Questions by email on Friday"]),
+]
+
+
+def make_lecture(path: Path, seconds: float, slide_seconds: float = 20.0, fps: int = 25,
+                 size: tuple[int, int] = (1280, 720), preset: str = "veryfast",
+                 lines: Sequence[tuple[float, str]] = ()) -> list[tuple[float, str]]:
+    """A recorded lecture: text slides (most on the same pale background, so a slide change is
+    not a colour change), a speaker picture-in-picture that moves, x264 with B-frames as
+    encoders make them by default (``preset``). ``lines`` adds speech. Returns (start, title)."""
+    import av
+    from PIL import Image, ImageDraw, ImageFont
+
+    w, h = size
+    rate = 16000
+    track = np.zeros(int(seconds * rate), dtype=np.float32)
+    for t, text in lines:
+        data, hz = speak(text)
+        x = data.astype(np.float32) / 32768.0
+        if hz != rate:
+            x = np.interp(np.arange(0, len(x) * rate / hz) * hz / rate, np.arange(len(x)), x).astype(np.float32)
+        a = int(t * rate)
+        track[a: a + len(x)] = x[: max(0, len(track) - a)]
+    big = ImageFont.load_default(size=max(14, h // 13))
+    small = ImageFont.load_default(size=max(10, h // 20))
+    shown: list[tuple[float, str]] = []
+    slides: list[np.ndarray] = []
+    for i in range(max(1, int(np.ceil(seconds / slide_seconds)))):
+        title, bullets = LECTURE_SLIDES[i % len(LECTURE_SLIDES)]
+        bg = (40, 60, 110) if i % 4 == 3 else (245, 245, 238)  # every fourth slide is a dark section title
+        ink = (250, 250, 250) if i % 4 == 3 else (25, 25, 30)
+        im = Image.new("RGB", (w, h), bg)
+        d = ImageDraw.Draw(im)
+        d.text((w // 16, h // 12), f"{i + 1}. {title}", fill=ink, font=big)
+        for j, b in enumerate(bullets):
+            d.text((w // 12, h // 3 + j * h // 8), f"- {b}", fill=ink, font=small)
+        slides.append(np.array(im))
+        shown.append((i * slide_seconds, title))
+    pw, ph = w // 6 // 2 * 2, h // 5 // 2 * 2
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("libx264", rate=fps)
+        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+        st.options = {"preset": preset}
+        ast = out.add_stream("aac", rate=rate) if lines else None
+        if ast is not None:
+            ast.layout = "mono"
+        for n in range(int(round(seconds * fps))):
+            t = n / fps
+            arr = slides[min(len(slides) - 1, int(t // slide_seconds))].copy()
+            # the speaker: a box in the corner that sways, with a face-like blob that nods
+            x0 = w - pw - 20 + int(8 * np.sin(t * 1.3))
+            y0 = h - ph - 20
+            arr[y0: y0 + ph, x0: x0 + pw] = (90, 70, 60)
+            cy = y0 + ph // 3 + int(4 * np.sin(t * 3.1))
+            arr[cy: cy + ph // 3, x0 + pw // 3: x0 + 2 * pw // 3] = (220, 180, 150)
+            frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
+            frame.pts, frame.time_base = n, Fraction(1, fps)
+            for pkt in st.encode(frame):
+                out.mux(pkt)
+        for pkt in st.encode():
+            out.mux(pkt)
+        if ast is not None:
+            fmt = ast.codec_context.format.name if ast.codec_context.format else "fltp"
+            for i in range(0, len(track), 1024):
+                part = track[i: i + 1024]
+                arr2 = (part * 32767).astype(np.int16)[None, :] if fmt.startswith("s16") else part[None, :]
+                af = av.AudioFrame.from_ndarray(arr2, format=fmt, layout="mono")
+                af.sample_rate, af.pts, af.time_base = rate, i, Fraction(1, rate)
+                for pkt in ast.encode(af):
+                    out.mux(pkt)
+            for pkt in ast.encode():
+                out.mux(pkt)
+    return shown

@@ -92,6 +92,16 @@ class Settings(BaseSettings):
     scene_threshold: float = Field(0.30, gt=0, lt=1, description="Frame difference that counts as a scene cut.")
     scene_fps: float = Field(4.0, gt=0, le=30, description="Frames per second the basic analyzer compares.")
     min_scene_seconds: float = Field(1.0, ge=0, description="Shortest scene the basic analyzer keeps.")
+    ocr_interval: float = Field(
+        5.0, ge=0.5, description="Inside a long scene, seconds between OCR reads (frames identical to the last "
+        "one read are skipped; new text starts a new event).",
+    )
+    decoder: str = Field(
+        "auto", pattern="^(auto|every|nonref)$",
+        description="auto | every | nonref: how frames are sampled (nonref skips frames nothing refers to, "
+        "about 3x faster; auto uses it when the file keeps samples within one frame of their time).",
+    )
+    overlap: bool = Field(True, description="Run OCR beside decoding (off: one after the other, for comparison).")
 
     # --- speech --------------------------------------------------------------
     asr: AsrChoice = Field(

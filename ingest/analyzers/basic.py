@@ -1,10 +1,15 @@
 """The CPU analyzer: scene cuts, sidecar subtitles and on-screen text (OCR).
 
-One decoding pass at ``scene_fps``: tiny HSV histograms find cuts; the frame shown a
-moment into each scene becomes its thumbnail and is read by OCR; frames at the middle
-of each subtitle line become that line's thumbnail.  Events:
+One decoding pass at ``scene_fps``: tiny colour histograms find cuts; the frame shown a
+moment into each scene becomes its thumbnail and is read by OCR, on a thread beside the
+decoding (``VIDX_OVERLAP``); inside a long scene a frame is read every ``VIDX_OCR_INTERVAL``
+seconds unless its picture is the same as the last one read, and text that differs from the
+scene's starts a new event at the picture change before it (a slide change on the same
+background is not a colour change). Frames at the middle of each subtitle line become that
+line's thumbnail. Events:
 
-* one per scene, carrying the dialogue spoken inside it and its on-screen text;
+* one per scene (or per text segment of a scene), with the dialogue spoken inside it and its
+  on-screen text;
 * one per subtitle line, so a line is found at its own time.
 """
 
@@ -12,14 +17,15 @@ from __future__ import annotations
 
 import colorsys
 import logging
-import threading
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ingest.analyzers.base import Analysis, AnalysisError, ProgressFn, VideoJob
-from ingest.sampling import iter_samples
+from ingest.analyzers.ocr import OCR_WIDTH, InlineOcr, OcrEngine, OcrWorker, TextReader
+from ingest.sampling import Sample, changed_fraction, iter_samples
 from ingest.speech.events import speech_events, spoken_between
 from ingest.speech.recognizer import Transcript
 from ingest.speech.service import SpeechService
@@ -32,7 +38,6 @@ log = logging.getLogger("ingest.analyzers.basic")
 
 MAX_SCENE_SECONDS = 60.0
 THUMB_WIDTH = 320
-OCR_WIDTH = 960
 
 
 def _hist(rgb: np.ndarray) -> np.ndarray:
@@ -58,34 +63,8 @@ def describe_colour(rgb: np.ndarray) -> str:
     return f"{light} {tone} picture"
 
 
-class _Ocr:
-    _lock = threading.Lock()
-    _engine: Any = None
-    _failed = False
-
-    @classmethod
-    def read(cls, rgb: np.ndarray) -> str:
-        with cls._lock:
-            if cls._failed:
-                return ""
-            if cls._engine is None:
-                try:
-                    from rapidocr import RapidOCR
-
-                    cls._engine = RapidOCR(params={"Global.log_level": "error"})
-                except Exception as exc:  # pragma: no cover - depends on install
-                    log.warning("OCR disabled: RapidOCR could not start (%s)", exc)
-                    cls._failed = True
-                    return ""
-            try:
-                out = cls._engine(rgb)
-            except Exception as exc:  # pragma: no cover
-                log.warning("OCR failed on a frame: %s", exc)
-                return ""
-        txts = getattr(out, "txts", None) or ()
-        scores = getattr(out, "scores", None) or ()
-        good = [t for t, s in zip(txts, scores) if s >= 0.6 and t.strip()]
-        return " ".join(good)[:2000]
+SAME_PICTURE = 0.01  # under 1 % of signature points changed: nothing new to read
+SAME_TEXT = 0.6  # word overlap (of the shorter text) above which two reads are the same text
 
 
 @dataclass
@@ -93,11 +72,76 @@ class _Scene:
     start: float
     end: float = 0.0
     thumb: bytes | None = None
-    ocr_frame: np.ndarray | None = None
     look: str = ""
     ocr_text: str = ""
     cues: list[Cue] = field(default_factory=list)
     settled: bool = False
+
+
+@dataclass
+class _Read:
+    t: float
+    scene: int
+    key: int  # whose text this read has (an earlier key when the picture had not changed)
+    thumb: bytes | None = None
+
+
+@dataclass
+class _Pass:
+    scenes: list[_Scene] = field(default_factory=list)
+    reads: list[_Read] = field(default_factory=list)
+    changes: list[tuple[float, float]] = field(default_factory=list)  # (t, picture change since last sample)
+    cue_thumbs: dict[int, bytes] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _ocr_rgb(sample: Sample) -> np.ndarray:
+    w, h = sample.frame.width, sample.frame.height
+    if w == OCR_WIDTH:
+        return sample.rgb()
+    return sample.rgb(OCR_WIDTH, max(2, int(h * OCR_WIDTH / w) // 2 * 2))
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in text.lower().split() if len(w) > 1}
+
+
+def same_text(a: str, b: str) -> bool:
+    wa, wb = _words(a), _words(b)
+    if not wa or not wb:
+        return not wa and not wb
+    return len(wa & wb) / min(len(wa), len(wb)) >= SAME_TEXT
+
+
+def _apply_text(p: _Pass, texts: dict[int, str], min_scene: float) -> list[_Scene]:
+    """Give each scene its text, and split a scene where its text changed: at the biggest
+    picture change between the read before and the read that saw the new text."""
+    out: list[_Scene] = []
+    by_scene: dict[int, list[_Read]] = {}
+    for r in p.reads:
+        by_scene.setdefault(r.scene, []).append(r)
+    for i, sc in enumerate(p.scenes):
+        cur = sc
+        prev_t, scene_end = sc.start, sc.end
+        for r in by_scene.get(i, []):
+            text = texts.get(r.key, "")
+            if not cur.ocr_text or same_text(cur.ocr_text, text) or not text:
+                if len(_words(text)) > len(_words(cur.ocr_text)):
+                    cur.ocr_text = text  # text revealed line by line: keep the fullest read
+                prev_t = r.t
+                continue
+            window = [(c, t) for t, c in p.changes if prev_t < t <= r.t]
+            cut = max(window)[1] if window else r.t
+            if cut - cur.start < min_scene or scene_end - cut < min_scene or r.thumb is None:
+                prev_t = r.t
+                continue
+            nxt = _Scene(start=cut, end=cur.end, thumb=r.thumb, look=cur.look, ocr_text=text, settled=True)
+            cur.end = cut
+            out.append(cur)
+            cur = nxt
+            prev_t = r.t
+        out.append(cur)
+    return out
 
 
 class BasicAnalyzer:
@@ -107,28 +151,79 @@ class BasicAnalyzer:
     def __init__(self, settings: Settings, speech: SpeechService | None = None) -> None:
         self.settings = settings
         self.speech = speech or SpeechService(settings)
+        if settings.overlap:
+            OcrEngine.configure(max(1, (os.cpu_count() or 2) - 1))
 
     def analyze(self, job: VideoJob, progress: ProgressFn) -> Analysis:
         s = self.settings
         duration = max(job.info.duration_sec, 0.001)
         cues = load_cues(job.path)
         speech = self.speech.start(job.path, cues)  # runs beside the decoding below
-        cue_thumb_t = [(c.start + c.end) / 2 for c in cues]
-        cue_thumbs: dict[int, bytes] = {}
-        next_cue = 0
-        warnings: list[str] = []
-        scenes: list[_Scene] = []
-        prev_hist: np.ndarray | None = None
-        last_t = 0.0
-        small_w, small_h = 32, 18
-        n = 0
+        reader: TextReader | None = None
+        if s.ocr:
+            reader = OcrWorker(self.read_text) if s.overlap else InlineOcr(self.read_text)
         try:
-            for sample in iter_samples(job.path, s.scene_fps):
+            decoded = self._decode(job, duration, cues, reader, progress)
+            if reader is not None:
+                progress(0.95, "reading on-screen text")
+            texts = reader.finish() if reader is not None else {}
+        except BaseException:
+            if isinstance(reader, OcrWorker):
+                reader.abandon()
+            raise
+        scenes = _apply_text(decoded, texts, s.min_scene_seconds)
+        transcript = speech.wait(lambda f, msg: progress(0.95 + 0.05 * f, msg))
+        for c in cues:
+            for sc in scenes:
+                if c.start < sc.end and c.end > sc.start:
+                    sc.cues.append(c)
+        analysis = self._events(job, scenes, cues, decoded.cue_thumbs, transcript)
+        analysis.warnings.extend(decoded.warnings)
+        if speech.note:
+            analysis.notes.append(speech.note)
+        return analysis
+
+    def _decode(self, job: VideoJob, duration: float, cues: list[Cue], reader: TextReader | None,
+                progress: ProgressFn) -> _Pass:
+        """One pass over the sampled frames: scene cuts, thumbnails, and frames handed to OCR.
+        Which frames go to OCR depends on the pictures only, never on what OCR read, so the
+        overlapped and the sequential runs read the same frames."""
+        s = self.settings
+        out = _Pass()
+        scenes = out.scenes
+        cue_thumb_t = [(c.start + c.end) / 2 for c in cues]
+        next_cue = 0
+        prev_hist: np.ndarray | None = None
+        prev_sig: np.ndarray | None = None
+        read_sig: np.ndarray | None = None
+        read_t = -1e9
+        pending: Sample | None = None  # a new scene's first frame, read if the scene ends before it settles
+        last_t = 0.0
+        n = 0
+
+        def submit(sample: Sample, scene_no: int, thumb: bool) -> None:
+            nonlocal read_sig, read_t
+            sig = sample.luma()
+            read_t = sample.t
+            if read_sig is not None and out.reads and changed_fraction(sig, read_sig) < SAME_PICTURE:
+                out.reads.append(_Read(sample.t, scene_no, out.reads[-1].key))  # nothing new to read
+                return
+            read_sig = sig
+            key = len(out.reads)
+            rgb = _ocr_rgb(sample)
+            out.reads.append(_Read(sample.t, scene_no, key, jpeg_bytes(rgb, THUMB_WIDTH) if thumb else None))
+            assert reader is not None
+            reader.submit(key, rgb)
+
+        try:
+            for sample in iter_samples(job.path, s.scene_fps, mode=s.decoder):  # type: ignore[arg-type]
                 n += 1
                 t = sample.t
                 last_t = t
-                small = sample.tiny(small_w, small_h)
-                hist = _hist(small)
+                hist = _hist(sample.tiny(32, 18))
+                sig = sample.luma()
+                out.changes.append((t, changed_fraction(sig, prev_sig) if prev_sig is not None else 0.0))
+                prev_sig = sig
                 cut = prev_hist is None or float(np.abs(hist - prev_hist).sum()) / 2 > s.scene_threshold
                 cur = scenes[-1] if scenes else None
                 too_long = cur is not None and t - cur.start >= MAX_SCENE_SECONDS
@@ -137,56 +232,51 @@ class BasicAnalyzer:
                 if cut or too_long or cur is None:
                     if cur is not None:
                         cur.end = t
+                        if reader is not None and pending is not None:
+                            submit(pending, len(scenes) - 1, False)
                     scenes.append(_Scene(start=t))
                     cur = scenes[-1]
+                    pending = sample
                 prev_hist = hist
                 # the thumbnail: the scene's first frame, replaced once by one ~0.5 s in
                 if cur.thumb is None or (not cur.settled and t - cur.start >= 0.5):
                     cur.settled = t - cur.start >= 0.5
                     self._keep_frame(cur, sample)
+                    if cur.settled:
+                        pending = None
+                        if reader is not None:
+                            submit(sample, len(scenes) - 1, False)
+                elif reader is not None and cur.settled and t - read_t >= s.ocr_interval:
+                    submit(sample, len(scenes) - 1, True)  # a long scene: has its text changed?
                 while next_cue < len(cue_thumb_t) and cue_thumb_t[next_cue] <= t + 0.5 / s.scene_fps:
-                    cue_thumbs[next_cue] = jpeg_bytes(sample.rgb(), THUMB_WIDTH)
+                    out.cue_thumbs[next_cue] = jpeg_bytes(sample.rgb(), THUMB_WIDTH)
                     next_cue += 1
                 if n % 20 == 0:
-                    progress(min(0.95, t / duration) * (0.8 if s.ocr else 1.0), f"{format_ts(t)} decoded")
+                    progress(min(0.95, t / duration) * 0.95, f"{format_ts(t)} decoded")
+            if reader is not None and pending is not None and scenes:
+                submit(pending, len(scenes) - 1, False)
         except Exception as exc:  # a decode error (Cancelled is a BaseException and passes through)
             if not scenes:
                 raise AnalysisError(f"decoding failed: {exc}") from exc
-            warnings.append(f"decoding stopped at {format_ts(last_t)} ({last_t:.1f}s of {duration:.1f}s): {exc}; "
-                            f"the video is indexed up to {last_t:.1f}s")
+            out.warnings.append(f"decoding stopped at {format_ts(last_t)} ({last_t:.1f}s of {duration:.1f}s): "
+                                f"{exc}; the video is indexed up to {last_t:.1f}s")
         if not scenes:
             raise AnalysisError("no frames could be decoded")
         step = 1.0 / s.scene_fps
-        if not warnings and last_t + max(2.0, 2 * step) < duration:
+        if not out.warnings and last_t + max(2.0, 2 * step) < duration:
             # the decoder ended quietly long before the duration the container announces: truncated file
-            warnings.append(f"the video ends early: decoding stopped at {format_ts(last_t)} ({last_t:.1f}s of "
-                            f"{duration:.1f}s; truncated file?); the video is indexed up to {last_t:.1f}s")
-        end_of_video = last_t + step if warnings else max(duration, last_t + step)
-        scenes[-1].end = end_of_video
-        if s.ocr:
-            for i, sc in enumerate(scenes):
-                if sc.ocr_frame is not None:
-                    sc.ocr_text = _Ocr.read(sc.ocr_frame)
-                    sc.ocr_frame = None
-                progress(0.8 + 0.15 * (i + 1) / len(scenes), "reading on-screen text")
-        transcript = speech.wait(lambda f, msg: progress(0.95 + 0.05 * f, msg))
-        for c in cues:
-            for sc in scenes:
-                if c.start < sc.end and c.end > sc.start:
-                    sc.cues.append(c)
-        analysis = self._events(job, scenes, cues, cue_thumbs, transcript)
-        analysis.warnings.extend(warnings)
-        if speech.note:
-            analysis.notes.append(speech.note)
-        return analysis
+            out.warnings.append(f"the video ends early: decoding stopped at {format_ts(last_t)} ({last_t:.1f}s of "
+                                f"{duration:.1f}s; truncated file?); the video is indexed up to {last_t:.1f}s")
+        scenes[-1].end = last_t + step if out.warnings else max(duration, last_t + step)
+        return out
 
-    def _keep_frame(self, scene: _Scene, sample: Any) -> None:
+    def read_text(self, rgb: np.ndarray) -> str:
+        return OcrEngine.read(rgb)
+
+    def _keep_frame(self, scene: _Scene, sample: Sample) -> None:
         big = sample.rgb()
         scene.thumb = jpeg_bytes(big, THUMB_WIDTH)
         scene.look = describe_colour(big)
-        if self.settings.ocr:
-            h, w = big.shape[:2]
-            scene.ocr_frame = big if w <= OCR_WIDTH else sample.rgb(OCR_WIDTH, int(h * OCR_WIDTH / w) // 2 * 2)
 
     def _events(
         self, job: VideoJob, scenes: list[_Scene], cues: list[Cue], cue_thumbs: dict[int, bytes],
