@@ -114,6 +114,7 @@ class VideoContext:
     written: int = 0
     events: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    busy: dict[str, float] = field(default_factory=dict)  # parts of the analysis, which overlap
 
 
 class Stage(Protocol):
@@ -201,6 +202,7 @@ class AnalyseStage(_Base):
             return p.analyzer.analyze(job, on_progress)
 
         ctx.analysis = run_supervised(work, p.settings.stall_seconds, p.should_stop, "analysis")
+        ctx.busy = {f"analyse.{k}": round(v, 3) for k, v in ctx.analysis.busy.items()}
 
 
 class ThumbnailStage(_Base):
@@ -376,11 +378,13 @@ class Pipeline:
             self.ledger.set(key, state="done", events=ctx.events, progress=1.0, warnings=len(warnings),
                             error="; ".join(warnings)[:2000] if warnings else None,
                             note="; ".join(notes)[:2000] if notes else None, message=None)
-            log.info("indexed %d events in %.1fs%s (%s)", ctx.events, dt,
+            log.info("indexed %d events in %.1fs%s (%s; inside analyse, overlapping: %s)", ctx.events, dt,
                      f" with {len(warnings)} warning(s)" if warnings else "",
-                     ", ".join(f"{k} {v:.1f}s" for k, v in ctx.timings.items()))
+                     ", ".join(f"{k} {v:.1f}s" for k, v in ctx.timings.items()),
+                     ", ".join(f"{k.split('.', 1)[1]} {v:.1f}s" for k, v in ctx.busy.items()) or "-")
             return Outcome(path, "done", events=ctx.events, seconds=dt, warnings=len(warnings),
-                           error="; ".join(warnings) if warnings else None, timings=dict(ctx.timings))
+                           error="; ".join(warnings) if warnings else None,
+                           timings={**ctx.timings, **ctx.busy})
         finally:
             current_video.reset(token)
 

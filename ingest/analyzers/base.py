@@ -45,6 +45,7 @@ class Analysis:
     thumbnails: dict[str, bytes] = field(default_factory=dict)  # event_id -> JPEG
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # worth knowing, not a problem (e.g. why no speech)
+    busy: dict[str, float] = field(default_factory=dict)  # seconds each part of the analysis worked (they overlap)
 
 
 class Analyzer(Protocol):

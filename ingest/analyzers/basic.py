@@ -18,6 +18,8 @@ from __future__ import annotations
 import colorsys
 import logging
 import os
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +95,20 @@ class _Pass:
     changes: list[tuple[float, float]] = field(default_factory=list)  # (t, picture change since last sample)
     cue_thumbs: dict[int, bytes] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    decode_s: float = 0.0  # waiting for the decoder
+    scenes_s: float = 0.0  # everything else in the decoding loop (cuts, thumbnails, handing frames to OCR)
+
+
+def _timed(it: Iterator[Sample], p: _Pass) -> Iterator[Sample]:
+    while True:
+        t0 = time.perf_counter()
+        try:
+            x = next(it)
+        except StopIteration:
+            p.decode_s += time.perf_counter() - t0
+            return
+        p.decode_s += time.perf_counter() - t0
+        yield x
 
 
 def _ocr_rgb(sample: Sample) -> np.ndarray:
@@ -151,8 +167,8 @@ class BasicAnalyzer:
     def __init__(self, settings: Settings, speech: SpeechService | None = None) -> None:
         self.settings = settings
         self.speech = speech or SpeechService(settings)
-        if settings.overlap:
-            OcrEngine.configure(max(1, (os.cpu_count() or 2) - 1))
+        # beside the decoder, OCR leaves it one core; alone, it may use them all
+        self.ocr_threads = max(1, (os.cpu_count() or 2) - 1) if settings.overlap else 0
 
     def analyze(self, job: VideoJob, progress: ProgressFn) -> Analysis:
         s = self.settings
@@ -173,12 +189,18 @@ class BasicAnalyzer:
             raise
         scenes = _apply_text(decoded, texts, s.min_scene_seconds)
         transcript = speech.wait(lambda f, msg: progress(0.95 + 0.05 * f, msg))
+        busy = {"decode": decoded.decode_s, "scenes": decoded.scenes_s}
+        if reader is not None:
+            busy["ocr"] = reader.busy
+        if getattr(speech, "busy", 0.0):
+            busy["speech"] = speech.busy
         for c in cues:
             for sc in scenes:
                 if c.start < sc.end and c.end > sc.start:
                     sc.cues.append(c)
         analysis = self._events(job, scenes, cues, decoded.cue_thumbs, transcript)
         analysis.warnings.extend(decoded.warnings)
+        analysis.busy = {k: round(v, 3) for k, v in busy.items()}
         if speech.note:
             analysis.notes.append(speech.note)
         return analysis
@@ -215,8 +237,9 @@ class BasicAnalyzer:
             assert reader is not None
             reader.submit(key, rgb)
 
+        started = time.perf_counter()
         try:
-            for sample in iter_samples(job.path, s.scene_fps, mode=s.decoder):  # type: ignore[arg-type]
+            for sample in _timed(iter_samples(job.path, s.scene_fps, mode=s.decoder), out):  # type: ignore[arg-type]
                 n += 1
                 t = sample.t
                 last_t = t
@@ -260,6 +283,7 @@ class BasicAnalyzer:
                 raise AnalysisError(f"decoding failed: {exc}") from exc
             out.warnings.append(f"decoding stopped at {format_ts(last_t)} ({last_t:.1f}s of {duration:.1f}s): "
                                 f"{exc}; the video is indexed up to {last_t:.1f}s")
+        out.scenes_s = time.perf_counter() - started - out.decode_s
         if not scenes:
             raise AnalysisError("no frames could be decoded")
         step = 1.0 / s.scene_fps
@@ -271,7 +295,7 @@ class BasicAnalyzer:
         return out
 
     def read_text(self, rgb: np.ndarray) -> str:
-        return OcrEngine.read(rgb)
+        return OcrEngine.read(rgb, self.ocr_threads)
 
     def _keep_frame(self, scene: _Scene, sample: Sample) -> None:
         big = sample.rgb()

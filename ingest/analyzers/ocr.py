@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -24,44 +25,41 @@ DET_SIDE = 640  # text is *found* on a frame scaled to this; lines are read from
 
 
 class OcrEngine:
-    """One RapidOCR per process, loaded on first use; a failure disables OCR with one warning.
+    """RapidOCR, loaded on first use (one engine per thread count per process); a failure
+    disables OCR with one warning.
 
     Detection works on at most DET_SIDE pixels (its default scales a 720p frame *up* to
     1308 px) and the angle classifier is off (video text is upright): about half the CPU
-    time of the defaults at 720p for the same text (bench/README.md). ``threads`` is set
-    before first use: one core is left to the decoder when OCR runs beside it."""
+    time of the defaults at 720p for the same text (bench/README.md). ``threads``: 0 lets
+    onnxruntime use every core; OCR beside the decoder uses one core fewer."""
 
     _lock = threading.Lock()
-    _engine: Any = None
+    _engines: dict[int, Any] = {}
     _failed = False
-    threads = 0  # 0: onnxruntime's default (all cores)
 
     @classmethod
-    def configure(cls, threads: int) -> None:
-        with cls._lock:
-            if cls._engine is None:
-                cls.threads = threads
-
-    @classmethod
-    def read(cls, rgb: np.ndarray) -> str:
+    def read(cls, rgb: np.ndarray, threads: int = 0) -> str:
         with cls._lock:
             if cls._failed:
                 return ""
-            if cls._engine is None:
+            engine = cls._engines.get(threads)
+            if engine is None:
                 try:
                     from rapidocr import RapidOCR
 
-                    cls._engine = RapidOCR(params={
+                    params: dict[str, Any] = {
                         "Global.log_level": "error", "Global.use_cls": False,
                         "Det.limit_type": "max", "Det.limit_side_len": DET_SIDE,
-                        **({"EngineConfig.onnxruntime.intra_op_num_threads": cls.threads} if cls.threads else {}),
-                    })
+                    }
+                    if threads:
+                        params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
+                    engine = cls._engines[threads] = RapidOCR(params=params)
                 except Exception as exc:  # pragma: no cover - depends on install
                     log.warning("OCR disabled: RapidOCR could not start (%s)", exc)
                     cls._failed = True
                     return ""
             try:
-                out = cls._engine(rgb)
+                out = engine(rgb)
             except Exception as exc:  # pragma: no cover
                 log.warning("OCR failed on a frame: %s", exc)
                 return ""
@@ -77,6 +75,8 @@ ReadFn = Callable[[np.ndarray], str]
 class TextReader(Protocol):
     """Frames in (with a key), texts out by key once :meth:`finish` returns."""
 
+    busy: float  # seconds spent reading
+
     def submit(self, key: int, rgb: np.ndarray) -> None: ...
 
     def finish(self) -> dict[int, str]: ...
@@ -88,9 +88,12 @@ class InlineOcr:
     def __init__(self, read: ReadFn = OcrEngine.read) -> None:
         self.read = read
         self.texts: dict[int, str] = {}
+        self.busy = 0.0
 
     def submit(self, key: int, rgb: np.ndarray) -> None:
+        t0 = time.perf_counter()
         self.texts[key] = self.read(rgb)
+        self.busy += time.perf_counter() - t0
 
     def finish(self) -> dict[int, str]:
         return self.texts
@@ -108,6 +111,7 @@ class OcrWorker:
         self.read = read
         self.texts: dict[int, str] = {}
         self.error: BaseException | None = None
+        self.busy = 0.0
         self._q: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="vidx-ocr", daemon=True)
@@ -121,8 +125,10 @@ class OcrWorker:
             key, rgb = item
             if self.error is not None:
                 continue  # drain: the caller learns of the error in finish()
+            t0 = time.perf_counter()
             try:
                 self.texts[key] = self.read(rgb)
+                self.busy += time.perf_counter() - t0
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 self.error = exc
 

@@ -34,6 +34,7 @@ class SpeechTask:
         self.total_s = 0.0
         self.started = time.monotonic()
         self.error: BaseException | None = None
+        self.busy = 0.0  # seconds the speech thread worked (audio decoding and recognition)
         self._thread: threading.Thread | None = None
 
     def wait(self, progress: Callable[[float, str], None] | None = None, poll: float = 0.25) -> Transcript | None:
@@ -103,6 +104,13 @@ class SpeechService:
         language = None if s.asr_language == "auto" else s.asr_language
 
         def run() -> None:
+            t0 = time.perf_counter()
+            try:
+                work()
+            finally:
+                task.busy = time.perf_counter() - t0
+
+        def work() -> None:
             try:
                 audio = decode_audio(path, language)
                 if audio is None:
