@@ -130,6 +130,13 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(None, description="API key for the OpenAI-compatible endpoint.")
     openai_model: str | None = Field(None, description="Model name on that server (default: the first listed).")
     openai_timeout: float = Field(600.0, gt=0, description="Seconds to wait for one window's answer.")
+    openai_retries: int = Field(
+        6, ge=0, le=20, description="Times a window is asked again after a 429 (busy) or a timeout, backing off.")
+    openai_backoff: float = Field(
+        2.0, ge=0, description="First wait before asking again, seconds (doubles each time; Retry-After wins).")
+    vlm_concurrency: int = Field(
+        4, ge=1, le=64, description="Windows in flight at once on an OpenAI-compatible server (vLLM batches them); "
+        "the local provider asks one at a time and decodes the next window's frames meanwhile.")
     vlm_fps: float = Field(2.0, gt=0, le=8, description="Frames per second sent to the VLM.")
     vlm_max_pixels: int = Field(448 * 448, ge=32 * 32, description="Pixel budget of one frame sent to the VLM.")
     vlm_max_frames: int = Field(240, ge=4, description="Most frames in one window (the visual-token budget).")

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
+import threading
 import time
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -98,59 +101,153 @@ class VlmAnalyzer:
         spoken = _spoken_lines(cues, transcript)
         windows = plan_windows(duration, s.window_seconds, s.window_overlap, cuts)
         done = job.checkpoint.load(self.checkpoint_key) if job.checkpoint else {}
+        thumbs: dict[float, bytes] = {}
+        rows = self._run_windows(job, windows, done, spoken, thumbs, progress)
         results: list[tuple[float, float, list[dict[str, Any]]]] = []
         warnings: list[str] = []
-        thumbs: dict[float, bytes] = {}
-        known_people: list[str] = []
-        previous: list[str] = []
-        t0, fresh = time.monotonic(), 0
-        for n, w in enumerate(windows, start=1):
-            row = done.get(w.idx)
-            prompt = build_prompt(w.start, w.end, known_people, previous,
-                                  [x for x in spoken if x[0] < w.end and x[1] > w.start])
-            inputs = hashlib.sha256(prompt.encode()).hexdigest()[:16]
-            if row is not None and (abs(row.start_sec - w.start) > 1e-3 or abs(row.end_sec - w.end) > 1e-3
-                                    or row.inputs != inputs):
-                row = None  # another span, or other words spoken in it: ask again
-            if row is None or row.status not in ("ok", "failed"):
-                clip, th, raw = self._ask(job, w, prompt)
-                parsed = parse_events(raw, w.start, w.end)
-                if not parsed.ok:
-                    log.warning("window %d (%s-%s): unreadable answer, asking once more", w.idx,
-                                format_ts(w.start), format_ts(w.end))
-                    again = self.provider.follow_up(clip, prompt, SYSTEM, raw, repair_prompt(raw))
-                    parsed = parse_events(again, w.start, w.end)
-                    raw = f"{raw}\n--- repair answer ---\n{again}"
-                # keep only the frames that can be thumbnails: a 2-hour film at 2 fps would hold
-                # ~14,000 JPEGs in memory otherwise
-                thumbs.update(_nearest_frames(th, [e["start_sec"] for e in parsed.events]))
-                row = WindowRow(w.idx, w.start, w.end, "ok" if parsed.ok else "failed", parsed.events,
-                                None if parsed.ok else raw[:20000], inputs)
-                if job.checkpoint:
-                    job.checkpoint.save(self.checkpoint_key, row)
-                fresh += 1
+        for w in windows:
+            row = rows[w.idx]
             if row.status == "failed":
                 warnings.append(f"window {w.idx} ({format_ts(w.start)}-{format_ts(w.end)}): model output could "
                                 "not be parsed (raw output kept in the ledger)")
             results.append((w.start, w.end, row.result))
-            for e in row.result:
-                for p in e.get("people", []):
-                    if p not in known_people:
-                        known_people.append(p)
-            previous = [e["description"] for e in row.result if e.get("description")][-3:]
-            elapsed = time.monotonic() - t0
-            eta = elapsed / fresh * (len(windows) - n) if fresh else 0.0
-            progress(n / len(windows), f"window {n}/{len(windows)}, ETA {format_ts(eta)}")
         merged = merge_windows(results)
         analysis = self._events(job, merged, thumbs, warnings, cues, transcript)
         if speech.note:
             analysis.notes.append(speech.note)
         return analysis
 
-    def _ask(self, job: VideoJob, w: Window, prompt: str) -> tuple[Clip, dict[float, bytes], str]:
+    @property
+    def concurrency(self) -> int:
+        return self.settings.vlm_concurrency if getattr(self.provider, "concurrent", False) else 1
+
+    def _run_windows(self, job: VideoJob, windows: list[Window], done: dict[int, WindowRow],
+                     spoken: list[tuple[float, float, str]], thumbs: dict[float, bytes],
+                     progress: ProgressFn) -> dict[int, WindowRow]:
+        """Every window's row, asking up to ``concurrency`` windows at once.
+
+        A window's prompt carries what the windows before it found (people, last
+        descriptions). With C windows in flight, window n is asked once windows up to n-C are
+        answered, and its prompt carries what those found: the same prompt on every run (so a
+        checkpoint matches) and, with C=1, the full chain. Answers arrive in any order; each is
+        checkpointed as it arrives, by its window index. One window at a time (the local
+        provider), the next window's frames are decoded while the model works."""
+        c = self.concurrency
+        rows: dict[int, WindowRow] = {}
+        arrived: queue.Queue[tuple[int, Any]] = queue.Queue()
+        clips: dict[int, Future[tuple[Clip, dict[float, bytes]]]] = {}
+        known_people: list[str] = []
+        previous: list[str] = []
+        folded = inflight = fresh = finished = 0
+        t0 = time.monotonic()
+
+        failure: list[BaseException] = []
+
+        def take() -> None:
+            """The next answer to arrive. After a window failed, the others in flight are
+            still collected (and checkpointed) before its error is raised: none is lost."""
+            nonlocal inflight, fresh, finished
+            n, out = arrived.get()
+            inflight -= 1
+            if isinstance(out, BaseException):
+                failure.append(out)
+                while inflight:
+                    take()
+                raise failure[0]
+            row, th = out
+            if job.checkpoint:
+                job.checkpoint.save(self.checkpoint_key, row)
+            thumbs.update(th)
+            rows[windows[n].idx] = row
+            fresh += 1
+            finished += 1
+            eta = (time.monotonic() - t0) / fresh * (len(windows) - finished)
+            progress(finished / len(windows), f"window {finished}/{len(windows)}"
+                     f"{f' ({inflight} in flight)' if inflight else ''}, ETA {format_ts(eta)}")
+
+        def fold(upto: int) -> None:
+            nonlocal folded, previous
+            while folded < upto:
+                row = rows[windows[folded].idx]
+                for e in row.result:
+                    for person in e.get("people", []):
+                        if person not in known_people:
+                            known_people.append(person)
+                previous = [e["description"] for e in row.result if e.get("description")][-3:]
+                folded += 1
+
+        def prefetch(n: int) -> None:
+            if c == 1 and n < len(windows) and n not in clips and windows[n].idx not in done:
+                fut: Future[tuple[Clip, dict[float, bytes]]] = Future()
+                clips[n] = fut
+
+                def work() -> None:
+                    try:
+                        fut.set_result(self.clip(job, windows[n]))
+                    except BaseException as exc:  # noqa: BLE001 - decoded again when asked
+                        fut.set_exception(exc)
+
+                threading.Thread(target=work, name="vlm-frames", daemon=True).start()
+
+        for n, w in enumerate(windows):
+            while folded < n - c + 1:  # the context this window's prompt needs
+                while windows[folded].idx not in rows:
+                    take()
+                fold(n - c + 1)
+            while inflight >= c:
+                take()
+            prompt = build_prompt(w.start, w.end, known_people, previous,
+                                  [x for x in spoken if x[0] < w.end and x[1] > w.start])
+            inputs = hashlib.sha256(prompt.encode()).hexdigest()[:16]
+            row = done.get(w.idx)
+            if row is not None and (abs(row.start_sec - w.start) > 1e-3 or abs(row.end_sec - w.end) > 1e-3
+                                    or row.inputs != inputs):
+                row = None  # another span, or other words spoken in it: ask again
+            if row is not None and row.status in ("ok", "failed"):
+                rows[w.idx] = row
+                finished += 1
+                progress(finished / len(windows), f"window {finished}/{len(windows)} (from the ledger)")
+                continue
+            inflight += 1
+            ready = clips.pop(n, None)
+            threading.Thread(target=self._answer, args=(n, job, w, prompt, inputs, ready, arrived),
+                             name=f"vlm-window-{w.idx}", daemon=True).start()
+            prefetch(n + 1)
+        while inflight:
+            take()
+        return rows
+
+    def _answer(self, n: int, job: VideoJob, w: Window, prompt: str, inputs: str,
+                ready: Future[tuple[Clip, dict[float, bytes]]] | None, arrived: queue.Queue[tuple[int, Any]]) -> None:
+        try:
+            clip, th, raw = self._ask(job, w, prompt, ready)
+            parsed = parse_events(raw, w.start, w.end)
+            if not parsed.ok:
+                log.warning("window %d (%s-%s): unreadable answer, asking once more", w.idx,
+                            format_ts(w.start), format_ts(w.end))
+                again = self.provider.follow_up(clip, prompt, SYSTEM, raw, repair_prompt(raw))
+                parsed = parse_events(again, w.start, w.end)
+                raw = f"{raw}\n--- repair answer ---\n{again}"
+            # keep only the frames that can be thumbnails: a 2-hour film at 2 fps would hold
+            # ~14,000 JPEGs in memory otherwise
+            keep = _nearest_frames(th, [e["start_sec"] for e in parsed.events])
+            row = WindowRow(w.idx, w.start, w.end, "ok" if parsed.ok else "failed", parsed.events,
+                            None if parsed.ok else raw[:20000], inputs)
+            arrived.put((n, (row, keep)))
+        except BaseException as exc:  # noqa: BLE001 - raised in the analysis thread
+            arrived.put((n, exc))
+
+    def _ask(self, job: VideoJob, w: Window, prompt: str,
+             ready: Future[tuple[Clip, dict[float, bytes]]] | None = None) -> tuple[Clip, dict[float, bytes], str]:
         """One window's answer; out of GPU memory, the same window again with fewer frames."""
         for scale in OOM_SCALES:
-            clip, th = self.clip(job, w, scale)
+            if scale == 1.0 and ready is not None:
+                try:
+                    clip, th = ready.result()
+                except Exception:  # decoding it ahead failed: decode it here, where errors are reported
+                    clip, th = self.clip(job, w, scale)
+            else:
+                clip, th = self.clip(job, w, scale)
             try:
                 return clip, th, self.provider.generate(clip, prompt, SYSTEM)
             except VlmOutOfMemory as exc:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import logging
+import random
+import time
 from typing import Any
 
 from ingest.vlm.base import Clip, VlmError, VlmUnavailable
@@ -17,6 +19,24 @@ log = logging.getLogger("ingest.vlm.openai")
 
 
 UNAVAILABLE_STATUS = {502, 503, 504}  # a proxy without its backend, a server still loading
+BUSY_STATUS = {429}  # rate limited / queue full: wait and ask again
+
+
+def _retry_after(exc: Exception) -> float | None:
+    """The server's own Retry-After (seconds), when it sent one."""
+    resp = getattr(exc, "response", None)
+    value = resp.headers.get("retry-after") if resp is not None and hasattr(resp, "headers") else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _is_busy(exc: Exception) -> bool:
+    import openai
+
+    return isinstance(exc, openai.APITimeoutError) or (
+        isinstance(exc, openai.APIStatusError) and exc.status_code in BUSY_STATUS)
 
 
 def _vlm_error(exc: Exception, what: str) -> VlmError:
@@ -31,6 +51,7 @@ def _vlm_error(exc: Exception, what: str) -> VlmError:
 
 class OpenAIProvider:
     name = "openai"
+    concurrent = True  # several windows may be in flight: the server batches them
 
     def __init__(self, settings: Settings, client: Any = None) -> None:
         from openai import OpenAI
@@ -40,7 +61,7 @@ class OpenAIProvider:
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "EMPTY"
         self.settings = settings
         self.client = client or OpenAI(base_url=settings.openai_base_url, api_key=key,
-                                       timeout=settings.openai_timeout, max_retries=2)
+                                       timeout=settings.openai_timeout, max_retries=0)
         self._model_id: str | None = settings.openai_model
         try:
             model = self.model_id  # asks the server when VIDX_OPENAI_MODEL is unset
@@ -76,15 +97,33 @@ class OpenAIProvider:
         return parts
 
     def _chat(self, messages: list[dict[str, Any]]) -> str:
-        try:
-            resp = self.client.chat.completions.create(
-                model=self.model_id, messages=messages,  # type: ignore[arg-type]
-                temperature=0.0,
-                max_tokens=self.settings.vlm_max_new_tokens,
-            )
-        except Exception as exc:
-            raise _vlm_error(exc, str(self.settings.openai_base_url)) from exc
-        return str(resp.choices[0].message.content or "")
+        """One answer. A 429 or a timeout is asked again after a wait (Retry-After, else
+        VIDX_OPENAI_BACKOFF doubling, with jitter) up to VIDX_OPENAI_RETRIES times; then the
+        server counts as unavailable and the video waits (no window is lost: the finished
+        ones are checkpointed)."""
+        s = self.settings
+        for attempt in range(s.openai_retries + 1):
+            try:
+                resp = self.client.chat.completions.create(
+                    model=self.model_id, messages=messages,  # type: ignore[arg-type]
+                    temperature=0.0,
+                    max_tokens=s.vlm_max_new_tokens,
+                )
+                return str(resp.choices[0].message.content or "")
+            except Exception as exc:
+                if not _is_busy(exc):
+                    raise _vlm_error(exc, str(s.openai_base_url)) from exc
+                if attempt == s.openai_retries:
+                    raise VlmUnavailable(f"{s.openai_base_url}: still busy or timing out after "
+                                         f"{s.openai_retries + 1} tries ({exc})") from exc
+                wait = _retry_after(exc)
+                if wait is None:
+                    wait = min(120.0, s.openai_backoff * 2 ** attempt) * random.uniform(0.8, 1.2)
+                log.warning("%s: %s; asking again in %.1fs (try %d of %d)", s.openai_base_url,
+                            "timed out" if "Timeout" in type(exc).__name__ else "busy (429)", wait,
+                            attempt + 2, s.openai_retries + 1)
+                time.sleep(wait)
+        raise AssertionError("unreachable")
 
     def generate(self, clip: Clip, prompt: str, system: str) -> str:
         return self._chat([{"role": "system", "content": system},

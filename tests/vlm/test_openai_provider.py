@@ -18,9 +18,9 @@ from vidx.ledger import Ledger
 from vidx.store.embedded import EmbeddedStore
 
 
-def _settings(make_settings: Callable[..., Settings], url: str) -> Settings:
-    return make_settings(analyzer="openai", openai_base_url=url, window_seconds=20, window_overlap=4, vlm_fps=1,
-                         vlm_max_pixels=64 * 64)
+def _settings(make_settings: Callable[..., Settings], url: str, **kw: object) -> Settings:
+    return make_settings(**{"analyzer": "openai", "openai_base_url": url, "window_seconds": 20, "window_overlap": 4,
+                            "vlm_fps": 1, "vlm_max_pixels": 64 * 64, **kw})
 
 
 def realistic(start: float, end: float, call: int) -> str | int:
@@ -49,7 +49,7 @@ def realistic(start: float, end: float, call: int) -> str | int:
 def test_openai_provider_end_to_end(make_settings: Callable[..., Settings], chat_server: Callable[[Responder],
                                     ChatServer], talk_video: Path) -> None:
     server = chat_server(realistic)
-    s = _settings(make_settings, server.url)
+    s = _settings(make_settings, server.url, vlm_concurrency=1)  # one at a time: each prompt knows the last
     dest = s.watch_dir / "talk.mp4"
     shutil.copy(talk_video, dest)
     shutil.copy(talk_video.with_suffix(".srt"), dest.with_suffix(".srt"))
