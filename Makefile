@@ -7,7 +7,7 @@ PIP    := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: install install-test run test test-live test-fast lint bench clean
+.PHONY: install install-test run test test-live test-fast lint bench bench-quick clean
 
 install: $(VENV)/.installed
 
@@ -50,8 +50,11 @@ lint: install-test
 	$(VENV)/bin/ruff check vidx ingest search_ui tests bench
 	$(VENV)/bin/mypy
 
-bench: install-test
-	$(PY) bench/store_bench.py --events 100000 --out bench/results/store-100k.json
+bench: install-test  # every benchmark: JSON in bench/results/, the report in docs/benchmarks.md (~15 min)
+	$(PY) bench/run.py
+
+bench-quick: install-test  # the same harness on small inputs (what CI checks)
+	$(PY) bench/run.py --quick --results /tmp/vidx-bench-quick --report /tmp/vidx-bench-quick/benchmarks.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Search under load: `vidx serve` on an embedded store, N concurrent clients on loopback.
+
+The store holds ``--events`` synthetic events (store_bench's Zipf texts and rank-48 vectors,
+stamped with the default embedding model, so semantic queries are embedded by the real
+MiniLM). The server is the real `vidx serve` (waitress) in its own process. For each target,
+``--clients`` threads with keep-alive connections send queries for ``--seconds``:
+
+  healthz    GET /healthz (the baseline: the server's floor for one request)
+  keyword    GET /api/search?mode=keyword
+  semantic   GET /api/search?mode=semantic
+  hybrid     GET /api/search?mode=hybrid
+  page       GET /?q=...  (the search page, HTML)
+
+Reported: requests/s, p50/p95 latency, errors, and the server's resident memory before the
+first and after the last run.
+
+  python bench/load_bench.py --events 100000 --clients 8 --seconds 30 --out bench/results/load.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def build_store(data_dir: Path, n: int, per_video: int = 500) -> float:
+    from store_bench import DIMS, make_events
+
+    from vidx.embed import canonical_model_id
+    from vidx.schema import Event
+    from vidx.store.embedded import EmbeddedStore
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = EmbeddedStore(data_dir / "events.sqlite3")
+    store.ensure_schema(canonical_model_id("all-MiniLM-L6-v2"), DIMS)
+    if store.count() == n:
+        return 0.0
+    texts, vecs = make_events(n)
+    t0 = time.perf_counter()
+    for v0 in range(0, n, per_video):
+        vid = f"{v0 // per_video:016x}"
+        evs = [Event(event_id=f"{i:032x}", video_id=vid, video_path=f"/videos/{vid}.mp4", start_sec=float(i % 3600),
+                     end_sec=float(i % 3600) + 2, description=texts[i], embedding=vecs[i].tolist())
+               for i in range(v0, min(n, v0 + per_video))]
+        store.replace_video_events(vid, evs)
+    store.close()
+    return time.perf_counter() - t0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def pct(xs: list[float], p: float) -> float:
+    if not xs:
+        return 0.0
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def hammer(port: int, paths: list[str], clients: int, seconds: float) -> dict[str, Any]:
+    lat: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
+
+    def client(seed: int) -> None:
+        rng = random.Random(seed)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine: list[float] = []
+        bad = 0
+        while time.perf_counter() < stop_at:
+            path = rng.choice(paths)
+            t0 = time.perf_counter()
+            try:
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status != 200:
+                    bad += 1
+            except (OSError, http.client.HTTPException):
+                bad += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            mine.append(time.perf_counter() - t0)
+        conn.close()
+        with lock:
+            lat.extend(mine)
+            errors[0] += bad
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    return {"requests": len(lat), "errors": errors[0], "rps": round(len(lat) / wall, 1),
+            "p50_ms": round(1000 * pct(lat, 50), 1), "p95_ms": round(1000 * pct(lat, 95), 1)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=30.0, help="per target")
+    ap.add_argument("--data-dir", type=Path, default=None, help="keep/reuse the store here")
+    ap.add_argument("--out", type=Path, default=Path("bench/results/load.json"))
+    args = ap.parse_args()
+
+    from store_bench import VOCAB
+
+    data = args.data_dir or Path(tempfile.mkdtemp(prefix="vidx-load-"))
+    build_s = build_store(data, args.events)
+    port = free_port()
+    env = {**os.environ, "VIDX_DATA_DIR": str(data), "VIDX_WATCH_DIR": str(data / "watch"), "VIDX_PORT": str(port),
+           "VIDX_HOST": "127.0.0.1", "HF_HUB_OFFLINE": "1", "VIDX_LOG_LEVEL": "WARNING"}
+    env.pop("VIDX_API_KEY", None)
+    vidx = [sys.executable, "-m", "vidx"]
+    proc = subprocess.Popen([*vidx, "serve"], env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c.request("GET", "/healthz")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise SystemExit(f"vidx serve did not start: {err[-2000:]}")
+            time.sleep(0.3)
+        rng = random.Random(3)
+        queries = [" ".join(rng.sample(VOCAB[100:5000], 2)) for _ in range(300)]
+
+        def api(mode: str) -> list[str]:
+            return [f"/api/search?{urllib.parse.urlencode({'q': q, 'mode': mode})}" for q in queries]
+
+        targets = {"healthz": ["/healthz"], "keyword": api("keyword"), "semantic": api("semantic"),
+                   "hybrid": api("hybrid"), "page": [f"/?{urllib.parse.urlencode({'q': q})}" for q in queries]}
+        for paths in targets.values():  # warm-up: the embedder and the vectors are loaded once per process
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            c.request("GET", paths[0])
+            r = c.getresponse()
+            r.read()
+            if r.status != 200:
+                raise SystemExit(f"{paths[0]}: HTTP {r.status}")
+        before = rss_mb(proc.pid)
+        results = {name: hammer(port, paths, args.clients, args.seconds) for name, paths in targets.items()}
+        after = rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    base = results["healthz"]["p95_ms"] or 1.0
+    for r in results.values():
+        r["p95_vs_healthz"] = round(r["p95_ms"] / base, 1)
+    report = {
+        "bench": "load", "events": args.events, "clients": args.clients, "seconds_per_target": args.seconds,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "store_build_s": round(build_s, 1), "server_rss_mb": {"before": before, "after": after},
+        "results": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

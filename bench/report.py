@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Render docs/benchmarks.md and its plots from the JSON files `make bench` wrote.
+
+  python bench/report.py --results bench/results --report docs/benchmarks.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+RUN_LABELS = {
+    "cpu": "CPU path, no speech (vidx)",
+    "cpu_sequential": "CPU path, no speech: every frame decoded, OCR after (baseline)",
+    "cpu_no_ocr": "CPU path without OCR",
+    "whole": "everything, speech included",
+}
+STAGES = ["analyse.decode", "analyse.scenes", "analyse.ocr", "analyse.speech", "thumbnails", "embed", "store"]
+
+
+def _load(folder: Path, name: str) -> dict[str, Any] | None:
+    p = folder / f"{name}.json"
+    if not p.exists():
+        return None
+    text = p.read_text()
+    try:
+        return dict(json.loads(text))
+    except json.JSONDecodeError:  # a script that printed lines before its report: keep the last object
+        return dict(json.loads(text[text.rindex("\n{") + 1:]))
+
+
+def _plots(res: dict[str, Any], img: Path) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    img.mkdir(parents=True, exist_ok=True)
+    out: dict[str, str] = {}
+    ing = res.get("ingest")
+    if ing:
+        names = ["decode every frame (baseline)", *(RUN_LABELS.get(k, k) for k in ing["runs"])]
+        secs = [ing["decode_every_frame_one_thread_s"], *(v["seconds"] for v in ing["runs"].values())]
+        fig, ax = plt.subplots(figsize=(8, 3.2))
+        bars = ax.barh(names[::-1], secs[::-1], color=["#7a8" if "vidx" in n else "#89b" for n in names[::-1]])
+        for b, s in zip(bars, secs[::-1]):
+            ax.text(b.get_width(), b.get_y() + b.get_height() / 2, f" {s:.1f} s ({ing['film']['seconds'] / s:.0f}x)",
+                    va="center", fontsize=8)
+        ax.set_xlabel(f"seconds for a {ing['film']['seconds']:.0f} s {ing['film']['size']} film (real-time factor)")
+        ax.set_xlim(0, max(secs) * 1.35)
+        fig.tight_layout()
+        fig.savefig(img / "ingest.png", dpi=110)
+        plt.close(fig)
+        out["ingest"] = "ingest.png"
+
+        fig, ax = plt.subplots(figsize=(8, 3.2))
+        runs = list(ing["runs"])
+        left = [0.0] * len(runs)
+        for st in STAGES:
+            vals = [float(ing["runs"][r]["stages"].get(st, 0.0)) for r in runs]
+            if any(vals):
+                ax.barh([RUN_LABELS.get(r, r) for r in runs], vals, left=left, label=st.replace("analyse.", ""))
+                left = [a + b for a, b in zip(left, vals)]
+        ax.set_xlabel("busy seconds per stage (decode, OCR and speech overlap in time)")
+        ax.legend(fontsize=7, ncol=4, loc="lower right")
+        fig.tight_layout()
+        fig.savefig(img / "stages.png", dpi=110)
+        plt.close(fig)
+        out["stages"] = "stages.png"
+    dec = res.get("decoders")
+    if dec:
+        items = sorted(dec["results"].items(), key=lambda kv: kv[1]["seconds"])
+        fig, ax = plt.subplots(figsize=(8, 3.4))
+        colours = ["#7a8" if k == "vidx" else ("#ccc" if not v["exact"] else "#89b") for k, v in items]
+        ax.barh([k for k, _ in items][::-1], [v["seconds"] for _, v in items][::-1], color=colours[::-1])
+        ax.axvline(dec["results"]["pyav-every-1t"]["seconds"], color="#c55", ls="--", lw=1)
+        ax.set_xlabel(f"seconds to sample {dec['sample_fps']:g} frames/s (dashed: decode every frame, one thread)")
+        fig.tight_layout()
+        fig.savefig(img / "decoders.png", dpi=110)
+        plt.close(fig)
+        out["decoders"] = "decoders.png"
+    load = res.get("load")
+    if load:
+        names = list(load["results"])
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3))
+        a1.bar(names, [load["results"][n]["rps"] for n in names], color="#89b")
+        a1.set_ylabel("requests/s")
+        a1.set_yscale("log")
+        a2.bar(names, [load["results"][n]["p95_ms"] for n in names], color="#b98")
+        a2.set_ylabel("p95 ms")
+        a2.set_yscale("log")
+        for a in (a1, a2):
+            a.tick_params(axis="x", labelrotation=30, labelsize=8)
+        fig.suptitle(f"{load['clients']} clients, {load['events']:,} events", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(img / "load.png", dpi=110)
+        plt.close(fig)
+        out["load"] = "load.png"
+    return out
+
+
+def render(results: Path, report: Path) -> str:
+    res = {n: _load(results, n) for n in ("ingest", "decoders", "store", "load", "gpu")}
+    img_dir = report.parent / "benchmarks"
+    plots = _plots(res, img_dir)
+    rel = img_dir.name
+    md: list[str] = ["# Benchmarks", "",
+                     "Written by `make bench` (`bench/run.py`) from the JSON files in `bench/results/`; every "
+                     "figure stands beside a baseline measured in the same run, on the same machine.", ""]
+    ing = res["ingest"]
+    if ing:
+        m = ing["machine"]
+        f = ing["film"]
+        base = ing["decode_every_frame_one_thread_s"]
+        md += ["## CPU ingest", "",
+               f"A generated {f['seconds']:.0f} s {f['size']} H.264 lecture ({f['fps']} fps, x264 veryfast with "
+               f"B-frames): text slides every 20 s, most on one background, a moving speaker picture, and "
+               f"{f['spoken_lines']} spoken sentences. {m['cpus']} CPU cores, Python {m['python']}.", "",
+               "| run | seconds | real-time factor | x decode-every-frame |", "|---|---|---|---|",
+               f"| decode every frame once, PyAV, one thread (baseline) | {base:.2f} | {f['seconds'] / base:.0f}x | 1.00 |"]
+        for k, v in ing["runs"].items():
+            md.append(f"| {RUN_LABELS.get(k, k)} | {v['seconds']:.2f} | {ing['real_time_factor'][k]:.1f}x | "
+                      f"{ing['vs_decode_baseline'][k]:.2f} |")
+        sp = ing["speech_alone"]
+        md += [f"| speech alone (audio decode + faster-whisper) | {sp['audio_decode_s'] + sp['transcribe_s']:.2f} | "
+               f"{sp['real_time_factor']:.1f}x | |", ""]
+        g = ing["goals"]
+        md += [f"Goals: CPU path >= {g['cpu_x_real_time_min']}x real time: **{'met' if g['cpu_x_real_time_met'] else 'not met'}**"
+               f" ({ing['real_time_factor']['cpu']:.1f}x); at most {g['cpu_vs_decode_max']}x the time of decoding every "
+               f"frame: **{'met' if g['cpu_vs_decode_met'] else 'not met'}** ({ing['vs_decode_baseline']['cpu']:.2f}x). "
+               f"Speed-up of the CPU path over the sequential baseline: {ing['cpu_speedup_vs_sequential']:.2f}x. "
+               f"Slowest stage of the whole pipeline: **{ing['slowest_stage_whole']['stage'].replace('analyse.', '')}** "
+               f"({ing['slowest_stage_whole']['seconds']:.1f} s).", ""]
+        if "ingest" in plots:
+            md += [f"![ingest]({rel}/{plots['ingest']})", "", f"![stages]({rel}/{plots['stages']})", ""]
+        md += ["Busy seconds per stage (inside `analyse`, decode, OCR and speech run at the same time):", "",
+               "| run | " + " | ".join(s.replace("analyse.", "") for s in STAGES) + " |",
+               "|---|" + "---|" * len(STAGES)]
+        for k, v in ing["runs"].items():
+            md.append(f"| {k} | " + " | ".join(f"{v['stages'].get(s, 0):.2f}" for s in STAGES) + " |")
+        md.append("")
+    dec = res["decoders"]
+    if dec:
+        md += ["## Decoders", "",
+               f"Sampling {dec['sample_fps']:g} frames/s from the same film (`bench/decoders.py`); "
+               "\"exact\": every frame within one frame of the grid.", "",
+               "| decoder | seconds | x real time | x baseline | exact |", "|---|---|---|---|---|"]
+        for k, v in sorted(dec["results"].items(), key=lambda kv: kv[1]["seconds"]):
+            md.append(f"| {k} | {v['seconds']:.2f} | {v['x_real_time']} | {v['vs_baseline']:.2f} | "
+                      f"{'yes' if v['exact'] else 'no'} |")
+        for k, why in dec.get("skipped", {}).items():
+            md.append(f"| {k} | not run: {why} | | | |")
+        md += ["", f"Fastest exact: **{dec['fastest_exact']}**; vidx's sampler takes "
+               f"{dec['vidx_vs_fastest_exact']:.2f}x its time (including the probe that decides whether skipping "
+               "is exact for the file).", ""]
+        if "decoders" in plots:
+            md += [f"![decoders]({rel}/{plots['decoders']})", ""]
+    st = res["store"]
+    if st:
+        md += ["## Embedded store", "", f"{st['events']:,} synthetic events, {st['queries']} queries per kind.", "",
+               "| query | p50 ms | p95 ms | baseline p95 ms | speed-up |", "|---|---|---|---|---|"]
+        pairs = {"keyword": "keyword_like_scan", "knn": "knn_vectors_from_sqlite"}
+        for k, v in st["results"].items():
+            b = st["baseline"].get(pairs.get(k, ""), {})
+            sp = st["speedup_p95_vs_baseline"].get(k, "")
+            md.append(f"| {k} | {v['p50_ms']} | {v['p95_ms']} | {b.get('p95_ms', '')} | {sp} |")
+        md.append("")
+    ld = res["load"]
+    if ld:
+        md += ["## Search under load", "",
+               f"`vidx serve` on {ld['events']:,} events, {ld['clients']} concurrent clients on loopback, "
+               f"{ld['seconds_per_target']:g} s per target. Server memory {ld['server_rss_mb']['before']} MB before, "
+               f"{ld['server_rss_mb']['after']} MB after.", "",
+               "| target | requests/s | p50 ms | p95 ms | p95 x /healthz | errors |", "|---|---|---|---|---|---|"]
+        for k, v in ld["results"].items():
+            md.append(f"| {k} | {v['rps']} | {v['p50_ms']} | {v['p95_ms']} | {v['p95_vs_healthz']} | {v['errors']} |")
+        md.append("")
+        if "load" in plots:
+            md += [f"![load]({rel}/{plots['load']})", ""]
+    gpu = res["gpu"]
+    md += ["## GPU (Qwen3-VL)", ""]
+    if not gpu or gpu.get("skipped"):
+        md += [f"**Unmeasured in this run**: {gpu.get('reason') if gpu else 'not run'}. The harness is "
+               "`bench/gpu_smoke.py` (see bench/README.md for the figures of an earlier H200 run).", ""]
+    else:
+        md += ["| size | device | cache | prefill tok/s | decode tok/s | s per video-minute | peak GB |",
+               "|---|---|---|---|---|---|---|"]
+        for r in gpu.get("runs", []):
+            if "error" in r:
+                md.append(f"| {r.get('size')} | error: {r['error'][:80]} | | | | | |")
+                continue
+            md.append(f"| {r.get('size')} | {gpu.get('device', '')} | {r.get('cache', 'dynamic')} | "
+                      f"{r.get('prefill_tokens_per_s')} | {r.get('decode_tokens_per_s')} | "
+                      f"{r.get('seconds_per_video_minute')} | {r.get('peak_memory_gb', '')} |")
+        md.append("")
+    text = "\n".join(md)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(text)
+    return text
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", type=Path, default=Path("bench/results"))
+    ap.add_argument("--report", type=Path, default=Path("docs/benchmarks.md"))
+    a = ap.parse_args()
+    render(a.results, a.report)
+    print(f"wrote {a.report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
