@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vidx.embed import Embedder
-from vidx.store.base import EventStore, Hit, SearchMode, SearchResult
+from vidx.store.base import EventStore, Hit, SearchMode, SearchResult, highlight_event
 
 log = logging.getLogger("vidx.search")
 
@@ -218,13 +218,14 @@ class SearchService:
         cosines: dict[str, float] = {}
         bm25_rank: dict[str, int] = {}
         if query.mode in (SearchMode.keyword, SearchMode.hybrid):
-            for i, h in enumerate(self.store.search_keyword(pq.text, window, query.video_id).hits):
+            # highlights are made below for the page shown only (not for every candidate)
+            for i, h in enumerate(self.store.search_keyword(pq.text, window, query.video_id, highlight=False).hits):
                 found[h.event.event_id] = h
                 bm25_rank[h.event.event_id] = i
         if query.mode in (SearchMode.semantic, SearchMode.hybrid):
             emb = self.embedder
             cal = rel.calibration(emb.model_id)
-            knn = self.store.search_knn(emb.embed_query(pq.text), window, query.video_id, text=pq.text).hits
+            knn = self.store.search_knn(emb.embed_query(pq.text), window, query.video_id).hits
             for h in knn:
                 sem_scores[h.event.event_id] = rel.semantic_relevance(h.score, cal)
                 cosines[h.event.event_id] = h.score
@@ -261,7 +262,11 @@ class SearchService:
         kept.sort(key=lambda h: (-h.score, -cosines.get(h.event.event_id, -2.0), bm25_rank.get(h.event.event_id, last),
                                  h.event.duration_sec, h.event.start_sec, h.event.event_id))
         first = (query.page - 1) * query.size
-        return SearchResult(total=len(kept), hits=kept[first: first + query.size]), len(scored) - len(kept), kept
+        page = kept[first: first + query.size]
+        for h in page:
+            if not h.highlights:
+                h.highlights = highlight_event(h.event, pq.text)
+        return SearchResult(total=len(kept), hits=page), len(scored) - len(kept), kept
 
     def similar(self, event_id: str, size: int = 10, min_score: float | None = None) -> dict[str, Any] | None:
         """"More like this": the events nearest to one event's vector, across all videos

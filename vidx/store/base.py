@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Iterable, Sequence
@@ -91,7 +92,9 @@ class EventStore(Protocol):
         rewrite the path on its events without analysing anything again."""
         ...
 
-    def search_keyword(self, text: str, size: int, video_id: str | None = None) -> SearchResult: ...
+    def search_keyword(
+        self, text: str, size: int, video_id: str | None = None, highlight: bool = True
+    ) -> SearchResult: ...
 
     def search_knn(
         self, vector: np.ndarray, size: int, video_id: str | None = None, text: str = ""
@@ -201,6 +204,7 @@ def highlight(text: str, query: str, max_fragments: int = 3, fragment_chars: int
         return []
     qt = query_tokens(query)
     words = {t for t in qt if not _CJK_RE.match(t)}
+    stems = {_stem(w) for w in words}
     cjk = {t for t in qt if _CJK_RE.match(t)}
     spans: list[tuple[int, int]] = []
     for m in _TOKEN_RE.finditer(text):
@@ -213,9 +217,7 @@ def highlight(text: str, query: str, max_fragments: int = 3, fragment_chars: int
                     start = idx + 1
         else:
             low = run.lower()
-            if low in words or any(len(w) >= 4 and low.startswith(w) for w in words) or _stem(low) in {
-                _stem(w) for w in words
-            }:
+            if low in words or any(len(w) >= 4 and low.startswith(w) for w in words) or _stem(low) in stems:
                 spans.append((m.start(), m.end()))
     if not spans:
         return []
@@ -262,6 +264,7 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _stem(w: str) -> str:
     for suf in ("ing", "ers", "er", "es", "ed", "s"):
         if len(w) > len(suf) + 2 and w.endswith(suf):

@@ -348,7 +348,9 @@ class ElasticStore:
         except Exception as exc:
             raise _es_error(exc, what, self.url) from exc
 
-    def search_keyword(self, text: str, size: int, video_id: str | None = None) -> SearchResult:
+    def search_keyword(
+        self, text: str, size: int, video_id: str | None = None, highlight: bool = True
+    ) -> SearchResult:  # Elasticsearch highlights on the server: cheap, so always
         if not text.strip():
             return SearchResult(0, [])
         hits, total = self._hits(self._search(self.keyword_body(text, size, video_id), "keyword search"))

@@ -433,11 +433,13 @@ class EmbeddedStore:
         scored.sort(key=lambda x: (-x[1], x[0]))
         return scored[:size]
 
-    def search_keyword(self, text: str, size: int, video_id: str | None = None) -> SearchResult:
+    def search_keyword(
+        self, text: str, size: int, video_id: str | None = None, highlight: bool = True
+    ) -> SearchResult:
         if self._missing():
             return SearchResult(0, [])
         ranked, total = self._keyword_ranked(text, size, video_id)
-        return SearchResult(total=total, hits=self._hits(ranked, text))
+        return SearchResult(total=total, hits=self._hits(ranked, text if highlight else ""))
 
     def search_knn(
         self, vector: np.ndarray, size: int, video_id: str | None = None, text: str = ""
