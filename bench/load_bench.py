@@ -161,7 +161,8 @@ def main() -> int:
                 raise SystemExit(f"vidx serve did not start: {err[-2000:]}")
             time.sleep(0.3)
         rng = random.Random(3)
-        queries = [" ".join(rng.sample(VOCAB[100:5000], 2)) for _ in range(300)]
+        # a fresh query for nearly every request: no cache of the server's can answer from memory
+        queries = [" ".join(rng.sample(VOCAB[100:5000], 2)) for _ in range(20_000)]
 
         def api(mode: str) -> list[str]:
             return [f"/api/search?{urllib.parse.urlencode({'q': q, 'mode': mode})}" for q in queries]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -180,6 +181,7 @@ def facets(hits: list[Hit]) -> dict[str, list[tuple[str, int]]]:
     return {k: v.most_common(8) for k, v in c.items() if v}
 
 
+QUERY_CACHE = 256  # query embeddings kept (paging and filters ask the same query again)
 CANDIDATES = 100  # hits asked of the store per list; scoring, filters and the threshold pick from them
 
 
@@ -193,6 +195,7 @@ class SearchService:
         self._factory = embedder_factory
         self._embedder: Embedder | None = None
         self._lock = threading.Lock()
+        self._vectors: OrderedDict[str, Any] = OrderedDict()
         self.min_score = min_score
 
     @property
@@ -201,6 +204,21 @@ class SearchService:
             if self._embedder is None:
                 self._embedder = self._factory()
             return self._embedder
+
+    def _query_vector(self, text: str) -> Any:
+        """The query's embedding; the last QUERY_CACHE texts are kept, because paging, filters
+        and the threshold ask the same query again (it is most of a semantic query's time)."""
+        with self._lock:
+            vec = self._vectors.get(text)
+            if vec is not None:
+                self._vectors.move_to_end(text)
+                return vec
+        vec = self.embedder.embed_query(text)
+        with self._lock:
+            self._vectors[text] = vec
+            while len(self._vectors) > QUERY_CACHE:
+                self._vectors.popitem(last=False)
+        return vec
 
     def run(self, query: Query) -> tuple[SearchResult, int, list[Hit]]:
         """(this page of hits above the threshold, how many candidates the threshold left out,
@@ -225,7 +243,7 @@ class SearchService:
         if query.mode in (SearchMode.semantic, SearchMode.hybrid):
             emb = self.embedder
             cal = rel.calibration(emb.model_id)
-            knn = self.store.search_knn(emb.embed_query(pq.text), window, query.video_id).hits
+            knn = self.store.search_knn(self._query_vector(pq.text), window, query.video_id).hits
             for h in knn:
                 sem_scores[h.event.event_id] = rel.semantic_relevance(h.score, cal)
                 cosines[h.event.event_id] = h.score
