@@ -149,20 +149,20 @@ def compare(film: Path, fps: float, repeat: int = 1) -> dict[str, Any]:
     else:
         skipped["ffmpeg"] = "no ffmpeg on PATH"
     results: dict[str, Any] = {}
-    ref: list[float] = []
-    for name, fn in ways.items():
-        best = None
-        for _ in range(repeat):
+    best: dict[str, float] = {}
+    got: dict[str, list[float]] = {}
+    for _ in range(repeat):  # round-robin, so a busy moment of the machine does not hit one decoder only
+        for name, fn in ways.items():
             t0 = time.perf_counter()
-            times = fn()
+            got[name] = fn()
             dt = time.perf_counter() - t0
-            best = dt if best is None else min(best, dt)
-        assert best is not None
-        if name == "pyav-every-1t":
-            ref = _grid(times, fps)
-        results[name] = {"seconds": round(best, 3), "frames": len(times),
-                         "x_real_time": round(duration / best, 1) if best else None,
-                         "exact": _exact(times, ref, 1 / src_fps)}
+            best[name] = min(best.get(name, dt), dt)
+    ref = _grid(got["pyav-every-1t"], fps)
+    for name in ways:
+        dt = best[name]
+        results[name] = {"seconds": round(dt, 3), "frames": len(got[name]),
+                         "x_real_time": round(duration / dt, 1) if dt else None,
+                         "exact": _exact(got[name], ref, 1 / src_fps)}
     base = results["pyav-every-1t"]["seconds"]
     exact = {k: v["seconds"] for k, v in results.items() if v["exact"]}
     fastest = min(exact, key=lambda k: exact[k])
@@ -181,7 +181,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--film", type=Path, required=True, help="an H.264 video (bench/ingest_bench.py makes one)")
     ap.add_argument("--fps", type=float, default=4.0, help="sampling rate (VIDX_SCENE_FPS's default)")
-    ap.add_argument("--repeat", type=int, default=1, help="runs per decoder; the best is kept")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds over all decoders; each one's best is kept")
     ap.add_argument("--out", type=Path, default=Path("bench/results/decoders.json"))
     args = ap.parse_args()
     rep = compare(args.film, args.fps, args.repeat)

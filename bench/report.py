@@ -18,6 +18,8 @@ RUN_LABELS = {
     "cpu_no_ocr": "CPU path without OCR",
     "whole": "everything, speech included",
 }
+SHORT = {"cpu": "vidx CPU path", "cpu_sequential": "sequential (baseline)", "cpu_no_ocr": "without OCR",
+         "whole": "with speech"}
 STAGES = ["analyse.decode", "analyse.scenes", "analyse.ocr", "analyse.speech", "thumbnails", "embed", "store"]
 
 
@@ -42,14 +44,14 @@ def _plots(res: dict[str, Any], img: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     ing = res.get("ingest")
     if ing:
-        names = ["decode every frame (baseline)", *(RUN_LABELS.get(k, k) for k in ing["runs"])]
+        names = ["decode all (baseline)", *(SHORT.get(k, k) for k in ing["runs"])]
         secs = [ing["decode_every_frame_one_thread_s"], *(v["seconds"] for v in ing["runs"].values())]
         fig, ax = plt.subplots(figsize=(8, 3.2))
-        bars = ax.barh(names[::-1], secs[::-1], color=["#7a8" if "vidx" in n else "#89b" for n in names[::-1]])
+        bars = ax.barh(names[::-1], secs[::-1], color=["#7a8" if n.startswith("vidx") else "#89b" for n in names[::-1]])
         for b, s in zip(bars, secs[::-1]):
             ax.text(b.get_width(), b.get_y() + b.get_height() / 2, f" {s:.1f} s ({ing['film']['seconds'] / s:.0f}x)",
                     va="center", fontsize=8)
-        ax.set_xlabel(f"seconds for a {ing['film']['seconds']:.0f} s {ing['film']['size']} film (real-time factor)")
+        ax.set_xlabel(f"seconds for a {ing['film']['seconds']:.0f} s {ing['film']['size']} film (x real time)")
         ax.set_xlim(0, max(secs) * 1.35)
         fig.tight_layout()
         fig.savefig(img / "ingest.png", dpi=110)
@@ -62,10 +64,10 @@ def _plots(res: dict[str, Any], img: Path) -> dict[str, str]:
         for st in STAGES:
             vals = [float(ing["runs"][r]["stages"].get(st, 0.0)) for r in runs]
             if any(vals):
-                ax.barh([RUN_LABELS.get(r, r) for r in runs], vals, left=left, label=st.replace("analyse.", ""))
+                ax.barh([SHORT.get(r, r) for r in runs], vals, left=left, label=st.replace("analyse.", ""))
                 left = [a + b for a, b in zip(left, vals)]
-        ax.set_xlabel("busy seconds per stage (decode, OCR and speech overlap in time)")
-        ax.legend(fontsize=7, ncol=4, loc="lower right")
+        ax.set_xlabel("busy seconds per stage (decode, OCR and speech overlap)")
+        ax.legend(fontsize=7, ncol=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
         fig.tight_layout()
         fig.savefig(img / "stages.png", dpi=110)
         plt.close(fig)

@@ -94,12 +94,27 @@ def nonref_is_exact(path: Path, probe_seconds: float = 4.0) -> bool:
     seconds of the file: at most one missing frame in a row keeps sampling within ±1 frame."""
     import av
 
-    def times(skip: bool) -> list[float]:
+    def shown() -> list[float]:
+        """Every frame's time in the first seconds, from the packets alone (no decoding)."""
         out: list[float] = []
         with av.open(str(path)) as c:
             vs = c.streams.video[0]
-            if skip:
-                vs.codec_context.skip_frame = "NONREF"
+            tb = vs.time_base
+            for pkt in c.demux(vs):
+                if pkt.pts is None or tb is None:
+                    continue
+                out.append(round(float(pkt.pts * tb), 6))
+                if len(out) > 8 and out[-1] - min(out) > probe_seconds + 1:
+                    break
+        out.sort()
+        return [t for t in out if t - out[0] <= probe_seconds] if out else out
+
+    def decoded() -> list[float]:
+        out: list[float] = []
+        with av.open(str(path)) as c:
+            vs = c.streams.video[0]
+            vs.codec_context.skip_frame = "NONREF"
+            vs.thread_count = 1
             first = None
             for frame in c.decode(vs):
                 if frame.time is None:
@@ -111,8 +126,8 @@ def nonref_is_exact(path: Path, probe_seconds: float = 4.0) -> bool:
         return out
 
     try:
-        every = times(False)
-        kept = set(times(True))
+        every = shown()
+        kept = set(decoded())
     except (av.error.FFmpegError, OSError, IndexError, StopIteration):
         return False
     if len(every) < 3 or not kept or not kept <= set(every):
