@@ -110,7 +110,7 @@ def make_video(path: Path, size: tuple[int, int], seconds: int = 60, fps: int = 
 
 
 def run_size(size: str, work: Path, video: Path, new_tokens: int, device: str,
-             caches: tuple[str, ...] = ("dynamic",)) -> dict[str, Any]:
+             caches: tuple[str, ...] = ("dynamic",), batches: tuple[int, ...] = (1,)) -> dict[str, Any]:
     import torch
 
     from ingest.analyzers.base import VideoJob
@@ -196,9 +196,28 @@ def run_size(size: str, work: Path, video: Path, new_tokens: int, device: str,
             out[f"{cache}_cache_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
         finally:
             provider.settings = settings
+    # several windows in one generate() (VIDX_QWEN_BATCH), beside one window at a time (gn)
+    for b in batches:
+        if b <= 1:
+            continue
+        try:
+            budget["n"] = new_tokens
+            items = [(clip, messages)] * b
+            provider._run_batch(items)  # warm-up at this batch size
+            sync(device)
+            t0 = time.perf_counter()
+            provider._run_batch(items)
+            sync(device)
+            tb = time.perf_counter() - t0
+            out[f"batch{b}_generate_s"] = round(tb, 2)
+            out[f"batch{b}_window_speedup"] = round(b * gn / tb, 2)  # windows per second vs one at a time
+            out[f"batch{b}_x_real_time"] = round(b * 60.0 / (tb + b * (out["decode_frames_s"] + out["preprocess_s"])), 2)
+        except Exception as exc:
+            out[f"batch{b}_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
     if cuda:
         out["peak_gpu_mem_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     out["seconds_per_video_minute"] = round(out["decode_frames_s"] + out["preprocess_s"] + gn, 2)
+    out["x_real_time"] = round(60.0 / out["seconds_per_video_minute"], 2)
     # baseline side by side: the same prefill with eager attention
     try:
         provider.model.set_attn_implementation("eager")
@@ -220,6 +239,7 @@ def main() -> int:
     ap.add_argument("--video-size", default="1280x720", help="WIDTHxHEIGHT of the generated test video")
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--cache", default="dynamic", help="KV caches to compare, e.g. dynamic,static")
+    ap.add_argument("--batch", default="1", help="windows per generate() to compare, e.g. 1,4,8 (VIDX_QWEN_BATCH)")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     try:
@@ -244,7 +264,8 @@ def main() -> int:
                               "transformers": transformers.__version__, "window_s": 60, "fps": 2, "runs": []}
     for size in a.sizes.split(","):
         try:
-            report["runs"].append(run_size(size.strip(), work, video, a.new_tokens, a.device, tuple(a.cache.split(","))))
+            report["runs"].append(run_size(size.strip(), work, video, a.new_tokens, a.device, tuple(a.cache.split(",")),
+                                        tuple(int(x) for x in a.batch.split(","))))
         except Exception as exc:
             report["runs"].append({"size": size, "error": f"{type(exc).__name__}: {exc}"[:500]})
         gc.collect()

@@ -188,15 +188,19 @@ def render(results: Path, report: Path) -> str:
         md += [f"**Unmeasured in this run**: {gpu.get('reason') if gpu else 'not run'}. The harness is "
                "`bench/gpu_smoke.py` (see bench/README.md for the figures of an earlier H200 run).", ""]
     else:
-        md += ["| size | device | cache | prefill tok/s | decode tok/s | s per video-minute | peak GB |",
-               "|---|---|---|---|---|---|---|"]
+        md += ["| size | device | prefill tok/s | decode tok/s | static-cache decode tok/s | s per video-minute | "
+               "x real time | batched windows: x real time (speed-up) | peak GiB |",
+               "|---|---|---|---|---|---|---|---|---|"]
         for r in gpu.get("runs", []):
             if "error" in r:
                 md.append(f"| {r.get('size')} | error: {r['error'][:80]} | | | | | |")
                 continue
-            md.append(f"| {r.get('size')} | {gpu.get('device', '')} | {r.get('cache', 'dynamic')} | "
-                      f"{r.get('prefill_tokens_per_s')} | {r.get('decode_tokens_per_s')} | "
-                      f"{r.get('seconds_per_video_minute')} | {r.get('peak_memory_gb', '')} |")
+            batches = ", ".join(f"{k[5:-12]}: {v}x ({r.get(k[:-12] + '_window_speedup')})"
+                                for k, v in r.items() if k.startswith("batch") and k.endswith("_x_real_time"))
+            md.append(f"| {r.get('size')} | {r.get('device', '')} | {r.get('prefill_tokens_per_s')} | "
+                      f"{r.get('decode_tokens_per_s')} | {r.get('static_cache_decode_tokens_per_s', '-')} | "
+                      f"{r.get('seconds_per_video_minute')} | {r.get('x_real_time', '-')} | {batches or '-'} | "
+                      f"{r.get('peak_gpu_mem_gib', '-')} |")
         md.append("")
     text = "\n".join(md)
     report.parent.mkdir(parents=True, exist_ok=True)

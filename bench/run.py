@@ -48,13 +48,13 @@ def main() -> int:
         ingest = ["--seconds", "24", "--size", "320x180", "--fps", "10"]
         store = ["--events", "3000", "--queries", "20", "--baseline-queries", "3"]
         load = ["--events", "2000", "--clients", "2", "--seconds", "1"]
-        gpu = ["--sizes", "tiny", "--device", "cpu", "--video-size", "192x108", "--new-tokens", "16"]
+        gpu = ["--sizes", "tiny", "--device", "cpu", "--video-size", "192x108", "--new-tokens", "16", "--batch", "1,2"]
         decoders = ["--repeat", "1"]
     else:
         ingest = ["--seconds", "180"]
         store = ["--events", "100000"]
         load = ["--events", "100000", "--clients", "8", "--seconds", "30"]
-        gpu = ["--sizes", "2b,8b", "--new-tokens", "256", "--cache", "dynamic,static"]
+        gpu = ["--sizes", "2b,8b", "--new-tokens", "256", "--cache", "dynamic,static", "--batch", "1,4,8"]
         decoders = ["--repeat", "2"]
     run(["bench/ingest_bench.py", *ingest, "--workdir", str(work / "ingest"), "--out", str(res / "ingest.json")],
         res / "ingest.json", 1800)

@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         "dynamic", pattern="^(dynamic|static)$",
         description="KV cache of the local provider: dynamic, or static (compiled decode; faster on some GPUs).",
     )
+    qwen_batch: int = Field(
+        1, ge=1, le=32, description="Windows the local provider generates in one batched generate() call (a GPU "
+        "decodes several sequences for about the cost of one; 1: one window at a time).",
+    )
+    qwen_batch_wait: float = Field(
+        1.0, ge=0, description="Seconds the local provider waits for more windows to fill a batch.")
     openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
     openai_api_key: SecretStr | None = Field(None, description="API key for the OpenAI-compatible endpoint.")
     openai_model: str | None = Field(None, description="Model name on that server (default: the first listed).")

@@ -119,7 +119,9 @@ class VlmAnalyzer:
 
     @property
     def concurrency(self) -> int:
-        return self.settings.vlm_concurrency if getattr(self.provider, "concurrent", False) else 1
+        """Windows in flight: what the provider can take at once (a server's batching, the
+        local provider's batch), else one."""
+        return max(1, int(getattr(self.provider, "in_flight", 1)))
 
     def _run_windows(self, job: VideoJob, windows: list[Window], done: dict[int, WindowRow],
                      spoken: list[tuple[float, float, str]], thumbs: dict[float, bytes],

@@ -38,6 +38,9 @@ class Clip:
 
 
 class VlmProvider(Protocol):
+    """``in_flight`` (optional attribute, default 1): how many windows the provider takes at
+    once; the analyzer then asks that many concurrently, from as many threads."""
+
     name: str  # "qwen3vl" | "openai"
 
     @property

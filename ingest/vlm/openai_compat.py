@@ -51,7 +51,6 @@ def _vlm_error(exc: Exception, what: str) -> VlmError:
 
 class OpenAIProvider:
     name = "openai"
-    concurrent = True  # several windows may be in flight: the server batches them
 
     def __init__(self, settings: Settings, client: Any = None) -> None:
         from openai import OpenAI
@@ -60,6 +59,7 @@ class OpenAIProvider:
             raise VlmError("VIDX_OPENAI_BASE_URL is not set")
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "EMPTY"
         self.settings = settings
+        self.in_flight = settings.vlm_concurrency  # windows asked at once: the server batches them
         self.client = client or OpenAI(base_url=settings.openai_base_url, api_key=key,
                                        timeout=settings.openai_timeout, max_retries=0)
         self._model_id: str | None = settings.openai_model

@@ -9,7 +9,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from ingest.vlm.base import Clip, VlmError, VlmOutOfMemory
@@ -79,27 +81,48 @@ class QwenLocalProvider:
             self.model_id = cfg
         self.generation_hook = generation_hook
         self.last_prompt_ids: Any = None  # for diagnostics and tests
+        self.in_flight = settings.qwen_batch  # the analyzer asks this many windows at once
+        self._cv = threading.Condition()
+        self._pending: list[tuple[Clip, list[dict[str, Any]], Future[str]]] = []
+        self._batcher: threading.Thread | None = None
+        self.batches: list[int] = []  # sizes of the batches run (diagnostics, tests)
 
     def inputs(self, clip: Clip, messages: list[dict[str, Any]]) -> Any:
+        return self.batch_inputs([(clip, messages)])
+
+    def batch_inputs(self, items: list[tuple[Clip, list[dict[str, Any]]]]) -> Any:
+        """Processor inputs for one or more windows (left-padded to one length)."""
         import numpy as np
         from transformers.video_utils import VideoMetadata
 
-        if len(clip.indices) % 2:  # Qwen3-VL pairs frames (temporal patch 2): repeat the last one
-            clip = Clip(np.concatenate([clip.frames, clip.frames[-1:]]), [*clip.timestamps, clip.timestamps[-1]],
-                        [*clip.indices, clip.indices[-1]], clip.source_fps, clip.total_frames, clip.start, clip.end)
-
-        h, w = clip.frames.shape[1:3]
-        meta = VideoMetadata(total_num_frames=clip.total_frames, fps=clip.source_fps,
-                             frames_indices=list(clip.indices), height=h, width=w,
-                             duration=clip.total_frames / clip.source_fps)
-        text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return self.processor(text=[text], videos=[clip.frames], video_metadata=[meta], do_sample_frames=False,
-                              return_tensors="pt")
+        texts, videos, metas = [], [], []
+        for clip, messages in items:
+            if len(clip.indices) % 2:  # Qwen3-VL pairs frames (temporal patch 2): repeat the last one
+                clip = Clip(np.concatenate([clip.frames, clip.frames[-1:]]), [*clip.timestamps, clip.timestamps[-1]],
+                            [*clip.indices, clip.indices[-1]], clip.source_fps, clip.total_frames, clip.start,
+                            clip.end)
+            h, w = clip.frames.shape[1:3]
+            metas.append(VideoMetadata(total_num_frames=clip.total_frames, fps=clip.source_fps,
+                                       frames_indices=list(clip.indices), height=h, width=w,
+                                       duration=clip.total_frames / clip.source_fps))
+            texts.append(self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+            videos.append(clip.frames)
+        kw: dict[str, Any] = {"padding": True, "padding_side": "left"} if len(items) > 1 else {}
+        return self.processor(text=texts, videos=videos, video_metadata=metas, do_sample_frames=False,
+                              return_tensors="pt", **kw)
 
     def _run(self, clip: Clip, messages: list[dict[str, Any]]) -> str:
+        out = self._run_batch([(clip, messages)])[0]
+        if isinstance(out, BaseException):
+            raise out
+        return out
+
+    def _run_batch(self, items: list[tuple[Clip, list[dict[str, Any]]]]) -> list[str | BaseException]:
+        """One generate() for every window in ``items``; the answers in the same order (a
+        window that failed alone after its batch ran out of memory has its error there)."""
         import torch
 
-        inputs = self.inputs(clip, messages)
+        inputs = self.batch_inputs(items)
         self.last_prompt_ids = inputs["input_ids"]
         extra = self.generation_hook(inputs, self.processor) if self.generation_hook else {}
         kw: dict[str, Any] = {"max_new_tokens": self.settings.vlm_max_new_tokens, "do_sample": False,
@@ -112,10 +135,57 @@ class QwenLocalProvider:
         except torch.OutOfMemoryError as exc:
             if self.device.startswith("cuda"):
                 torch.cuda.empty_cache()
-            raise VlmOutOfMemory(f"out of GPU memory on a {len(clip.timestamps)}-frame window; lower "
+            if len(items) > 1:  # the batch did not fit: each window alone may
+                log.warning("out of GPU memory on a batch of %d windows; asking them one by one", len(items))
+                outs: list[str | BaseException] = []
+                for c, m in items:
+                    try:
+                        outs.append(self._run(c, m))
+                    except VlmOutOfMemory as one:
+                        outs.append(one)
+                return outs
+            raise VlmOutOfMemory(f"out of GPU memory on a {len(items[0][0].timestamps)}-frame window; lower "
                                  "VIDX_VLM_MAX_FRAMES or VIDX_VLM_MAX_PIXELS") from exc
         new = out[:, inputs["input_ids"].shape[1]:]
-        return str(self.processor.batch_decode(new, skip_special_tokens=True)[0])
+        return [str(t) for t in self.processor.batch_decode(new, skip_special_tokens=True)]
+
+    def _ask(self, clip: Clip, messages: list[dict[str, Any]]) -> str:
+        """One window's answer. With VIDX_QWEN_BATCH > 1 the windows asked at the same time
+        (from the analyzer's threads) are generated together: the first waits up to
+        VIDX_QWEN_BATCH_WAIT seconds for the batch to fill."""
+        if self.in_flight <= 1:
+            return self._run(clip, messages)
+        fut: Future[str] = Future()
+        with self._cv:
+            self._pending.append((clip, messages, fut))
+            self._cv.notify_all()
+            if self._batcher is None or not self._batcher.is_alive():
+                self._batcher = threading.Thread(target=self._batch_loop, name="qwen-batcher", daemon=True)
+                self._batcher.start()
+        return fut.result()
+
+    def _batch_loop(self) -> None:
+        while True:
+            with self._cv:
+                if not self._cv.wait_for(lambda: bool(self._pending), timeout=30):
+                    self._batcher = None
+                    return
+                deadline = time.monotonic() + self.settings.qwen_batch_wait
+                while len(self._pending) < self.in_flight and (left := deadline - time.monotonic()) > 0:
+                    self._cv.wait(left)
+                batch, self._pending = self._pending[:self.in_flight], self._pending[self.in_flight:]
+            self.batches.append(len(batch))
+            try:
+                answers = self._run_batch([(c, m) for c, m, _ in batch])
+            except BaseException as exc:  # noqa: BLE001 - each caller gets it
+                for _, _, f in batch:
+                    f.set_exception(exc)
+            else:
+                for (_, _, f), a in zip(batch, answers):
+                    if isinstance(a, BaseException):
+                        f.set_exception(a)
+                    else:
+                        f.set_result(a)
 
     @staticmethod
     def _messages(prompt: str, system: str) -> list[dict[str, Any]]:
@@ -123,11 +193,11 @@ class QwenLocalProvider:
                 {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}]
 
     def generate(self, clip: Clip, prompt: str, system: str) -> str:
-        return self._run(clip, self._messages(prompt, system))
+        return self._ask(clip, self._messages(prompt, system))
 
     def follow_up(self, clip: Clip, prompt: str, system: str, previous: str, message: str) -> str:
         msgs = self._messages(prompt, system) + [
             {"role": "assistant", "content": [{"type": "text", "text": previous[:4000]}]},
             {"role": "user", "content": [{"type": "text", "text": message}]},
         ]
-        return self._run(clip, msgs)
+        return self._ask(clip, msgs)

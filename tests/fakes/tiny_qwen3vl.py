@@ -181,3 +181,19 @@ class ScriptedLogits:
         return out
 
 
+
+
+class BatchScriptedLogits:
+    """ScriptedLogits for a batch: row i of a (left-padded) batch emits ``scripts[i]``, then
+    EOS (and EOS again while the longer rows finish)."""
+
+    def __init__(self, scripts: list[list[int]], prompt_len: int, eos_id: int):
+        self.scripts = [list(s) + [eos_id] for s in scripts]
+        self.prompt_len, self.eos = prompt_len, eos_id
+
+    def __call__(self, input_ids, scores):
+        step = input_ids.shape[1] - self.prompt_len
+        out = torch.full_like(scores, float("-inf"))
+        for row, script in enumerate(self.scripts):
+            out[row, script[step] if step < len(script) else self.eos] = 0.0
+        return out
