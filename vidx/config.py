@@ -130,6 +130,10 @@ class Settings(BaseSettings):
         1, ge=1, le=32, description="Windows the local provider generates in one batched generate() call (a GPU "
         "decodes several sequences for about the cost of one; 1: one window at a time).",
     )
+    qwen_pad_to: int = Field(
+        0, ge=0, description="Left-pad every prompt to a multiple of this many tokens (0: off), so a static "
+        "KV cache is compiled for a few sizes instead of one per window length.",
+    )
     qwen_batch_wait: float = Field(
         1.0, ge=0, description="Seconds the local provider waits for more windows to fill a batch.")
     openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")

@@ -108,8 +108,30 @@ class QwenLocalProvider:
             texts.append(self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
             videos.append(clip.frames)
         kw: dict[str, Any] = {"padding": True, "padding_side": "left"} if len(items) > 1 else {}
-        return self.processor(text=texts, videos=videos, video_metadata=metas, do_sample_frames=False,
-                              return_tensors="pt", **kw)
+        inputs = self.processor(text=texts, videos=videos, video_metadata=metas, do_sample_frames=False,
+                                return_tensors="pt", **kw)
+        return self._pad_to_bucket(inputs)
+
+    def _pad_to_bucket(self, inputs: Any) -> Any:
+        """VIDX_QWEN_PAD_TO: left-pad to the next multiple of that many tokens, so windows of
+        different lengths share a few static-cache sizes (and their compiled decode step)."""
+        import torch
+
+        bucket = self.settings.qwen_pad_to
+        n = int(inputs["input_ids"].shape[1])
+        if bucket <= 0 or n % bucket == 0:
+            return inputs
+        extra = bucket - n % bucket
+        pad_id = self.processor.tokenizer.pad_token_id
+        if pad_id is None:
+            pad_id = self.processor.tokenizer.eos_token_id or 0
+        for key in list(inputs.keys()):  # input_ids, attention_mask, mm_token_type_ids, ...: one per token
+            v = inputs[key]
+            if not isinstance(v, torch.Tensor) or v.dim() != 2 or v.shape[1] != n:
+                continue
+            fill = pad_id if key == "input_ids" else 0
+            inputs[key] = torch.cat([torch.full((v.shape[0], extra), fill, dtype=v.dtype), v], dim=1)
+        return inputs
 
     def _run(self, clip: Clip, messages: list[dict[str, Any]]) -> str:
         out = self._run_batch([(clip, messages)])[0]

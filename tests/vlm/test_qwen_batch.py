@@ -122,3 +122,27 @@ def test_windows_are_batched_through_the_pipeline_and_give_the_same_events(
             assert max(len(k) for k in hook.seen) == 4  # four windows in one generate()
             assert sum(len(k) for k in hook.seen) == 4  # each window asked once
     assert results[1] == results[4] == [(a + 1, a + 3, f"the scene from {a:g} s") for a in (0.0, 10.0, 20.0, 30.0)]
+
+
+def test_prompts_padded_to_a_bucket_generate_the_same_answer(
+        tiny: Path, film: Path, make_settings: Callable[..., Settings]) -> None:
+    """VIDX_QWEN_PAD_TO: windows of any length become a few prompt sizes (for a static KV
+    cache), and the padding changes no generated token."""
+    from ingest.analyzers.base import VideoJob
+    from ingest.vlm.analyzer import VlmAnalyzer
+    from ingest.vlm.transformers_local import QwenLocalProvider
+    from ingest.vlm.windows import Window
+    from vidx.media import probe
+
+    plain = _settings(make_settings, tiny, 1)
+    padded = plain.model_copy(update={"qwen_pad_to": 256})
+    job = VideoJob(film, "v" * 32, "0" * 64, probe(film), "r")
+    p1, p2 = QwenLocalProvider(plain), QwenLocalProvider(padded)
+    for i, (a, b) in enumerate([(0.0, 10.0), (10.0, 26.0)]):
+        clip, _ = VlmAnalyzer(plain, p1).clip(job, Window(i, a, b))
+        msgs = p1._messages(f"Window {i}", "sys")
+        n_plain = int(p1.inputs(clip, msgs)["input_ids"].shape[1])
+        inputs = p2.inputs(clip, msgs)
+        assert int(inputs["input_ids"].shape[1]) % 256 == 0 and int(inputs["input_ids"].shape[1]) > n_plain
+        assert {k for k, v in inputs.items() if hasattr(v, "shape") and v.shape[-1] == n_plain} == set()
+        assert p2._run(clip, msgs) == p1._run(clip, msgs)
