@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -136,14 +137,11 @@ def speak(text: str, voice: str = "en-us", rate: int = 150) -> tuple[np.ndarray,
     return data, rate_hz
 
 
-def make_speech_video(path: Path, lines: Sequence[tuple[float, str]], duration: float,
-                      scenes: Sequence[tuple[float, tuple[int, int, int]]] | None = None, fps: int = 10,
-                      size: tuple[int, int] = (320, 180), container: str | None = None,
-                      audio_codec: str = "aac") -> Path:
-    """A video whose soundtrack says each ``(second, text)`` at that second (espeak-ng)."""
-    import av
+SPEECH_RATE = 16000
 
-    rate = 16000
+
+def speech_track(lines: Sequence[tuple[float, str]], duration: float, rate: int = SPEECH_RATE) -> np.ndarray:
+    """A mono float track of ``duration`` seconds that says each ``(second, text)`` (espeak-ng)."""
     track = np.zeros(int(duration * rate), dtype=np.float32)
     for t, text in lines:
         data, hz = speak(text)
@@ -152,6 +150,34 @@ def make_speech_video(path: Path, lines: Sequence[tuple[float, str]], duration: 
             x = np.interp(np.arange(0, len(x) * rate / hz) * hz / rate, np.arange(len(x)), x).astype(np.float32)
         a = int(t * rate)
         track[a : a + len(x)] = x[: max(0, len(track) - a)]
+    return track
+
+
+def mux_track(out: Any, ast: Any, track: np.ndarray, rate: int = SPEECH_RATE) -> None:
+    """Encode a mono float track into the audio stream ``ast`` of ``out``."""
+    import av
+
+    fmt = ast.codec_context.format.name if ast.codec_context.format else "fltp"
+    for i in range(0, len(track), 1024):
+        part = track[i : i + 1024]
+        arr = (part * 32767).astype(np.int16)[None, :] if fmt.startswith("s16") else part[None, :]
+        af = av.AudioFrame.from_ndarray(arr, format=fmt, layout="mono")
+        af.sample_rate, af.pts, af.time_base = rate, i, Fraction(1, rate)
+        for pkt in ast.encode(af):
+            out.mux(pkt)
+    for pkt in ast.encode():
+        out.mux(pkt)
+
+
+def make_speech_video(path: Path, lines: Sequence[tuple[float, str]], duration: float,
+                      scenes: Sequence[tuple[float, tuple[int, int, int]]] | None = None, fps: int = 10,
+                      size: tuple[int, int] = (320, 180), container: str | None = None,
+                      audio_codec: str = "aac") -> Path:
+    """A video whose soundtrack says each ``(second, text)`` at that second (espeak-ng)."""
+    import av
+
+    rate = SPEECH_RATE
+    track = speech_track(lines, duration, rate)
     scenes = scenes or [(duration, (60, 60, 70))]
     w, h = size
     with av.open(str(path), "w", format=container) as out:
@@ -174,16 +200,7 @@ def make_speech_video(path: Path, lines: Sequence[tuple[float, str]], duration: 
                 n += 1
         for pkt in st.encode():
             out.mux(pkt)
-        fmt = ast.codec_context.format.name if ast.codec_context.format else "fltp"
-        for i in range(0, len(track), 1024):
-            part = track[i : i + 1024]
-            arr = (part * 32767).astype(np.int16)[None, :] if fmt.startswith("s16") else part[None, :]
-            af = av.AudioFrame.from_ndarray(arr, format=fmt, layout="mono")
-            af.sample_rate, af.pts, af.time_base = rate, i, Fraction(1, rate)
-            for pkt in ast.encode(af):
-                out.mux(pkt)
-        for pkt in ast.encode():
-            out.mux(pkt)
+        mux_track(out, ast, track, rate)
     return path
 
 
@@ -207,15 +224,8 @@ def make_lecture(path: Path, seconds: float, slide_seconds: float = 20.0, fps: i
     from PIL import Image, ImageDraw, ImageFont
 
     w, h = size
-    rate = 16000
-    track = np.zeros(int(seconds * rate), dtype=np.float32)
-    for t, text in lines:
-        data, hz = speak(text)
-        x = data.astype(np.float32) / 32768.0
-        if hz != rate:
-            x = np.interp(np.arange(0, len(x) * rate / hz) * hz / rate, np.arange(len(x)), x).astype(np.float32)
-        a = int(t * rate)
-        track[a: a + len(x)] = x[: max(0, len(track) - a)]
+    rate = SPEECH_RATE
+    track = speech_track(lines, seconds, rate) if lines else np.zeros(0, np.float32)
     big = ImageFont.load_default(size=max(14, h // 13))
     small = ImageFont.load_default(size=max(10, h // 20))
     shown: list[tuple[float, str]] = []
@@ -255,14 +265,5 @@ def make_lecture(path: Path, seconds: float, slide_seconds: float = 20.0, fps: i
         for pkt in st.encode():
             out.mux(pkt)
         if ast is not None:
-            fmt = ast.codec_context.format.name if ast.codec_context.format else "fltp"
-            for i in range(0, len(track), 1024):
-                part = track[i: i + 1024]
-                arr2 = (part * 32767).astype(np.int16)[None, :] if fmt.startswith("s16") else part[None, :]
-                af = av.AudioFrame.from_ndarray(arr2, format=fmt, layout="mono")
-                af.sample_rate, af.pts, af.time_base = rate, i, Fraction(1, rate)
-                for pkt in ast.encode(af):
-                    out.mux(pkt)
-            for pkt in ast.encode():
-                out.mux(pkt)
+            mux_track(out, ast, track, rate)
     return shown
