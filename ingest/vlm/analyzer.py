@@ -192,10 +192,10 @@ class VlmAnalyzer:
                 threading.Thread(target=work, name="vlm-frames", daemon=True).start()
 
         for n, w in enumerate(windows):
-            while folded < n - c + 1:  # the context this window's prompt needs
+            while folded < n - c + 1:  # the context this window's prompt needs: windows up to n-C
                 while windows[folded].idx not in rows:
                     take()
-                fold(n - c + 1)
+                fold(folded + 1)
             while inflight >= c:
                 take()
             prompt = build_prompt(w.start, w.end, known_people, previous,
