@@ -4,6 +4,7 @@ one the program runs."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -106,5 +107,8 @@ def cached_whisper(model: str, label: str, device: str, compute_type: str, beam_
     key = (model, device, compute_type, beam_size)
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = WhisperRecognizer(model, label, device, compute_type, beam_size=beam_size)
+            # one thread per core: CTranslate2's default (4) oversubscribes small machines, where
+            # speech shares the cores with decoding and OCR (bench/README.md: 14.5 vs 13.5 CPU-s)
+            _cache[key] = WhisperRecognizer(model, label, device, compute_type, beam_size=beam_size,
+                                            cpu_threads=min(8, os.cpu_count() or 1))
         return _cache[key]
