@@ -96,7 +96,7 @@ class _Pass:
     cue_thumbs: dict[int, bytes] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     decode_s: float = 0.0  # waiting for the decoder
-    scenes_s: float = 0.0  # everything else in the decoding loop (cuts, thumbnails, handing frames to OCR)
+    scenes_s: float = 0.0  # the rest of the decoding loop (cuts, thumbnails, handing frames to OCR; not OCR itself)
 
 
 def _timed(it: Iterator[Sample], p: _Pass) -> Iterator[Sample]:
@@ -283,7 +283,8 @@ class BasicAnalyzer:
                 raise AnalysisError(f"decoding failed: {exc}") from exc
             out.warnings.append(f"decoding stopped at {format_ts(last_t)} ({last_t:.1f}s of {duration:.1f}s): "
                                 f"{exc}; the video is indexed up to {last_t:.1f}s")
-        out.scenes_s = time.perf_counter() - started - out.decode_s
+        inline_ocr = reader.busy if isinstance(reader, InlineOcr) else 0.0  # counted as OCR, not here
+        out.scenes_s = time.perf_counter() - started - out.decode_s - inline_ocr
         if not scenes:
             raise AnalysisError("no frames could be decoded")
         step = 1.0 / s.scene_fps

@@ -65,6 +65,10 @@ def test_overlapped_ocr_gives_the_events_of_sequential_ocr(
     # only frames that can hold new text were read: one per slide, none of the unchanged ones
     # (a frame every VIDX_OCR_INTERVAL=5 s would be 12 reads)
     assert len(a1.reads) == len(slides) == len(a2.reads)
+    # the busy seconds of each part, as the pipeline logs them; OCR is counted once, as OCR
+    for analysis in (overlapped, sequential):
+        assert set(analysis.busy) == {"decode", "scenes", "ocr"}
+        assert analysis.busy["scenes"] < analysis.busy["ocr"], analysis.busy
 
 
 def test_a_cancelled_analysis_stops_its_ocr_thread(
