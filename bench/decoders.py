@@ -24,9 +24,6 @@ pyav-every-1t). Prints and writes JSON (``--out``).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -36,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchio import machine, write_report  # noqa: E402
 
 
 def _grid(times: list[float], fps: float) -> list[float]:
@@ -171,7 +169,7 @@ def compare(film: Path, fps: float, repeat: int = 1) -> dict[str, Any]:
     return {
         "bench": "decoders", "film": {"path": film.name, "size": f"{w}x{h}", "fps": src_fps,
                                       "seconds": round(duration, 2)},
-        "sample_fps": fps, "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "sample_fps": fps, "machine": machine(),
         "results": results, "skipped": skipped, "fastest_exact": fastest,
         "vidx_vs_fastest_exact": round(results["vidx"]["seconds"] / exact[fastest], 3),
     }
@@ -185,9 +183,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=Path("bench/results/decoders.json"))
     args = ap.parse_args()
     rep = compare(args.film, args.fps, args.repeat)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(rep, indent=2))
-    print(json.dumps(rep, indent=2))
+    write_report(args.out, rep)
     return 0
 
 

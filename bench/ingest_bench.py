@@ -21,9 +21,7 @@ a running daemon. Real-time factors are video seconds per wall-clock second.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -32,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchio import machine, write_report  # noqa: E402
 
 SENTENCES = [
     "Welcome back to the course on renewable energy systems.",
@@ -171,8 +170,7 @@ def main() -> int:
     dur = args.seconds
     slowest = max(((k, v) for k, v in runs["whole"]["stages"].items() if k != "analyse"), key=lambda kv: kv[1])
     report = {
-        "bench": "ingest", "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                       "platform": platform.platform()},
+        "bench": "ingest", "machine": machine(),
         "film": {"seconds": dur, "size": args.size, "fps": args.fps, "spoken_lines": len(lines),
                  "generated_in_s": round(made, 1), "path": str(film)},
         "decode_every_frame_one_thread_s": round(decode_s, 3),
@@ -188,9 +186,7 @@ def main() -> int:
                   "cpu_x_real_time_met": dur / runs["cpu"]["seconds"] >= 25,
                   "cpu_vs_decode_met": runs["cpu"]["seconds"] / decode_s <= 1.3},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_report(args.out, report)
     return 0
 
 

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
-import platform
 import random
 import socket
 import subprocess
@@ -39,6 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+from benchio import machine, write_report  # noqa: E402
 
 
 def build_store(data_dir: Path, n: int, per_video: int = 500) -> float:
@@ -190,13 +189,11 @@ def main() -> int:
         r["p95_vs_healthz"] = round(r["p95_ms"] / base, 1)
     report = {
         "bench": "load", "events": args.events, "clients": args.clients, "seconds_per_target": args.seconds,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine(),
         "store_build_s": round(build_s, 1), "server_rss_mb": {"before": before, "after": after},
         "results": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_report(args.out, report)
     return 0
 
 

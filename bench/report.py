@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchio import last_json  # noqa: E402
 
 RUN_LABELS = {
     "cpu": "CPU path, no speech (vidx)",
@@ -27,11 +29,7 @@ def _load(folder: Path, name: str) -> dict[str, Any] | None:
     p = folder / f"{name}.json"
     if not p.exists():
         return None
-    text = p.read_text()
-    try:
-        return dict(json.loads(text))
-    except json.JSONDecodeError:  # a script that printed lines before its report: keep the last object
-        return dict(json.loads(text[text.rindex("\n{") + 1:]))
+    return last_json(p.read_text())
 
 
 def _plots(res: dict[str, Any], img: Path) -> dict[str, str]:

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from benchio import last_json  # noqa: E402
 
 
 def run(args: list[str], out: Path, timeout: float) -> None:
@@ -29,8 +31,7 @@ def run(args: list[str], out: Path, timeout: float) -> None:
         sys.stderr.write(proc.stderr[-4000:])
         raise SystemExit(f"{args[0]} failed (exit {proc.returncode})")
     if not out.exists():  # a script that only prints (gpu_smoke when it skips)
-        text = proc.stdout.strip()
-        out.write_text(text[text.rindex("\n{") + 1:] if "\n{" in text else text)
+        out.write_text(json.dumps(last_json(proc.stdout), indent=2))
     json.loads(out.read_text())  # valid JSON, or the run fails here
     print(f"    {out} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
@@ -67,7 +68,6 @@ def main() -> int:
     (res / "gpu.json").unlink(missing_ok=True)
     run(["bench/gpu_smoke.py", *gpu, "--workdir", str(work / "gpu"), "--out", str(res / "gpu.json")],
         res / "gpu.json", 3600)
-    sys.path.insert(0, str(ROOT / "bench"))
     from report import render
 
     render(res, a.report.resolve())

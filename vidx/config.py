@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -96,8 +96,8 @@ class Settings(BaseSettings):
         5.0, ge=0.5, description="Inside a long scene, seconds between OCR reads (frames identical to the last "
         "one read are skipped; new text starts a new event).",
     )
-    decoder: str = Field(
-        "auto", pattern="^(auto|every|nonref)$",
+    decoder: Literal["auto", "every", "nonref"] = Field(
+        "auto",
         description="auto | every | nonref: how frames are sampled (nonref skips frames nothing refers to, "
         "about 3x faster; auto uses it when the file keeps samples within one frame of their time).",
     )

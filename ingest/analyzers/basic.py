@@ -184,7 +184,7 @@ class BasicAnalyzer:
                 progress(0.95, "reading on-screen text")
             texts = reader.finish() if reader is not None else {}
         except BaseException:
-            if isinstance(reader, OcrWorker):
+            if reader is not None:
                 reader.abandon()
             raise
         scenes = _apply_text(decoded, texts, s.min_scene_seconds)
@@ -239,7 +239,7 @@ class BasicAnalyzer:
 
         started = time.perf_counter()
         try:
-            for sample in _timed(iter_samples(job.path, s.scene_fps, mode=s.decoder), out):  # type: ignore[arg-type]
+            for sample in _timed(iter_samples(job.path, s.scene_fps, mode=s.decoder), out):
                 n += 1
                 t = sample.t
                 last_t = t

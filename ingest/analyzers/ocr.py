@@ -81,7 +81,8 @@ class TextReader(Protocol):
 
     def finish(self) -> dict[int, str]: ...
 
-    def close(self) -> None: ...
+    def abandon(self) -> None:
+        """Stop at once, dropping what is queued (the analysis was cancelled or failed)."""
 
 
 class InlineOcr:
@@ -98,7 +99,7 @@ class InlineOcr:
     def finish(self) -> dict[int, str]:
         return self.texts
 
-    def close(self) -> None:
+    def abandon(self) -> None:
         pass
 
 
@@ -150,7 +151,6 @@ class OcrWorker:
         self._thread.join()
 
     def abandon(self) -> None:
-        """Drop what is queued and stop: used when the analysis is cancelled."""
         try:
             while True:
                 self._q.get_nowait()
