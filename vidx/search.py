@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from vidx.embed import Embedder
-from vidx.store.base import EventStore, Hit, SearchMode, SearchResult, highlight_event
+from vidx.plan import TOTAL_CAP, Plan
+from vidx.store.base import EventStore, Hit, PlanResult, SearchMode, highlight_event
 
 log = logging.getLogger("vidx.search")
 
@@ -79,8 +80,21 @@ def parse_query(params: dict[str, Any], default_size: int = 20) -> Query:
     end = _seconds(params.get("to"), "to")
     added_from = _day(params.get("added_from"), "added_from")
     added_to = _day(params.get("added_to"), "added_to")
+    _check_cost(q)
+    if (page - 1) * size >= TOTAL_CAP:
+        raise BadRequest(f"pages go up to result {TOTAL_CAP:,}: narrow the search with words or filters")
     return Query(q=q, mode=mode, size=size, video_id=video_id, min_score=min_score, page=page, start=start, end=end,
                  added_from=added_from, added_to=added_to)
+
+
+def _check_cost(q: str) -> None:
+    from vidx.plan import PlanTooCostly, check_cost
+    from vidx.query import parse
+
+    try:
+        check_cost(parse(q))
+    except PlanTooCostly as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def _day(v: Any, name: str) -> str | None:
@@ -157,32 +171,7 @@ def hit_dict(h: Hit) -> dict[str, Any]:
     }
 
 
-def facets(hits: list[Hit]) -> dict[str, list[tuple[str, int]]]:
-    """Counts of the hits above the threshold by source, language, video, person, place, object and
-    the day the video was indexed."""
-    from collections import Counter
-
-    c: dict[str, Counter[str]] = {k: Counter() for k in ("source", "language", "video", "person", "location",
-                                                            "object", "added")}
-    for h in hits:
-        e = h.event
-        c["source"][e.source] += 1
-        if e.language:
-            c["language"][e.language] += 1
-        c["video"][e.video_path.rsplit("/", 1)[-1]] += 1
-        for p in e.people:
-            c["person"][p] += 1
-        if e.location:
-            c["location"][e.location] += 1
-        for o in e.objects:
-            c["object"][o] += 1
-        if e.indexed_at:
-            c["added"][e.indexed_at[:10]] += 1
-    return {k: v.most_common(8) for k, v in c.items() if v}
-
-
 QUERY_CACHE = 256  # query embeddings kept (paging and filters ask the same query again)
-CANDIDATES = 100  # hits asked of the store per list; scoring, filters and the threshold pick from them
 
 
 class SearchService:
@@ -220,71 +209,37 @@ class SearchService:
                 self._vectors.popitem(last=False)
         return vec
 
-    def run(self, query: Query) -> tuple[SearchResult, int, list[Hit]]:
-        """(this page of hits above the threshold, how many candidates the threshold left out,
-        every hit above it)."""
+    def plan(self, query: Query) -> Plan:
+        """The query plan of a request (raises :class:`BadRequest` for one that costs too much)."""
         from vidx import relevance as rel
+        from vidx.plan import PlanTooCostly, build
         from vidx.query import parse
 
-        pq = parse(query.q)
-        if not pq.text:
-            return SearchResult(total=0, hits=[]), 0, []
-        window = max(CANDIDATES, query.size * 4)
-        terms = rel.query_terms(pq.text)
-        found: dict[str, Hit] = {}
-        sem_scores: dict[str, float] = {}
-        cosines: dict[str, float] = {}
-        bm25_rank: dict[str, int] = {}
-        if query.mode in (SearchMode.keyword, SearchMode.hybrid):
-            # highlights are made below for the page shown only (not for every candidate)
-            for i, h in enumerate(self.store.search_keyword(pq.text, window, query.video_id, highlight=False).hits):
-                found[h.event.event_id] = h
-                bm25_rank[h.event.event_id] = i
-        if query.mode in (SearchMode.semantic, SearchMode.hybrid):
-            emb = self.embedder
-            cal = rel.calibration(emb.model_id)
-            knn = self.store.search_knn(self._query_vector(pq.text), window, query.video_id).hits
-            for h in knn:
-                sem_scores[h.event.event_id] = rel.semantic_relevance(h.score, cal)
-                cosines[h.event.event_id] = h.score
-                prev = found.get(h.event.event_id)
-                if prev is None:
-                    found[h.event.event_id] = h
-                else:
-                    for f, frags in h.highlights.items():
-                        prev.highlights.setdefault(f, frags)
-            floor = min(sem_scores.values()) if len(knn) >= window else 0.0  # not in the window: at most this
-        scored: list[Hit] = []
-        for eid, h in found.items():
-            if not rel.passes(h.event, pq):
-                continue
-            kw = rel.keyword_relevance(h.event, terms)
-            if query.mode == SearchMode.keyword:
-                score = kw
-                parts = {"keyword": kw}
-            elif query.mode == SearchMode.semantic:
-                score = sem_scores.get(eid, 0.0)
-                parts = {"semantic": score}
-            else:
-                sem = sem_scores.get(eid, floor)
-                score = rel.fuse(kw, sem)
-                parts = {"keyword": kw, "semantic": sem}
-            scored.append(Hit(event=h.event, score=score, highlights=h.highlights, scores=parts))
         threshold = self.min_score if query.min_score is None else query.min_score
-        kept = [h for h in scored if h.score >= threshold and (h.score > 0 or threshold == 0)
-                and (query.start is None or h.event.end_sec > query.start)
-                and (query.end is None or h.event.start_sec < query.end)
-                and (query.added_from is None or h.event.indexed_at[:10] >= query.added_from)
-                and (query.added_to is None or h.event.indexed_at[:10] <= query.added_to)]
-        last = len(bm25_rank)
-        kept.sort(key=lambda h: (-h.score, -cosines.get(h.event.event_id, -2.0), bm25_rank.get(h.event.event_id, last),
-                                 h.event.duration_sec, h.event.start_sec, h.event.event_id))
-        first = (query.page - 1) * query.size
-        page = kept[first: first + query.size]
-        for h in page:
-            if not h.highlights:
-                h.highlights = highlight_event(h.event, pq.text)
-        return SearchResult(total=len(kept), hits=page), len(scored) - len(kept), kept
+        offset = (query.page - 1) * query.size
+        if offset >= TOTAL_CAP:
+            raise BadRequest(f"pages go up to result {TOTAL_CAP:,}: narrow the search with filters")
+        cal = rel.calibration(self.embedder.model_id) if query.mode != SearchMode.keyword else rel.DEFAULT_CALIBRATION
+        try:
+            return build(parse(query.q), query.mode, threshold, offset=offset, size=query.size,
+                         video_ids=(query.video_id,) if query.video_id else (), start=query.start, end=query.end,
+                         added_from=query.added_from, added_to=query.added_to, unrelated=cal.unrelated,
+                         paraphrase=cal.paraphrase)
+        except PlanTooCostly as exc:
+            raise BadRequest(str(exc)) from None
+
+    def run(self, query: Query) -> PlanResult:
+        """The store executes the plan (filters, threshold, totals, facets); here only the page
+        shown is highlighted."""
+        plan = self.plan(query)
+        vector = None
+        if plan.has_text and plan.mode != SearchMode.keyword:
+            vector = self._query_vector(plan.text)
+        res = self.store.search(plan, vector)
+        for h in res.hits:
+            if not h.highlights and plan.has_text:
+                h.highlights = highlight_event(h.event, plan.text)
+        return res
 
     def similar(self, event_id: str, size: int = 10, min_score: float | None = None) -> dict[str, Any] | None:
         """"More like this": the events nearest to one event's vector, across all videos
@@ -308,8 +263,10 @@ class SearchService:
                 "below_threshold": 0}
 
     def search(self, query: Query) -> dict[str, Any]:
-        res, below, kept = self.run(query)
+        res = self.run(query)
         threshold = self.min_score if query.min_score is None else query.min_score
-        return {"total": res.total, "hits": [hit_dict(h) for h in res.hits], "min_score": threshold,
-                "below_threshold": below, "page": query.page, "pages": max(1, -(-res.total // query.size)),
-                "facets": facets(kept)}
+        shown = min(res.total, TOTAL_CAP)
+        return {"total": res.total, "total_relation": "eq" if res.exact else "gte",
+                "hits": [hit_dict(h) for h in res.hits], "min_score": threshold,
+                "below_threshold": res.below, "page": query.page, "pages": max(1, -(-shown // query.size)),
+                "facets": {k: [list(x) for x in v] for k, v in res.facets.items()}}

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import functools
 import html
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from vidx.errors import ServiceUnavailable
 from vidx.schema import Event
+
+if TYPE_CHECKING:
+    from vidx.plan import Plan
 
 RRF_K = 60
 HIGHLIGHT_FIELDS = ("description", "dialogue", "ocr_text")
@@ -67,6 +68,19 @@ class SearchResult:
 
 
 @dataclass
+class PlanResult:
+    """What a store's engine found for a :class:`vidx.plan.Plan`: the total (exact when
+    ``exact``, else at least this many), the page's hits with calibrated scores, facet counts
+    over every match, and how many events held a query word but fell below the threshold."""
+
+    total: int
+    exact: bool
+    hits: list[Hit]
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    below: int = 0
+
+
+@dataclass
 class WriteReport:
     """What a write did; ``failed`` lists (event_id, reason) never silently dropped."""
 
@@ -103,6 +117,11 @@ class EventStore(Protocol):
     def search_hybrid(
         self, text: str, vector: np.ndarray, size: int, video_id: str | None = None
     ) -> SearchResult: ...
+
+    def search(self, plan: Plan, vector: np.ndarray | None = None) -> PlanResult:
+        """Execute a query plan in the engine: filters before ranking, the threshold, exact
+        totals (up to vidx.plan.TOTAL_CAP), the page and facet counts over every match."""
+        ...
 
     def get_event(self, event_id: str) -> Event | None: ...
 
@@ -155,47 +174,10 @@ def rrf_fuse(result_lists: Iterable[list[Hit]], size: int, k: int = RRF_K) -> li
     return ordered[:size]
 
 
-# --------------------------------------------------------------------------- #
-# Tokens shared by the embedded store and the highlighter
-# --------------------------------------------------------------------------- #
-_CJK = (
-    "\u3040-\u30ff"  # Hiragana, Katakana
-    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Han
-    "\uac00-\ud7af"  # Hangul
-)
-_TOKEN_RE = re.compile(rf"[{_CJK}]+|[^\W_]+", re.UNICODE)
-_CJK_RE = re.compile(rf"[{_CJK}]")
-
-
-STOP_WORDS = frozenset(
-    "a an and are as at be but by for from has have in into is it its of on or that the their then there "
-    "these they this to was were will with".split()
-)
-
-
-def query_tokens(text: str, limit: int = 64) -> list[str]:
-    """Tokens of a query; stop words are dropped unless the query has nothing else."""
-    toks = list(dict.fromkeys(tokens(text, limit=limit)))
-    content = [t for t in toks if t not in STOP_WORDS]
-    return content or toks
-
-
-def tokens(text: str, limit: int | None = None) -> list[str]:
-    """Lower-cased words; CJK runs become overlapping bigrams (like Elasticsearch's
-    ``cjk_bigram``), a lone CJK character stays a unigram."""
-    out: list[str] = []
-    for m in _TOKEN_RE.finditer(text):
-        run = m.group(0)
-        if _CJK_RE.match(run):
-            if len(run) == 1:
-                out.append(run)
-            else:
-                out.extend(run[i : i + 2] for i in range(len(run) - 1))
-        else:
-            out.append(run.lower())
-        if limit is not None and len(out) >= limit:
-            break
-    return out
+# Tokens: one text analysis for the whole project (vidx.text); re-exported for older imports
+from vidx.text import CJK_RE as _CJK_RE  # noqa: E402
+from vidx.text import STOP_WORDS, query_tokens, stem, tokens  # noqa: E402,F401
+from vidx.text import TOKEN_RE as _TOKEN_RE  # noqa: E402
 
 
 def highlight(text: str, query: str, max_fragments: int = 3, fragment_chars: int = 160) -> list[str]:
@@ -204,7 +186,7 @@ def highlight(text: str, query: str, max_fragments: int = 3, fragment_chars: int
         return []
     qt = query_tokens(query)
     words = {t for t in qt if not _CJK_RE.match(t)}
-    stems = {_stem(w) for w in words}
+    stems = {stem(w) for w in words}
     cjk = {t for t in qt if _CJK_RE.match(t)}
     spans: list[tuple[int, int]] = []
     for m in _TOKEN_RE.finditer(text):
@@ -217,7 +199,7 @@ def highlight(text: str, query: str, max_fragments: int = 3, fragment_chars: int
                     start = idx + 1
         else:
             low = run.lower()
-            if low in words or any(len(w) >= 4 and low.startswith(w) for w in words) or _stem(low) in stems:
+            if low in words or any(len(w) >= 4 and low.startswith(w) for w in words) or stem(low) in stems:
                 spans.append((m.start(), m.end()))
     if not spans:
         return []
@@ -262,11 +244,3 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             out.append((s, e))
     return out
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _stem(w: str) -> str:
-    for suf in ("ing", "ers", "er", "es", "ed", "s"):
-        if len(w) > len(suf) + 2 and w.endswith(suf):
-            return w[: -len(suf)]
-    return w

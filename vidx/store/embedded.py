@@ -23,12 +23,14 @@ from typing import Any
 
 import numpy as np
 
+from vidx.plan import Plan
 from vidx.schema import SCHEMA_VERSION, Event
 from vidx.sqlite import connect
 from vidx.store.base import (
     RRF_K,
     EventStore,
     Hit,
+    PlanResult,
     SchemaMismatch,
     SearchResult,
     StoreError,
@@ -37,6 +39,7 @@ from vidx.store.base import (
     query_tokens,
     tokens,
 )
+from vidx.store.catalog import Catalog, searchable_length_of_doc
 
 log = logging.getLogger("vidx.store.embedded")
 
@@ -56,6 +59,7 @@ CREATE TABLE IF NOT EXISTS events(
     vec BLOB
 );
 CREATE INDEX IF NOT EXISTS events_video ON events(video_id, start_sec);
+CREATE TABLE IF NOT EXISTS videos(video_id TEXT PRIMARY KEY, video_path TEXT NOT NULL, changed INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS deletions(seq INTEGER PRIMARY KEY AUTOINCREMENT, row INTEGER NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
     description, dialogue, ocr_text, meta,
@@ -84,80 +88,6 @@ def fts_query(text: str) -> str | None:
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in toks)
 
 
-class _VectorIndex:
-    """In-memory copy of the vectors, kept in step with the database."""
-
-    def __init__(self) -> None:
-        self.rowids = np.zeros(0, dtype=np.int64)
-        self.matrix = np.zeros((0, 0), dtype=np.float16)
-        self.alive = np.zeros(0, dtype=bool)
-        self.n = 0
-        self.max_rowid = 0
-        self.del_seq = 0
-        self.dims = 0
-        self.lock = threading.Lock()
-
-    def sync(self, conn: sqlite3.Connection) -> None:
-        new = conn.execute(
-            "SELECT rowid, vec FROM events WHERE rowid > ? AND vec IS NOT NULL ORDER BY rowid", (self.max_rowid,)
-        ).fetchall()
-        dels = conn.execute("SELECT seq, row FROM deletions WHERE seq > ? ORDER BY seq", (self.del_seq,)).fetchall()
-        if new:
-            vecs = np.frombuffer(b"".join(r[1] for r in new), dtype=np.float32)
-            dims = len(new[0][1]) // 4
-            vecs = vecs.reshape(len(new), dims)
-            if self.dims == 0:
-                self.dims = dims
-                self.matrix = np.zeros((0, dims), dtype=np.float16)
-            if dims != self.dims:
-                raise StoreError(f"vector size changed from {self.dims} to {dims}: run `vidx reindex`")
-            need = self.n + len(new)
-            if need > len(self.rowids):
-                cap = max(need, int(len(self.rowids) * 1.5) + 1024)
-                rowids = np.zeros(cap, dtype=np.int64)
-                rowids[: self.n] = self.rowids[: self.n]
-                matrix = np.zeros((cap, self.dims), dtype=np.float16)
-                matrix[: self.n] = self.matrix[: self.n]
-                alive = np.zeros(cap, dtype=bool)
-                alive[: self.n] = self.alive[: self.n]
-                self.rowids, self.matrix, self.alive = rowids, matrix, alive
-            self.rowids[self.n : need] = [r[0] for r in new]
-            self.matrix[self.n : need] = vecs
-            self.alive[self.n : need] = True
-            self.n = need
-            self.max_rowid = int(new[-1][0])
-        if dels:
-            if self.n:
-                pos, ok = self._positions(np.array([r[1] for r in dels], dtype=np.int64))
-                self.alive[pos[ok]] = False
-            self.del_seq = int(dels[-1][0])
-
-    def _positions(self, rowids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        have = self.rowids[: self.n]
-        pos = np.clip(np.searchsorted(have, rowids), 0, self.n - 1)
-        return pos, have[pos] == rowids
-
-    def top(self, q: np.ndarray, k: int, subset: np.ndarray | None = None) -> list[int]:
-        """Row ids of the ~k best candidates by float16 dot product (rescored exactly later)."""
-        if self.n == 0:
-            return []
-        if subset is not None:
-            pos, ok = self._positions(subset)
-            pos = pos[ok]
-            pos = pos[self.alive[pos]]
-            if len(pos) == 0:
-                return []
-            scores = _dot(self.matrix[pos], q)
-            rows = self.rowids[pos]
-        else:
-            scores = _dot(self.matrix[: self.n], q)
-            scores[~self.alive[: self.n]] = -np.inf
-            rows = self.rowids[: self.n]
-        k = min(k, len(scores))
-        part = np.argpartition(-scores, k - 1)[:k]
-        return [int(rows[i]) for i in part if scores[i] != -np.inf]
-
-
 def _dot(matrix: np.ndarray, q: np.ndarray) -> np.ndarray:
     """float16 matrix x vector; torch's kernel is ~3x faster than NumPy's float32 one."""
     if _torch is not None:
@@ -180,19 +110,45 @@ class EmbeddedStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.read_only = read_only
         self._local = threading.local()
-        self._vectors = _VectorIndex()
+        self._catalog = Catalog()
         self._write_lock = threading.Lock()
         self._generation: str | None = None
         self._has_schema = False
+        self._tables: tuple[bool, bool] | None = None
         if read_only:  # the UI and `vidx search`: never create or change anything
             return
         conn = self._conn()
         if not read_only:
             conn.executescript(_SCHEMA)
+            self._upgrade(conn)
             conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             have = conn.execute("SELECT v FROM events_fts_config WHERE k = 'rank'").fetchone()
             if have is None or have[0] != _RANK:  # set once: changing it invalidates other connections
                 conn.execute("INSERT INTO events_fts(events_fts, rank) VALUES ('rank', ?)", (_RANK,))
+
+    def _upgrade(self, conn: sqlite3.Connection) -> None:
+        """Bring a store made by an older vidx up to date in place, from the stored events (no
+        re-analysis): the word count of every event and the table of videos."""
+        cols = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
+        if "length" not in cols:
+            conn.execute("ALTER TABLE events ADD COLUMN length INTEGER")
+        missing = conn.execute("SELECT count(*) FROM events WHERE length IS NULL").fetchone()[0]
+        if missing:
+            log.info("upgrading the embedded store: counting the words of %d events", missing)
+            done = 0
+            while True:
+                rows = conn.execute("SELECT rowid, doc FROM events WHERE length IS NULL LIMIT 5000").fetchall()
+                if not rows:
+                    break
+                with self._write() as w:
+                    w.executemany("UPDATE events SET length = ? WHERE rowid = ?",
+                                  [(searchable_length_of_doc(d), r) for r, d in rows])
+                done += len(rows)
+                log.info("upgrading the embedded store: %d of %d events", done, missing)
+        if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM videos) AND EXISTS (SELECT 1 FROM events)").fetchone()[0]:
+            with self._write() as w:
+                w.execute("INSERT OR REPLACE INTO videos(video_id, video_path, changed) "
+                          "SELECT video_id, json_extract(doc, '$.video_path'), 1 FROM events GROUP BY video_id")
 
     # -- connections ------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -283,6 +239,7 @@ class EmbeddedStore:
             conn.execute("DELETE FROM events_fts")
             conn.execute("DELETE FROM events")
             conn.execute("DELETE FROM deletions")
+            conn.execute("DELETE FROM videos")
             conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
                 ("embedding_model", embedding_model), ("dims", str(dims)), ("generation", str(gen)),
                 ("schema_version", str(SCHEMA_VERSION))])
@@ -319,14 +276,23 @@ class EmbeddedStore:
                     conn.executemany("INSERT INTO deletions(row) VALUES (?)", [(r,) for r in old])
                 for e, vec in rows:
                     doc = json.dumps(e.doc(with_embedding=False), ensure_ascii=False)
+                    fts = _fts_row(e)
                     cur = conn.execute(
-                        "INSERT INTO events(event_id, video_id, start_sec, doc, vec) VALUES (?,?,?,?,?)",
-                        (e.event_id, e.video_id, e.start_sec, doc, vec),
+                        "INSERT INTO events(event_id, video_id, start_sec, doc, vec, length) VALUES (?,?,?,?,?,?)",
+                        (e.event_id, e.video_id, e.start_sec, doc, vec, sum(len(f.split()) for f in fts)),
                     )
                     conn.execute(
                         "INSERT INTO events_fts(rowid, description, dialogue, ocr_text, meta) VALUES (?,?,?,?,?)",
-                        (cur.lastrowid, *_fts_row(e)),
+                        (cur.lastrowid, *fts),
                     )
+                if rows:
+                    conn.execute("INSERT INTO videos(video_id, video_path, changed) VALUES (?, ?, "
+                                 "(SELECT coalesce(max(changed), 0) + 1 FROM videos)) ON CONFLICT(video_id) DO "
+                                 "UPDATE SET video_path = excluded.video_path, changed = excluded.changed "
+                                 "WHERE video_path != excluded.video_path",
+                                 (video_id, rows[0][0].video_path))
+                else:
+                    conn.execute("DELETE FROM videos WHERE video_id = ?", (video_id,))
                 conn.execute("COMMIT")
             except sqlite3.IntegrityError as exc:
                 conn.execute("ROLLBACK")
@@ -342,18 +308,42 @@ class EmbeddedStore:
 
     def repoint_video(self, video_id: str, video_path: str) -> int:
         with self._write() as conn:
-            return int(conn.execute("UPDATE events SET doc = json_set(doc, '$.video_path', ?) WHERE video_id = ?",
-                                    (video_path, video_id)).rowcount)
+            n = int(conn.execute("UPDATE events SET doc = json_set(doc, '$.video_path', ?) WHERE video_id = ?",
+                                 (video_path, video_id)).rowcount)
+            conn.execute("UPDATE videos SET video_path = ?, changed = (SELECT max(changed) + 1 FROM videos) "
+                         "WHERE video_id = ?", (video_path, video_id))
+            return n
 
     # -- reads ------------------------------------------------------------------
-    def _sync_vectors(self) -> None:
+    def _sync(self) -> Catalog:
+        """The catalog, brought up to date with the database (new rows, deletions, renames)."""
         conn = self._conn()
         gen = self._meta("generation")
-        if gen != self._generation:  # a rebuild emptied the store: start the vectors afresh
-            with self._vectors.lock:
-                self._vectors, self._generation = _VectorIndex(), gen
-        with self._vectors.lock:
-            self._vectors.sync(conn)
+        if gen != self._generation:  # a rebuild emptied the store: start the catalog afresh
+            with self._catalog.lock:
+                self._catalog, self._generation = Catalog(), gen
+        if self._tables is None:
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            cols = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
+            self._tables = ("videos" in names, "length" in cols)
+        cat = self._catalog
+        with cat.lock:
+            cat.sync(conn, *self._tables)
+        return cat
+
+    def search(self, plan: Plan, vector: np.ndarray | None = None) -> PlanResult:
+        """Execute a query plan (:mod:`vidx.store.embedded_search`): exact totals, the page,
+        facets over every match."""
+        from vidx.store.embedded_search import Executor
+
+        if self._missing():
+            return PlanResult(total=0, exact=True, hits=[])
+        cat = self._sync()
+        with cat.lock:  # the catalog's arrays grow in place: one search or sync at a time reads them
+            res, rows = Executor(self._conn(), cat, plan, _dot).run(vector)
+        docs = self._docs([r for r, _, _ in rows])
+        res.hits = [Hit(event=docs[r], score=sc, scores=parts) for r, sc, parts in rows if r in docs]
+        return res
 
     def _docs(self, rowids: list[int]) -> dict[int, Event]:
         conn = self._conn()
@@ -408,19 +398,27 @@ class EmbeddedStore:
         return [(int(r), -float(rank)) for r, rank in top], int(total)
 
     def _knn_ranked(self, vector: np.ndarray, size: int, video_id: str | None) -> list[tuple[int, float]]:
-        self._sync_vectors()
+        from vidx.plan import Filters
+        from vidx.plan import Plan as _Plan
+        from vidx.store.base import SearchMode
+        from vidx.store.embedded_search import Executor
+
+        cat = self._sync()
+        plan = _Plan(mode=SearchMode.semantic, words=(), phrase="", threshold=0.0,
+                     filters=Filters(video_ids=(video_id,) if video_id else ()))
+        with cat.lock:
+            pos = np.flatnonzero(cat.alive.view())
+            if video_id:
+                pos = pos[Executor(self._conn(), cat, plan, _dot).allowed(pos)]
+            cos = Executor(self._conn(), cat, plan, _dot).cosines(pos, vector)
+            keep = np.isfinite(cos)
+            pos, cos = pos[keep], cos[keep]
+            k = min(size * RESCORE_FACTOR, len(pos))
+            if k == 0:
+                return []
+            top = np.argpartition(-cos, k - 1)[:k]
+            candidates = [int(cat.rowid.view()[pos[i]]) for i in top]
         q = np.asarray(vector, dtype=np.float32)
-        subset = None
-        if video_id:
-            subset = np.array(
-                [r[0] for r in self._conn().execute("SELECT rowid FROM events WHERE video_id = ?", (video_id,))],
-                dtype=np.int64,
-            )
-            subset.sort()
-        with self._vectors.lock:
-            if self._vectors.dims and q.shape[0] != self._vectors.dims:
-                raise StoreError(f"query vector has {q.shape[0]} dims, the store {self._vectors.dims}")
-            candidates = self._vectors.top(q, max(size * RESCORE_FACTOR, 40), subset)
         # exact float32 rescoring of the float16 candidates
         conn = self._conn()
         scored: list[tuple[int, float]] = []

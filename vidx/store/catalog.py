@@ -1,0 +1,233 @@
+"""The embedded store's in-memory columns: what filters, facets and vector search read.
+
+Each process keeps, per stored event, its vector (float16) and the few columns a search
+filters, sorts and counts on (video, source, language, times, day added, people, objects,
+place, length in words), in NumPy arrays indexed by position. The arrays follow the SQLite
+file incrementally, as the vectors always did: new rows by rowid, deleted rows through the
+``deletions`` log, renamed videos through the ``videos`` table's change counter. So a reader
+process sees the daemon's commits at its next search, and nothing here can disagree with the
+database for longer than one sync: the database is the truth, the catalog a rebuildable cache.
+
+Memory per event: the vector (2 bytes x dims) plus about 40 bytes of columns.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Any
+
+import numpy as np
+
+from vidx.text import tokens
+
+NO_CODE = -1
+
+
+class Codes:
+    """Strings <-> small integer codes (one dictionary per column)."""
+
+    def __init__(self) -> None:
+        self.values: list[str] = []
+        self.index: dict[str, int] = {}
+
+    def code(self, value: str) -> int:
+        c = self.index.get(value)
+        if c is None:
+            c = self.index[value] = len(self.values)
+            self.values.append(value)
+        return c
+
+    def matching(self, pred: Any) -> np.ndarray:
+        return np.array([i for i, v in enumerate(self.values) if pred(v)], dtype=np.int32)
+
+
+class _Grow:
+    """An append-only NumPy column with amortised growth."""
+
+    def __init__(self, dtype: Any, width: int = 0) -> None:
+        self.dtype, self.width, self.n = dtype, width, 0
+        self.a = np.zeros((0, width) if width else 0, dtype=dtype)
+
+    def extend(self, values: Any) -> None:
+        values = np.asarray(values, dtype=self.dtype)
+        need = self.n + len(values)
+        if need > len(self.a):
+            cap = max(need, int(len(self.a) * 1.5) + 1024)
+            a = np.zeros((cap, self.width) if self.width else cap, dtype=self.dtype)
+            a[: self.n] = self.a[: self.n]
+            self.a = a
+        self.a[self.n : need] = values
+        self.n = need
+
+    def view(self) -> np.ndarray:
+        return self.a[: self.n]
+
+
+@dataclass
+class _Multi:
+    """A multi-valued column (people, objects): codes per entry and the row of each entry."""
+
+    codes: Codes = field(default_factory=Codes)
+    entry_code: _Grow = field(default_factory=lambda: _Grow(np.int32))
+    entry_row: _Grow = field(default_factory=lambda: _Grow(np.int64))
+
+    def add(self, row: int, values: list[str]) -> None:
+        if values:
+            self.entry_code.extend([self.codes.code(v) for v in values])
+            self.entry_row.extend([row] * len(values))
+
+    def rows_with(self, codes: np.ndarray, n: int) -> np.ndarray:
+        """A mask over rows: the row has at least one of ``codes``."""
+        mask = np.zeros(n, dtype=bool)
+        if len(codes):
+            hit = np.isin(self.entry_code.view(), codes)
+            mask[self.entry_row.view()[hit]] = True
+        return mask
+
+    def counts(self, rows_mask: np.ndarray) -> list[tuple[str, int]]:
+        sel = rows_mask[self.entry_row.view()]
+        if not sel.any():
+            return []
+        bc = np.bincount(self.entry_code.view()[sel], minlength=len(self.codes.values))
+        return top_counts(bc, self.codes.values)
+
+
+def top_counts(bc: np.ndarray, names: list[str], k: int = 8, skip: set[str] | None = None) -> list[tuple[str, int]]:
+    order = np.lexsort((np.arange(len(bc)), -bc))
+    out: list[tuple[str, int]] = []
+    for i in order:
+        if bc[i] <= 0:
+            break
+        if skip and names[i] in skip:
+            continue
+        out.append((names[i], int(bc[i])))
+        if len(out) >= k:
+            break
+    return out
+
+
+class Catalog:
+    """Columns and vectors of every stored event, by position (rowid order)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.n = 0
+        self.max_rowid = 0
+        self.del_seq = 0
+        self.video_seq = -1
+        self.dims = 0
+        self.rowid = _Grow(np.int64)
+        self.alive = _Grow(np.bool_)
+        self.has_vec = _Grow(np.bool_)
+        self.vec: _Grow | None = None
+        self.video = _Grow(np.int32)
+        self.source = _Grow(np.int16)
+        self.lang = _Grow(np.int16)
+        self.start = _Grow(np.float32)
+        self.end = _Grow(np.float32)
+        self.added = _Grow(np.int32)  # yyyymmdd, 0 when unknown
+        self.length = _Grow(np.int32)  # words in the event's searchable text
+        self.location = _Grow(np.int32)
+        self.videos = Codes()  # video ids
+        self.video_paths: dict[int, str] = {}  # code -> current path
+        self.sources = Codes()
+        self.langs = Codes()
+        self.locations = Codes()
+        self.people = _Multi()
+        self.objects = _Multi()
+
+    # -- keeping in step -------------------------------------------------------------
+    def sync(self, conn: sqlite3.Connection, has_videos_table: bool, has_length: bool) -> None:
+        length_col = "length" if has_length else "NULL"
+        rows = conn.execute(
+            "SELECT rowid, video_id, start_sec, vec, json_extract(doc, '$.end_sec'), json_extract(doc, '$.source'), "
+            "json_extract(doc, '$.language'), substr(json_extract(doc, '$.indexed_at'), 1, 10), "
+            "json_extract(doc, '$.people'), json_extract(doc, '$.objects'), json_extract(doc, '$.location'), "
+            f"json_extract(doc, '$.video_path'), {length_col}, "
+            "CASE WHEN " + ("length IS NULL" if has_length else "1") + " THEN doc END "
+            "FROM events WHERE rowid > ? ORDER BY rowid", (self.max_rowid,)).fetchall()
+        if rows:
+            self._append(rows)
+        dels = conn.execute("SELECT seq, row FROM deletions WHERE seq > ? ORDER BY seq", (self.del_seq,)).fetchall()
+        if dels:
+            if self.n:
+                pos, ok = self.positions(np.array([r[1] for r in dels], dtype=np.int64))
+                self.alive.a[pos[ok]] = False
+            self.del_seq = int(dels[-1][0])
+        if has_videos_table:
+            seq = conn.execute("SELECT coalesce(max(changed), 0) FROM videos").fetchone()[0]
+            if seq != self.video_seq:
+                for vid, path in conn.execute("SELECT video_id, video_path FROM videos"):
+                    self.video_paths[self.videos.code(vid)] = path
+                self.video_seq = seq
+
+    def _append(self, rows: list[tuple[Any, ...]]) -> None:
+        first = self.n
+        vecs = [r[3] for r in rows]
+        dims = next((len(v) // 4 for v in vecs if v), 0)
+        if dims and not self.dims:
+            self.dims = dims
+            self.vec = _Grow(np.float16, dims)
+        if dims and dims != self.dims:
+            from vidx.store.base import StoreError
+
+            raise StoreError(f"vector size changed from {self.dims} to {dims}: run `vidx reindex`")
+        if self.dims and self.vec is not None:
+            block = np.zeros((len(rows), self.dims), dtype=np.float32)
+            for i, v in enumerate(vecs):
+                if v and len(v) == self.dims * 4:
+                    block[i] = np.frombuffer(v, dtype=np.float32)
+            self.vec.extend(block.astype(np.float16))
+        self.has_vec.extend([bool(v) for v in vecs])
+        self.rowid.extend([r[0] for r in rows])
+        self.alive.extend(np.ones(len(rows), dtype=bool))
+        vcode = []
+        for r in rows:
+            c = self.videos.code(r[1])
+            if c not in self.video_paths:
+                self.video_paths[c] = r[11] or ""
+            vcode.append(c)
+        self.video.extend(vcode)
+        self.start.extend([r[2] for r in rows])
+        self.end.extend([r[4] if r[4] is not None else r[2] for r in rows])
+        self.source.extend([self.sources.code(r[5] or "") for r in rows])
+        self.lang.extend([self.langs.code((r[6] or "").lower()) for r in rows])
+        self.added.extend([int(r[7].replace("-", "")) if r[7] and len(r[7]) == 10 and r[7][:4].isdigit() else 0
+                           for r in rows])
+        self.location.extend([self.locations.code(r[10]) if r[10] else NO_CODE for r in rows])
+        self.length.extend([r[12] if r[12] is not None else searchable_length_of_doc(r[13]) for r in rows])
+        for i, r in enumerate(rows):
+            if r[8] and r[8] != "[]":
+                self.people.add(first + i, json.loads(r[8]))
+            if r[9] and r[9] != "[]":
+                self.objects.add(first + i, json.loads(r[9]))
+        self.n += len(rows)
+        self.max_rowid = int(rows[-1][0])
+
+    def positions(self, rowids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of ``rowids`` and whether each is known."""
+        have = self.rowid.view()
+        if self.n == 0:
+            return np.zeros(len(rowids), dtype=np.int64), np.zeros(len(rowids), dtype=bool)
+        pos = np.clip(np.searchsorted(have, rowids), 0, self.n - 1)
+        return pos, have[pos] == rowids
+
+    def video_name(self, code: int) -> str:
+        return PurePath(self.video_paths.get(code, "")).name
+
+
+def searchable_length(description: str, dialogue: str, ocr_text: str, meta: str) -> int:
+    return len(tokens(description)) + len(tokens(dialogue)) + len(tokens(ocr_text)) + len(tokens(meta))
+
+
+def searchable_length_of_doc(doc: str | None) -> int:
+    if not doc:
+        return 0
+    d = json.loads(doc)
+    meta = " ".join([*d.get("people", []), *d.get("objects", []), d.get("location", ""), d.get("action", ""),
+                     d.get("emotion", "")])
+    return searchable_length(d.get("description", ""), d.get("dialogue", ""), d.get("ocr_text", ""), meta)

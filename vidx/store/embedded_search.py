@@ -1,0 +1,268 @@
+"""A query plan (:mod:`vidx.plan`) executed by the embedded store.
+
+* Words: one FTS5 ``MATCH`` per distinct query word (FTS5 stems it with its ``porter``
+  tokenizer) gives the rows holding it; a vectorised count gives each row's coverage, a
+  phrase ``MATCH`` the phrase bonus. No row text is read.
+* Filters: phrases and exclusions are FTS5 phrase queries; video, person, source, language,
+  time and day-added filters are vectorised comparisons over the catalog's columns. They
+  narrow the rows before anything is ranked, in every mode.
+* Vectors: an exact float16 dot product over the allowed rows (all of them, or only the
+  filtered subset when the filter is selective).
+* Totals and facets count every matching row; only the page's rows are read from SQLite.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+
+import numpy as np
+
+from vidx.plan import TOTAL_CAP, Plan, keyword_floor
+from vidx.store.base import PlanResult, SearchMode, StoreError
+from vidx.store.catalog import Catalog, top_counts
+
+log = logging.getLogger("vidx.store.embedded")
+
+COVERAGE_WEIGHT, PHRASE_WEIGHT, DENSITY_WEIGHT = 0.75, 0.15, 0.10
+
+
+def fts_phrase(text: str) -> str | None:
+    """An FTS5 expression for the words of ``text`` together and in order (one quoted phrase)."""
+    from vidx.store.embedded import _fts_text
+
+    words = _fts_text(text)
+    if not words:
+        return None
+    return '"' + words.replace('"', '""') + '"'
+
+
+def _rows(conn: sqlite3.Connection, match: str) -> np.ndarray:
+    try:
+        cur = conn.execute("SELECT rowid FROM events_fts WHERE events_fts MATCH ?", (match,))
+        return np.fromiter((r[0] for r in cur), dtype=np.int64)
+    except sqlite3.OperationalError as exc:
+        raise StoreError(f"keyword search failed: {exc}") from exc
+
+
+def _member(pos: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    if len(sorted_set) == 0 or len(pos) == 0:
+        return np.zeros(len(pos), dtype=bool)
+    i = np.clip(np.searchsorted(sorted_set, pos), 0, len(sorted_set) - 1)
+    return sorted_set[i] == pos
+
+
+class Executor:
+    def __init__(self, conn: sqlite3.Connection, cat: Catalog, plan: Plan, dot: Any) -> None:
+        self.conn, self.cat, self.plan, self.dot = conn, cat, plan, dot
+        self._phrase_sets: dict[str, np.ndarray] = {}
+
+    # -- building blocks ----------------------------------------------------------------
+    def match_positions(self, match: str) -> np.ndarray:
+        """Sorted positions of the live rows matching an FTS5 expression."""
+        got = self._phrase_sets.get(match)
+        if got is None:
+            rowids = _rows(self.conn, match)
+            pos, ok = self.cat.positions(np.sort(rowids))
+            pos = pos[ok]
+            got = self._phrase_sets[match] = pos[self.cat.alive.view()[pos]]
+        return got
+
+    def allowed(self, pos: np.ndarray) -> np.ndarray:
+        """A mask over ``pos``: the rows every filter of the plan allows."""
+        f, cat = self.plan.filters, self.cat
+        ok = cat.alive.view()[pos].copy()
+        if f.video_ids or f.video:
+            want: set[int] = set()
+            for vid in f.video_ids:
+                c = cat.videos.index.get(vid)
+                if c is not None:
+                    want.add(c)
+            for v in f.video:
+                low = v.lower()
+                for c, vid in enumerate(cat.videos.values):
+                    if vid == low or low in cat.video_name(c).lower():
+                        want.add(c)
+            ok &= np.isin(cat.video.view()[pos], np.array(sorted(want), dtype=np.int32))
+        for p in f.person:
+            low = p.lower()
+            codes = cat.people.codes.matching(lambda name, low=low: low in name.lower())
+            ok &= cat.people.rows_with(codes, cat.n)[pos]
+        if f.source:
+            codes = cat.sources.matching(lambda s: s in f.source)
+            ok &= np.isin(cat.source.view()[pos], codes)
+        if f.lang:
+            prefixes = tuple(x[:2].lower() for x in f.lang)
+            codes = cat.langs.matching(lambda s: s.startswith(prefixes))
+            ok &= np.isin(cat.lang.view()[pos], codes)
+        if f.start is not None:
+            ok &= cat.end.view()[pos] > f.start
+        if f.end is not None:
+            ok &= cat.start.view()[pos] < f.end
+        if f.added_from:
+            ok &= cat.added.view()[pos] >= int(f.added_from.replace("-", ""))
+        if f.added_to:
+            ok &= cat.added.view()[pos] <= int(f.added_to.replace("-", ""))
+        for ph in f.phrases:
+            m = fts_phrase(ph)
+            if m:
+                ok &= _member(pos, self.match_positions(m))
+        for ex in f.exclude:
+            m = fts_phrase(ex)
+            if m:
+                ok &= ~_member(pos, self.match_positions(m))
+        return ok
+
+    def keyword(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(positions holding at least one word, their keyword relevance, their matched count)."""
+        plan, cat = self.plan, self.cat
+        counts = np.zeros(cat.n, dtype=np.int16)
+        for w in plan.words:
+            m = fts_phrase(w)
+            if m:
+                counts[self.match_positions(m)] += 1
+        pos = np.flatnonzero(counts)
+        matched = counts[pos].astype(np.float64)
+        n = plan.n
+        cov = matched / n
+        if n > 1 and plan.phrase:
+            m = fts_phrase(plan.phrase)
+            together = _member(pos, self.match_positions(m)) if m else np.zeros(len(pos), dtype=bool)
+        else:
+            together = cov >= 1
+        length = cat.length.view()[pos].astype(np.float64)
+        density = np.where(length > 0, np.minimum(1.0, n / np.maximum(length, 1)), 0.0)
+        score = COVERAGE_WEIGHT * cov ** 1.5 + PHRASE_WEIGHT * together + DENSITY_WEIGHT * density * cov
+        return pos, np.round(np.minimum(1.0, score), 4), counts[pos]
+
+    def cosines(self, pos: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        cat = self.cat
+        if cat.vec is None or len(pos) == 0:
+            return np.full(len(pos), -np.inf)
+        q = np.asarray(vector, dtype=np.float32)
+        if q.shape[0] != cat.dims:
+            raise StoreError(f"query vector has {q.shape[0]} dims, the store {cat.dims}")
+        if len(pos) == cat.n:
+            cos = self.dot(cat.vec.view(), q)
+        else:
+            cos = self.dot(cat.vec.view()[pos], q)
+        cos = np.asarray(cos, dtype=np.float64)
+        cos[~cat.has_vec.view()[pos]] = -np.inf
+        return cos
+
+    # -- the plan -----------------------------------------------------------------------
+    def run(self, vector: np.ndarray | None) -> tuple[PlanResult, list[tuple[int, float, dict[str, float]]]]:
+        plan, cat = self.plan, self.cat
+        t = plan.threshold
+        below = 0
+        cos_all: np.ndarray | None = None
+        if not plan.has_text:
+            pos = np.flatnonzero(cat.alive.view())
+            pos = pos[self.allowed(pos)]
+            score = np.ones(len(pos))
+            order_keys: tuple[np.ndarray, ...] = (pos, cat.start.view()[pos],
+                                                  np.array([cat.video_name(c) for c in cat.video.view()[pos]]))
+            parts: dict[str, np.ndarray] = {}
+        elif plan.mode == SearchMode.keyword:
+            pos, kw, cnt = self.keyword()
+            keep = self.allowed(pos)
+            pos, kw, cnt = pos[keep], kw[keep], cnt[keep]
+            passing = (cnt >= plan.min_terms()) & (kw >= t) & ((kw > 0) | (t == 0))
+            below = int((~passing).sum())
+            pos, score = pos[passing], kw[passing]
+            parts = {"keyword": score}
+            order_keys = (pos, cat.length.view()[pos], -score)
+        else:
+            if vector is None:
+                raise StoreError("semantic search needs a query vector")
+            allpos = np.flatnonzero(cat.alive.view())
+            allpos = allpos[self.allowed(allpos)]
+            cos_all = self.cosines(allpos, vector)
+            sem = semantic_relevance(cos_all, plan.unrelated, plan.paraphrase)
+            sem_pass = np.isfinite(cos_all) & (cos_all >= plan.min_cosine())
+            if plan.mode == SearchMode.semantic:
+                passing = sem_pass & ((sem > 0) | (t == 0))
+                pos, score, cos_k = allpos[passing], sem[passing], cos_all[passing]
+                parts = {"semantic": score}
+            else:
+                kpos, kw_s, cnt = self.keyword()
+                kw_full = np.zeros(len(allpos))
+                cnt_full = np.zeros(len(allpos), dtype=np.int16)
+                idx = np.searchsorted(allpos, kpos)
+                inside = (idx < len(allpos)) & (allpos[np.minimum(idx, len(allpos) - 1)] == kpos)
+                kw_full[idx[inside]] = kw_s[inside]
+                cnt_full[idx[inside]] = cnt[inside]
+                kw_pass = (cnt_full >= plan.min_terms()) & (kw_full >= t) & (kw_full > 0)
+                fused = np.round(1.0 - (1.0 - kw_full) * (1.0 - sem), 4)
+                passing = (kw_pass | sem_pass) & ((fused > 0) | (t == 0))
+                below = int(((cnt_full > 0) & ~passing).sum())
+                pos, score, cos_k = allpos[passing], fused[passing], cos_all[passing]
+                parts = {"keyword": kw_full[passing], "semantic": sem[passing]}
+            order_keys = (pos, cat.length.view()[pos], -cos_k, -score)
+        total = len(pos)
+        facets = self.facets(pos) if plan.facets else {}
+        page = _page(order_keys, score, plan.offset, plan.end)
+        rows = [(int(cat.rowid.view()[pos[i]]), float(score[i]), {k: float(v[i]) for k, v in parts.items()})
+                for i in page]
+        return PlanResult(total=min(total, TOTAL_CAP), exact=total <= TOTAL_CAP, hits=[], facets=facets,
+                          below=below), rows
+
+    def facets(self, pos: np.ndarray) -> dict[str, list[tuple[str, int]]]:
+        cat = self.cat
+        out: dict[str, list[tuple[str, int]]] = {}
+        if len(pos) == 0:
+            return out
+        mask = np.zeros(cat.n, dtype=bool)
+        mask[pos] = True
+        out["source"] = top_counts(np.bincount(cat.source.view()[pos], minlength=len(cat.sources.values)),
+                                   cat.sources.values, skip={""})
+        out["language"] = top_counts(np.bincount(cat.lang.view()[pos], minlength=len(cat.langs.values)),
+                                     cat.langs.values, skip={""})
+        vb = np.bincount(cat.video.view()[pos], minlength=len(cat.videos.values))
+        by_name: dict[str, int] = {}
+        for c in np.flatnonzero(vb):
+            name = cat.video_name(int(c))
+            by_name[name] = by_name.get(name, 0) + int(vb[c])
+        out["video"] = sorted(by_name.items(), key=lambda x: (-x[1], x[0]))[:8]
+        out["person"] = cat.people.counts(mask)
+        loc = cat.location.view()[pos]
+        loc = loc[loc >= 0]
+        out["location"] = top_counts(np.bincount(loc, minlength=len(cat.locations.values)), cat.locations.values) \
+            if len(loc) else []
+        out["object"] = cat.objects.counts(mask)
+        days = cat.added.view()[pos]
+        days = days[days > 0]
+        if len(days):
+            u, c = np.unique(days, return_counts=True)
+            order = np.lexsort((u, -c))[:8]
+            out["added"] = [(f"{u[i] // 10000:04d}-{u[i] // 100 % 100:02d}-{u[i] % 100:02d}", int(c[i]))
+                            for i in order]
+        return {k: v for k, v in out.items() if v}
+
+
+def semantic_relevance(cos: np.ndarray, unrelated: float, paraphrase: float) -> np.ndarray:
+    mid = (unrelated + paraphrase) / 2
+    scale = (paraphrase - unrelated) / 5
+    with np.errstate(over="ignore", invalid="ignore"):
+        rel = 1.0 / (1.0 + np.exp(-(cos - mid) / scale))
+    return np.round(np.nan_to_num(rel, nan=0.0, neginf=0.0), 4)
+
+
+def _page(keys: tuple[np.ndarray, ...], score: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Indices of rows lo..hi in order: best score first, then the other keys (np.lexsort order:
+    the last key is the primary one). Sorts only the rows that can reach the page."""
+    n = len(score)
+    if lo >= n:
+        return np.zeros(0, dtype=np.int64)
+    primary = keys[-1]
+    if hi < n:
+        kth = np.partition(primary, hi - 1)[hi - 1]
+        cand = np.flatnonzero(primary <= kth)
+    else:
+        cand = np.arange(n)
+    order = np.lexsort(tuple(k[cand] for k in keys))
+    return cand[order][lo:hi]
+
+
+__all__ = ["Executor", "keyword_floor"]
