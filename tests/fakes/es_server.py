@@ -43,8 +43,9 @@ def _stem(w: str) -> str:
     return w
 
 
-def tokens(text: str, limit: int | None = None) -> list[str]:
-    """The fake's analyzer: words lowercased and lightly stemmed; CJK runs as bigrams."""
+def tokens(text: str, limit: int | None = None, keep_stop: bool = False) -> list[str]:
+    """The fake's analyzer: words lowercased and lightly stemmed; CJK runs as bigrams. Stop words
+    are dropped (``keep_stop`` keeps them, for phrase positions)."""
     out: list[str] = []
     for m in _WORD.finditer(str(text).lower()):
         w = m.group(0)
@@ -54,7 +55,7 @@ def tokens(text: str, limit: int | None = None) -> list[str]:
             out.extend(chars[i] + chars[i + 1] for i in range(len(chars) - 1)) if len(chars) > 1 else out.extend(chars)
             if rest:
                 out.append(_stem(rest))
-        elif w not in _STOP:
+        elif keep_stop or w not in _STOP:
             out.append(_stem(w))
         if limit is not None and len(out) >= limit:
             break
@@ -290,19 +291,75 @@ class FakeES:
             return True, 1.0
         if "bool" in q:
             b = q["bool"]
-            for f in b.get("filter", []):
+            for f in _as_list(b.get("filter")):
                 if not self.matches(f, d, _id)[0]:
                     return False, 0.0
-            for f in b.get("must_not", []):
+            for f in _as_list(b.get("must_not")):
                 if self.matches(f, d, _id)[0]:
                     return False, 0.0
             score = 0.0
-            for f in b.get("must", []):
+            for f in _as_list(b.get("must")):
                 ok, s = self.matches(f, d, _id)
                 if not ok:
                     return False, 0.0
                 score += s
+            should = _as_list(b.get("should"))
+            if should:
+                got = [self.matches(f, d, _id) for f in should]
+                n_ok = sum(1 for ok, _ in got if ok)
+                # ES: with no must/filter clause at least one should clause must match
+                need = b.get("minimum_should_match", 0 if (b.get("must") or b.get("filter")) else 1)
+                if n_ok < int(need):
+                    return False, 0.0
+                score += sum(s for ok, s in got if ok)
             return True, score or 1.0
+        if "exists" in q:
+            return d.get(q["exists"]["field"]) not in (None, [], ""), 1.0
+        if "script_score" in q:  # the one script vidx sends: cosine + 1 (ES's documented exact kNN)
+            ss = q["script_score"]
+            ok, _ = self.matches(ss["query"], d, _id)
+            script = ss["script"]
+            if script["source"] != "cosineSimilarity(params.query_vector, 'embedding') + 1.0":
+                raise ValueError(f"fake ES does not emulate script {script['source']!r}")
+            if not ok or "embedding" not in d:
+                return False, 0.0
+            v = np.asarray(d["embedding"], dtype=np.float64)
+            qv = np.asarray(script["params"]["query_vector"], dtype=np.float64)
+            score = float(v @ qv / (np.linalg.norm(v) * np.linalg.norm(qv) or 1.0)) + 1.0
+            if "min_score" in ss and score < float(ss["min_score"]):
+                return False, 0.0
+            return True, score
+        if "constant_score" in q:
+            cs = q["constant_score"]
+            ok = self.matches(cs["filter"], d, _id)[0]
+            return ok, float(cs.get("boost", 1.0)) if ok else 0.0
+        if "terms" in q:
+            (fld, vals), = q["terms"].items()
+            have = d.get(fld)
+            have_l = have if isinstance(have, list) else [have]
+            return any(v in vals for v in have_l), 1.0
+        if "wildcard" in q:
+            (fld, spec), = q["wildcard"].items()
+            pat = spec["value"] if isinstance(spec, dict) else spec
+            ci = isinstance(spec, dict) and spec.get("case_insensitive", False)
+            rx = re.compile(_wildcard_regex(pat), re.IGNORECASE if ci else 0)
+            have = d.get(fld)
+            return any(rx.fullmatch(str(v)) for v in (have if isinstance(have, list) else [have]) if v is not None), 1.0
+        if "prefix" in q:
+            (fld, spec), = q["prefix"].items()
+            val = spec["value"] if isinstance(spec, dict) else spec
+            ci = isinstance(spec, dict) and spec.get("case_insensitive", False)
+            have = str(d.get(fld) or "")
+            return (have.lower().startswith(val.lower()) if ci else have.startswith(val)), 1.0
+        if "range" in q:
+            (fld, spec), = q["range"].items()
+            v = d.get(fld)
+            if v is None:
+                return False, 0.0
+            ok = all(cmp(v, spec[op]) for op, cmp in (("gt", lambda a, b: a > b), ("gte", lambda a, b: a >= b),
+                                                      ("lt", lambda a, b: a < b), ("lte", lambda a, b: a <= b))
+                     if op in spec)
+            return ok, 1.0
         if "term" in q:
             (fld, val), = q["term"].items()
             val = val["value"] if isinstance(val, dict) else val
@@ -310,6 +367,15 @@ class FakeES:
             return (val in have if isinstance(have, list) else have == val), 1.0
         if "ids" in q:
             return _id in q["ids"]["values"], 1.0
+        if "multi_match" in q and q["multi_match"].get("type") == "phrase":
+            mm = q["multi_match"]
+            want = tokens(mm["query"], keep_stop=True)
+            for f in mm["fields"]:
+                v = d.get(f.partition("^")[0].split(".")[0])
+                have = tokens(" ".join(v) if isinstance(v, list) else str(v or ""), keep_stop=True)
+                if want and any(have[i:i + len(want)] == want for i in range(len(have) - len(want) + 1)):
+                    return True, 1.0
+            return False, 0.0
         if "multi_match" in q:
             mm = q["multi_match"]
             qt = set(tokens(mm["query"]))
@@ -332,19 +398,23 @@ class FakeES:
         qv = np.asarray(knn["query_vector"], dtype=np.float64)
         flt = knn.get("filter")
         flt = {"bool": {"filter": flt if isinstance(flt, list) else [flt]}} if flt else None
+        similarity = knn.get("similarity")  # for cosine: the raw cosine, not the _score
         scored = []
         for _id, d in docs.items():
             if "embedding" not in d or not self.matches(flt, d, _id)[0]:
                 continue
             v = np.asarray(d["embedding"], dtype=np.float64)
             cos = float(v @ qv / (np.linalg.norm(v) * np.linalg.norm(qv) or 1.0))
-            scored.append((_id, (1 + cos) / 2))
+            if similarity is not None and cos < float(similarity):
+                continue
+            scored.append((_id, (1 + cos) / 2 * float(knn.get("boost", 1.0))))
         scored.sort(key=lambda x: -x[1])
         return scored[: min(knn["k"], knn["num_candidates"])]
 
     def _hit(self, index: str, _id: str, score: float, d: dict[str, Any], body: dict[str, Any],
              text: str) -> dict[str, Any]:
-        spec = body.get("_source") or {}
+        spec = body.get("_source", {})
+        spec = {} if spec is True else {"includes": []} if spec is False else spec
         src = {k: v for k, v in d.items() if k not in spec.get("excludes", [])
                and ("includes" not in spec or k in spec["includes"])}
         h: dict[str, Any] = {"_index": index, "_id": _id, "_score": score, "_source": src}
@@ -391,6 +461,15 @@ class FakeES:
                 for rank, (i, _) in enumerate(lst, 1):
                     scores[i] = scores.get(i, 0) + 1 / (rrf["rank_constant"] + rank)
             ranked = sorted(scores.items(), key=lambda x: -x[1])
+        elif "knn" in body and "query" in body:  # hybrid: the union, scores summed (ES's linear combination)
+            found: dict[str, float] = {}
+            for i, sc in self._knn(body["knn"], docs):
+                found[i] = found.get(i, 0.0) + sc
+            for i, d in docs.items():
+                ok, sc = self.matches(body["query"], d, i)
+                if ok:
+                    found[i] = found.get(i, 0.0) + sc
+            ranked = sorted(found.items(), key=lambda x: (-x[1], x[0]))
         elif "knn" in body:
             ranked = self._knn(body["knn"], docs)
         else:
@@ -403,33 +482,52 @@ class FakeES:
         sort_values: dict[str, list[Any]] = {}
         if sort_keys:
             for fld, how in reversed(sort_keys):
-                ranked.sort(key=lambda x, f=fld: docs[x[0]].get(f), reverse=(how == "desc"))
-            sort_values = {i: [docs[i].get(f) for f, _ in sort_keys] for i, _ in ranked}
+                if fld == "_score":
+                    ranked.sort(key=lambda x: x[1], reverse=(how != "asc"))
+                else:
+                    ranked.sort(key=lambda x, f=fld: docs[x[0]].get(f), reverse=(how == "desc"))
+            sort_values = {i: [sc if f == "_score" else docs[i].get(f) for f, _ in sort_keys] for i, sc in ranked}
             if "search_after" in body:
                 after = body["search_after"]
                 ranked = [(i, sc) for i, sc in ranked if sort_values[i] > after]
+        start = int(body.get("from", 0))
+        cap = body.get("track_total_hits", 10_000)
+        cap = 10_000 if cap is True or cap is None else (1 << 62 if cap is False else int(cap))
+        total = {"value": min(len(ranked), cap), "relation": "eq" if len(ranked) <= cap else "gte"}
         resp: dict[str, Any] = {"took": 1, "timed_out": False,
-                                "hits": {"total": {"value": len(ranked), "relation": "eq"},
+                                "hits": {"total": total,
                                          "max_score": ranked[0][1] if ranked else None,
                                          "hits": [self._hit(indices[-1], i, s, docs[i], body, text)
                                                   | ({"sort": sort_values[i]} if sort_keys else {})
-                                                  for i, s in ranked[:size]]}}
+                                                  for i, s in ranked[start:start + size]]}}
         if "aggs" in body:
-            (aname, agg), = body["aggs"].items()
-            resp["aggregations"] = {aname: self._agg(agg, [docs[i] for i, _ in ranked])}
+            resp["aggregations"] = {aname: self._agg(agg, [docs[i] for i, _ in ranked])
+                                    for aname, agg in body["aggs"].items()}
         return 200, resp
 
     @staticmethod
     def _agg(agg: dict[str, Any], docs: list[dict[str, Any]]) -> dict[str, Any]:
         if "terms" in agg:
             fld, size = agg["terms"]["field"], int(agg["terms"].get("size", 10))  # ES's default size is 10
+            fld = fld.removesuffix(".keyword")  # the fake keeps one value per field
             counts: dict[str, int] = {}
             for d in docs:
-                if fld in d:
-                    counts[d[fld]] = counts.get(d[fld], 0) + 1
+                vals = d.get(fld) if isinstance(d.get(fld), list) else ([d[fld]] if fld in d else [])
+                for v in dict.fromkeys(vals):
+                    counts[v] = counts.get(v, 0) + 1
             top = sorted(counts.items(), key=lambda x: (-x[1], x[0]))
             return {"doc_count_error_upper_bound": 0, "sum_other_doc_count": sum(v for _, v in top[size:]),
                     "buckets": [{"key": k, "doc_count": v} for k, v in top[:size]]}
+        if "date_histogram" in agg:  # calendar_interval "day" only, keys formatted yyyy-MM-dd
+            dh = agg["date_histogram"]
+            assert dh.get("calendar_interval") == "day", dh
+            days: dict[str, int] = {}
+            for d in docs:
+                if d.get(dh["field"]):
+                    day = str(d[dh["field"]])[:10]
+                    days[day] = days.get(day, 0) + 1
+            return {"buckets": [{"key_as_string": k, "doc_count": v} for k, v in sorted(days.items())
+                                if v >= int(dh.get("min_doc_count", 0))]}
         if "composite" in agg:
             comp = agg["composite"]
             size = int(comp.get("size", 10))
@@ -450,6 +548,25 @@ class FakeES:
                 out["after_key"] = dict(zip(names, page[-1]))
             return out
         raise ValueError(f"fake ES does not emulate aggregation {agg}")
+
+
+def _as_list(v: Any) -> list[Any]:
+    if v is None:
+        return []
+    return v if isinstance(v, list) else [v]
+
+
+def _wildcard_regex(pattern: str) -> str:
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if c == "*" else "." if c == "?" else re.escape(c))
+        i += 1
+    return "".join(out)
 
 
 def _query_text(body: dict[str, Any]) -> str:

@@ -60,6 +60,15 @@ def _exercise(store: Any) -> None:
     store.search_knn(q, 10, video_id=V1, text="lighthouse")
     store.search_hybrid("lighthouse", q, 10)
     store.search_hybrid("lighthouse", q, 10, video_id=V1)
+    from vidx.search import SearchService, parse_query
+
+    svc = SearchService(store, lambda: EMB)
+    for mode in ("keyword", "semantic", "hybrid"):
+        for q in ("lighthouse keeper", 'lighthouse video:v1.mp4 person:Ann source:scene lang:en -night "a keeper"',
+                  "person:Ann", "zzzz"):
+            svc.search(parse_query({"q": q, "mode": mode, "from": "1", "to": "90", "added_from": "2026-01-01",
+                                    "added_to": "2026-12-31", "page": "2", "size": "5"}))
+        svc.search(parse_query({"q": "lighthouse", "mode": mode, "min_score": "0"}))
     store.count()
     store.count(V1)
     store.video_event_counts()

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -25,12 +26,15 @@ import numpy as np
 
 import mappings
 from vidx.config import EsHybrid, Settings
+from vidx.plan import FACET_SIZE, TOTAL_CAP, Filters, Plan
 from vidx.schema import Event
 from vidx.store.base import (
     RRF_K,
     EventStore,
     Hit,
+    PlanResult,
     SchemaMismatch,
+    SearchMode,
     SearchResult,
     StoreError,
     StoreUnavailable,
@@ -51,9 +55,77 @@ HIGHLIGHT_FIELDS: dict[str, dict[str, Any]] = {
 HIGHLIGHT: dict[str, Any] = {"encoder": "html", "pre_tags": ["<em>"], "post_tags": ["</em>"],
                              "fields": HIGHLIGHT_FIELDS}
 HYBRID_WINDOW = 50
-TOTAL_CAP = 10_000
+COSINE_SCRIPT = "cosineSimilarity(params.query_vector, 'embedding') + 1.0"
+KNN_WINDOW = 1_000  # neighbours a semantic search asks for at least; its total says "1,000+" beyond
+# the fields a query word is looked for in (stemmed .std fields and the CJK-bigram fields)
+WORD_FIELDS = ["description", "description.std", "dialogue", "dialogue.std", "ocr_text", "ocr_text.std",
+               "action", "location", "people.text", "objects.text"]
+FACET_AGGS: dict[str, Any] = {
+    "source": {"terms": {"field": "source", "size": FACET_SIZE}},
+    "language": {"terms": {"field": "language", "size": FACET_SIZE + 1}},
+    "video": {"terms": {"field": "video_name", "size": FACET_SIZE}},
+    "person": {"terms": {"field": "people", "size": FACET_SIZE}},
+    "location": {"terms": {"field": "location.keyword", "size": FACET_SIZE + 1}},
+    "object": {"terms": {"field": "objects", "size": FACET_SIZE}},
+    "added": {"date_histogram": {"field": "indexed_at", "calendar_interval": "day", "format": "yyyy-MM-dd",
+                                 "min_doc_count": 1}},
+}
 COUNT_PAGE = 1_000  # videos per page of the composite aggregation
 ENTERPRISE = {"enterprise", "trial"}
+
+
+def _phrase_clause(text: str) -> dict[str, Any]:
+    return {"multi_match": {"query": text, "type": "phrase", "fields": WORD_FIELDS}}
+
+
+def _wild(value: str) -> str:
+    return "*" + "".join("\\" + c if c in "*?\\" else c for c in value) + "*"
+
+
+def plan_filters(f: Filters) -> list[dict[str, Any]]:
+    """The plan's filters as Elasticsearch ``filter`` clauses (no scoring, cached by the engine)."""
+    out: list[dict[str, Any]] = []
+    video: list[dict[str, Any]] = []
+    if f.video_ids:
+        video.append({"terms": {"video_id": list(f.video_ids)}})
+    for v in f.video:
+        video.append({"term": {"video_id": v.lower()}} if re.fullmatch(r"[0-9a-fA-F]{32}", v)
+                     else {"wildcard": {"video_name": {"value": _wild(v), "case_insensitive": True}}})
+    if video:
+        out.append({"bool": {"should": video, "minimum_should_match": 1}})
+    for p in f.person:
+        out.append({"wildcard": {"people": {"value": _wild(p), "case_insensitive": True}}})
+    if f.source:
+        out.append({"terms": {"source": list(f.source)}})
+    if f.lang:
+        out.append({"bool": {"should": [{"prefix": {"language": {"value": x[:2].lower(), "case_insensitive": True}}}
+                                        for x in f.lang], "minimum_should_match": 1}})
+    for ph in f.phrases:
+        out.append(_phrase_clause(ph))
+    if f.start is not None:
+        out.append({"range": {"end_sec": {"gt": f.start}}})
+    if f.end is not None:
+        out.append({"range": {"start_sec": {"lt": f.end}}})
+    if f.added_from or f.added_to:
+        rng: dict[str, Any] = {}
+        if f.added_from:
+            rng["gte"] = f.added_from
+        if f.added_to:
+            rng["lt"] = f.added_before()
+        out.append({"range": {"indexed_at": rng}})
+    return out
+
+
+def _facets(aggs: dict[str, Any]) -> dict[str, list[tuple[str, int]]]:
+    out: dict[str, list[tuple[str, int]]] = {}
+    for name, agg in aggs.items():
+        buckets = agg.get("buckets") or []
+        pairs = [(str(b.get("key_as_string", b.get("key"))), int(b["doc_count"])) for b in buckets]
+        pairs = [p for p in pairs if p[0] and p[1] > 0]
+        pairs.sort(key=lambda x: (-x[1], x[0]))
+        if pairs:
+            out[name] = pairs[:FACET_SIZE]
+    return out
 
 
 def _es_error(exc: Exception, what: str, url: str) -> StoreError:
@@ -396,6 +468,114 @@ class ElasticStore:
         fused = rrf_fuse(lists, size)
         ids = {h.event.event_id for hl in lists for h in hl}
         return SearchResult(total=max(total, len(ids)), hits=fused)
+
+    # -- the query plan (vidx.plan): one request per search, filters inside it --------------
+    def plan_body(self, plan: Plan, vector: np.ndarray | None) -> dict[str, Any]:
+        """The request body of a plan: ``bool`` (``filter``/``must_not``) narrows before ranking;
+        words are ``constant_score`` clauses whose count ``minimum_should_match`` holds to the
+        threshold; ``knn`` carries the same filters and the threshold's cosine as ``similarity``;
+        facets are ``aggs`` over every match; ``track_total_hits`` counts to 10,000."""
+        f = plan.filters
+        filters = plan_filters(f)
+        must_not = [_phrase_clause(x) for x in f.exclude]
+        body: dict[str, Any] = {"from": plan.offset, "size": plan.size, "track_total_hits": TOTAL_CAP,
+                                "_source": {"excludes": ["embedding"]}}
+        if plan.facets:
+            body["aggs"] = FACET_AGGS
+        if not plan.has_text:
+            body["query"] = {"bool": {"filter": filters, "must_not": must_not}}
+            body["sort"] = [{"video_name": "asc"}, {"start_sec": "asc"}, {"event_id": "asc"}]
+            return body
+        words: dict[str, Any] = {"bool": {
+            "should": [{"constant_score": {"filter": {"multi_match": {"query": w, "fields": WORD_FIELDS}},
+                                           "boost": round(1.0 / plan.n, 6)}} for w in plan.words],
+            "minimum_should_match": plan.min_terms()}}
+        text_q: dict[str, Any] = {"bool": {"must": [words], "filter": filters, "must_not": must_not}}
+        if plan.phrase:
+            text_q["bool"]["should"] = [{"constant_score": {"filter": _phrase_clause(plan.phrase), "boost": 0.15}}]
+        if plan.mode == SearchMode.keyword:
+            body["query"] = text_q
+            body["sort"] = ["_score", {"duration_sec": "asc"}, {"event_id": "asc"}]
+            return body
+        assert vector is not None
+        qv = [float(x) for x in vector]
+        cut = plan.min_cosine()
+        body["_source"] = True  # the page's vectors give its exact semantic scores
+        if filters or must_not:
+            # filtered: exact cosine over the allowed events (script_score), its threshold as min_score,
+            # so totals, pages and facets are exact however selective the filter
+            sem: dict[str, Any] = {"script_score": {
+                "query": {"exists": {"field": "embedding"}},
+                "script": {"source": COSINE_SCRIPT, "params": {"query_vector": qv}}}}
+            if cut > -1:
+                sem["script_score"]["min_score"] = round(min(cut, 1.0001) + 1.0, 6)
+            if plan.mode == SearchMode.semantic:
+                body["query"] = {"bool": {"must": [sem], "filter": filters, "must_not": must_not}}
+            else:
+                either = {"bool": {"should": [words, sem], "minimum_should_match": 1}}
+                body["query"] = {"bool": {"must": [either], "filter": filters, "must_not": must_not,
+                                          **({"should": text_q["bool"]["should"]} if plan.phrase else {})}}
+            return body
+        # unfiltered: approximate kNN (HNSW) for the semantic half, at least KNN_WINDOW neighbours
+        k = min(TOTAL_CAP, max(plan.end, KNN_WINDOW))
+        knn: dict[str, Any] = {"field": "embedding", "query_vector": qv, "k": k,
+                               "num_candidates": min(TOTAL_CAP, max(k, 100))}
+        if cut > -1:
+            knn["similarity"] = round(min(cut, 1.0001), 6)
+        body["knn"] = knn
+        if plan.mode == SearchMode.hybrid:
+            body["query"] = text_q
+        return body
+
+    def search(self, plan: Plan, vector: np.ndarray | None = None) -> PlanResult:
+        from vidx import relevance as rel
+
+        resp = self._search(self.plan_body(plan, vector), f"{plan.mode.value} search")
+        total = resp["hits"].get("total", {})
+        n, relation = int(total.get("value", 0)), str(total.get("relation", "eq"))
+        approximate = plan.has_text and plan.mode == SearchMode.semantic and plan.filters.empty
+        # kNN returns at most k neighbours: a full set may be the start of more
+        exact = relation == "eq" and not (approximate and n >= min(TOTAL_CAP, max(plan.end, KNN_WINDOW)))
+        hits: list[Hit] = []
+        q = np.asarray(vector, dtype=np.float64) if vector is not None else None
+        cal = rel.Calibration(plan.unrelated, plan.paraphrase)
+        for h in resp["hits"]["hits"]:
+            src = dict(h["_source"])
+            emb = src.pop("embedding", None)
+            e = Event.model_validate(src)
+            if not plan.has_text:
+                hits.append(Hit(event=e, score=1.0))
+                continue
+            parts: dict[str, float] = {}
+            kw = rel.keyword_relevance(e, plan.words, plan.phrase)
+            if plan.mode != SearchMode.semantic:
+                parts["keyword"] = kw
+            if q is not None:
+                cos = -1.0
+                if emb:
+                    v = np.asarray(emb, dtype=np.float64)
+                    cos = float(v @ q / ((np.linalg.norm(v) * np.linalg.norm(q)) or 1.0))
+                parts["semantic"] = rel.semantic_relevance(cos, cal)
+            score = parts.get("keyword", 0.0) if plan.mode == SearchMode.keyword else \
+                parts["semantic"] if plan.mode == SearchMode.semantic else rel.fuse(kw, parts["semantic"])
+            hits.append(Hit(event=e, score=score, scores=parts))
+        if plan.has_text:  # the engine ranks in its own terms; the page shows vidx's scores in order
+            hits.sort(key=lambda h: -h.score)
+        below = 0
+        if plan.has_text and n == 0 and plan.mode != SearchMode.semantic:
+            below = self._count_any_word(plan)
+        facets = _facets(resp.get("aggregations") or {}) if plan.facets else {}
+        return PlanResult(total=n, exact=exact, hits=hits, facets=facets, below=below)
+
+    def _count_any_word(self, plan: Plan) -> int:
+        """Events holding a query word but below the threshold (asked only when nothing passed)."""
+        query = {"bool": {"must": [{"multi_match": {"query": " ".join(plan.words), "fields": WORD_FIELDS}}],
+                          "filter": plan_filters(plan.filters),
+                          "must_not": [_phrase_clause(x) for x in plan.filters.exclude]}}
+        try:
+            return int(self.es.count(index=self.target, query=query)["count"])
+        except Exception as exc:
+            raise _es_error(exc, "count", self.url) from exc
 
     # -- reads -----------------------------------------------------------------------
     def get_event(self, event_id: str) -> Event | None:
