@@ -8,8 +8,9 @@ returns exact totals (up to :data:`TOTAL_CAP`), the page, and facet counts over 
 
 What "matches" means, the same in both stores:
 
-* **keyword**: at least :meth:`Plan.min_terms` of the query's distinct words appear in the event
-  (stemmed, in any field), so that its keyword relevance is at least the threshold;
+* **keyword**: the event holds at least :meth:`Plan.min_coverage` of the query's distinct words
+  (stemmed, in any field; a word of 4+ letters also matches with one typo, 8+ with two, for
+  0.8 of a word), so that its keyword relevance is at least the threshold;
 * **semantic**: the cosine of query and event vectors is at least :meth:`Plan.min_cosine`, the
   cosine whose calibrated relevance is the threshold;
 * **hybrid**: either of the two; the score fuses both;
@@ -92,14 +93,13 @@ class Plan:
     def n(self) -> int:
         return len(self.words)
 
-    def min_terms(self) -> int:
-        """The fewest distinct words an event must contain for its keyword relevance to reach the
-        threshold whatever its length (the coverage term alone: :func:`keyword_score`)."""
-        n = len(self.words)
-        for m in range(1, n + 1):
-            if keyword_floor(m, n) >= self.threshold:
-                return m
-        return n
+    def min_coverage(self) -> float:
+        """The share of the query's words (a word found only with a typo counts
+        :data:`vidx.text.TYPO_CREDIT`) an event needs for its keyword relevance to reach the
+        threshold whatever its length: ``0.75 x coverage^1.5 >= threshold``."""
+        if self.threshold <= 0:
+            return 1e-9
+        return min(1.0, (self.threshold / COVERAGE_WEIGHT) ** (2 / 3)) - 1e-9
 
     def min_cosine(self) -> float:
         """The cosine whose calibrated semantic relevance equals the threshold."""
@@ -115,14 +115,6 @@ class Plan:
     @property
     def end(self) -> int:
         return self.offset + self.size
-
-
-def keyword_floor(matched: int, n: int) -> float:
-    """The least keyword relevance of an event with ``matched`` of ``n`` words (no phrase, long)."""
-    if n == 0 or matched == 0:
-        return 0.0
-    c = matched / n
-    return COVERAGE_WEIGHT * c ** 1.5 + (PHRASE_WEIGHT if n == 1 else 0.0)
 
 
 def keyword_score(matched: float, n: int, phrase: bool, length: int) -> float:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from vidx.plan import keyword_score
 from vidx.schema import Event
-from vidx.text import stem, tokens
+from vidx.text import TYPO_CREDIT, near, stem, tokens
 
 
 @dataclass(frozen=True)
@@ -65,14 +65,22 @@ def _fields(e: Event) -> list[str]:
 def keyword_relevance(e: Event, words: Iterable[str], phrase: str = "") -> float:
     """The keyword relevance of one event (what the embedded engine computes for every match),
     for stores that rank in their own terms and score the page shown."""
-    terms = list(dict.fromkeys(stem(w) for w in words))
-    if not terms:
+    words = list(dict.fromkeys(words))
+    if not words:
         return 0.0
-    fields = [[stem(t) for t in tokens(f)] for f in _fields(e) if f]
+    raw = [tokens(f) for f in _fields(e) if f]
+    fields = [[stem(t) for t in f] for f in raw]
     have = {t for f in fields for t in f}
-    matched = sum(1 for t in terms if t in have)
+    have_raw = {t for f in raw for t in f}
+    matched = 0.0
+    for w in words:
+        if stem(w) in have:
+            matched += 1
+        elif any(near(w, h) or near(stem(w), stem(h)) for h in have_raw):
+            matched += TYPO_CREDIT
+    terms = list(dict.fromkeys(stem(w) for w in words))
     together = False
     if phrase and len(terms) > 1:
         p = [stem(t) for t in tokens(phrase)]
         together = any(f[i:i + len(p)] == p for f in fields for i in range(len(f) - len(p) + 1))
-    return keyword_score(matched, len(terms), together, sum(len(f) for f in fields))
+    return keyword_score(matched, len(words), together, sum(len(f) for f in fields))

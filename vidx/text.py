@@ -81,3 +81,49 @@ def stems(text: str) -> list[str]:
 def query_terms(text: str, limit: int = 64) -> list[str]:
     """The distinct stemmed content words of a query, in order (what keyword coverage counts)."""
     return list(dict.fromkeys(stem(t) for t in query_tokens(text, limit=limit)))
+
+
+# --------------------------------------------------------------------------- typos
+TYPO_MIN_LEN = 4  # words of 4-7 letters match with one edit
+TYPO_TWO_LEN = 8  # words of 8 letters or more with two
+TYPO_CREDIT = 0.8  # a word found only with a typo counts this much of a word
+
+
+def typo_edits(word: str) -> int:
+    """Edits allowed for a query word (Elasticsearch's ``fuzziness: AUTO:4,8``): none for CJK
+    and short words, 1 from 4 letters, 2 from 8."""
+    if is_cjk(word) or len(word) < TYPO_MIN_LEN or not word.isalpha():
+        return 0
+    return 1 if len(word) < TYPO_TWO_LEN else 2
+
+
+def near_terms(word: str, vocabulary: list[str], limit: int = 16) -> list[str]:
+    """Stemmed terms of ``vocabulary`` that ``word`` (a lower-case query token) matches with a
+    typo: within :func:`typo_edits` edits (substitution, insertion, deletion or two neighbours
+    swapped), first letter equal. Stems are compared with the word and with the word cut by up
+    to two letters, so "brige" finds "bridg" (bridge) as well as "brig"."""
+    from rapidfuzz import process
+    from rapidfuzz.distance import OSA
+
+    k = typo_edits(word)
+    if not k or not vocabulary:
+        return []
+    exact = stem(word)
+    found: dict[str, int] = {}
+    for probe in dict.fromkeys([word, exact, word[:-1], word[:-2]]):
+        if len(probe) < TYPO_MIN_LEN:
+            continue
+        for term, dist, _ in process.extract(probe, vocabulary, scorer=OSA.distance, score_cutoff=k, limit=None):
+            if term != exact and term[:1] == word[:1] and len(term) >= TYPO_MIN_LEN:
+                found[term] = min(found.get(term, 9), int(dist))
+    return [t for t, _ in sorted(found.items(), key=lambda x: (x[1], x[0]))][:limit]
+
+
+def near(word: str, other: str) -> bool:
+    """``other`` (an event's word) is ``word`` (a query word) with a typo."""
+    from rapidfuzz.distance import OSA
+
+    k = typo_edits(word)
+    if not k or other[:1] != word[:1] or other == word:
+        return False
+    return int(OSA.distance(word, other, score_cutoff=k)) <= k

@@ -329,6 +329,17 @@ class FakeES:
             if "min_score" in ss and score < float(ss["min_score"]):
                 return False, 0.0
             return True, score
+        if "function_score" in q:  # no functions: the query's score, held to min_score
+            fs = q["function_score"]
+            assert not fs.get("functions"), "fake ES emulates function_score without functions only"
+            ok, sc = self.matches(fs["query"], d, _id)
+            if not ok or sc < float(fs.get("min_score", float("-inf"))):
+                return False, 0.0
+            return True, sc
+        if "dis_max" in q:
+            got = [self.matches(x, d, _id) for x in q["dis_max"]["queries"]]
+            best = max((sc for ok, sc in got if ok), default=None)
+            return (best is not None), (best or 0.0)
         if "constant_score" in q:
             cs = q["constant_score"]
             ok = self.matches(cs["filter"], d, _id)[0]
@@ -375,6 +386,18 @@ class FakeES:
                 have = tokens(" ".join(v) if isinstance(v, list) else str(v or ""), keep_stop=True)
                 if want and any(have[i:i + len(want)] == want for i in range(len(have) - len(want) + 1)):
                     return True, 1.0
+            return False, 0.0
+        if "multi_match" in q and "fuzziness" in q["multi_match"]:
+            mm = q["multi_match"]
+            assert mm["fuzziness"] == "AUTO:4,8", mm
+            prefix = int(mm.get("prefix_length", 0))
+            for qt in tokens(mm["query"], keep_stop=True):
+                k = 0 if len(qt) < 4 else 1 if len(qt) < 8 else 2
+                for f in mm["fields"]:
+                    v = d.get(f.partition("^")[0].split(".")[0])
+                    for t in tokens(" ".join(v) if isinstance(v, list) else str(v or ""), keep_stop=True):
+                        if t[:prefix] == qt[:prefix] and _edits(qt, t) <= k:
+                            return True, 1.0
             return False, 0.0
         if "multi_match" in q:
             mm = q["multi_match"]
@@ -548,6 +571,21 @@ class FakeES:
                 out["after_key"] = dict(zip(names, page[-1]))
             return out
         raise ValueError(f"fake ES does not emulate aggregation {agg}")
+
+
+def _edits(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (optimal string alignment), as Lucene's fuzzy queries count."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[len(b)]
 
 
 def _as_list(v: Any) -> list[Any]:

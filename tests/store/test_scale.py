@@ -226,3 +226,14 @@ def test_a_query_that_costs_too_much_is_refused_with_the_reason() -> None:
     ops = " ".join(f"-x{i}" for i in range(20))
     with pytest.raises(BadRequest, match="at most 16"):
         parse_query({"q": "budget " + ops})
+
+
+def test_a_typo_finds_the_word_in_the_engine(svc: SearchService, lib: dict[str, list[Event]]) -> None:
+    """One edit in a word of 4-7 letters ("budjet"), two in a longer one ("tunnnnnnel" is four: no)."""
+    bud = [e for e in everything(lib) if "budget" in words_of(e)]
+    r = search(svc, q="budjet", mode="keyword", size=10)
+    assert r["total"] == len(bud) and r["hits"][0]["score"] < 0.9  # found, but below an exact match
+    assert search(svc, q="budget", mode="keyword", size=10)["hits"][0]["score"] > r["hits"][0]["score"]
+    assert search(svc, q="tunnnnnnel", mode="keyword")["total"] == 0
+    orch = [e for e in everything(lib) if "orchard" in words_of(e)]
+    assert search(svc, q="orcahrd", mode="keyword")["total"] == len(orch)  # two letters swapped: one edit

@@ -41,6 +41,7 @@ from vidx.store.base import (
     WriteReport,
     rrf_fuse,
 )
+from vidx.text import TYPO_CREDIT, typo_edits
 
 log = logging.getLogger("vidx.store.elastic")
 
@@ -114,6 +115,25 @@ def plan_filters(f: Filters) -> list[dict[str, Any]]:
             rng["lt"] = f.added_before()
         out.append({"range": {"indexed_at": rng}})
     return out
+
+
+def words_clause(plan: Plan) -> dict[str, Any]:
+    """The query's words: each adds 1/n to the score (0.8/n when found only with a typo:
+    ``fuzziness`` AUTO:4,8, first letter fixed), and ``function_score.min_score`` keeps the
+    events whose coverage reaches the threshold's (:meth:`vidx.plan.Plan.min_coverage`)."""
+    clauses = []
+    for w in plan.words:
+        exact = {"constant_score": {"filter": {"multi_match": {"query": w, "fields": WORD_FIELDS}},
+                                    "boost": round(1.0 / plan.n, 6)}}
+        if typo_edits(w):
+            fuzzy = {"constant_score": {"filter": {"multi_match": {
+                "query": w, "fields": WORD_FIELDS, "fuzziness": "AUTO:4,8", "prefix_length": 1}},
+                "boost": round(TYPO_CREDIT / plan.n, 6)}}
+            clauses.append({"dis_max": {"queries": [exact, fuzzy]}})
+        else:
+            clauses.append(exact)
+    return {"function_score": {"query": {"bool": {"should": clauses, "minimum_should_match": 1}},
+                               "min_score": round(plan.min_coverage(), 6)}}
 
 
 def _facets(aggs: dict[str, Any]) -> dict[str, list[tuple[str, int]]]:
@@ -486,10 +506,7 @@ class ElasticStore:
             body["query"] = {"bool": {"filter": filters, "must_not": must_not}}
             body["sort"] = [{"video_name": "asc"}, {"start_sec": "asc"}, {"event_id": "asc"}]
             return body
-        words: dict[str, Any] = {"bool": {
-            "should": [{"constant_score": {"filter": {"multi_match": {"query": w, "fields": WORD_FIELDS}},
-                                           "boost": round(1.0 / plan.n, 6)}} for w in plan.words],
-            "minimum_should_match": plan.min_terms()}}
+        words = words_clause(plan)
         text_q: dict[str, Any] = {"bool": {"must": [words], "filter": filters, "must_not": must_not}}
         if plan.phrase:
             text_q["bool"]["should"] = [{"constant_score": {"filter": _phrase_clause(plan.phrase), "boost": 0.15}}]

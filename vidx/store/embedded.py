@@ -16,6 +16,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +48,7 @@ MAX_QUERY_TOKENS = 64
 HYBRID_WINDOW = 50
 RESCORE_FACTOR = 4  # float16 candidates per requested hit, rescored with the float32 vectors
 TOTAL_CAP = 10_000
+VOCAB_TTL = 30.0  # seconds a process keeps the index's vocabulary before reading it again
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -115,6 +117,7 @@ class EmbeddedStore:
         self._generation: str | None = None
         self._has_schema = False
         self._tables: tuple[bool, bool] | None = None
+        self._vocab: tuple[float, list[str], str | None] | None = None
         if read_only:  # the UI and `vidx search`: never create or change anything
             return
         conn = self._conn()
@@ -159,6 +162,10 @@ class EmbeddedStore:
                 conn.execute("PRAGMA foreign_keys=ON")
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"cannot open the embedded store at {self.path}: {exc}") from exc
+            # the index's vocabulary, for typo tolerance (temp tables: read-only connections can make them)
+            conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.vidx_vocab_row USING fts5vocab(main, 'events_fts', 'row')")
+            conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.vidx_vocab_instance "
+                         "USING fts5vocab(main, 'events_fts', 'instance')")
             self._local.conn = conn
         return conn
 
@@ -331,6 +338,16 @@ class EmbeddedStore:
             cat.sync(conn, *self._tables)
         return cat
 
+    def _vocabulary(self) -> list[str]:
+        """The index's stemmed terms (for typo tolerance), re-read at most every VOCAB_TTL seconds."""
+        now = time.monotonic()
+        cached = self._vocab
+        if cached is not None and now - cached[0] < VOCAB_TTL and cached[2] == self._generation:
+            return cached[1]
+        terms = [r[0] for r in self._conn().execute("SELECT term FROM temp.vidx_vocab_row")]
+        self._vocab = (now, terms, self._generation)
+        return terms
+
     def search(self, plan: Plan, vector: np.ndarray | None = None) -> PlanResult:
         """Execute a query plan (:mod:`vidx.store.embedded_search`): exact totals, the page,
         facets over every match."""
@@ -340,7 +357,7 @@ class EmbeddedStore:
             return PlanResult(total=0, exact=True, hits=[])
         cat = self._sync()
         with cat.lock:  # the catalog's arrays grow in place: one search or sync at a time reads them
-            res, rows = Executor(self._conn(), cat, plan, _dot).run(vector)
+            res, rows = Executor(self._conn(), cat, plan, _dot, self._vocabulary).run(vector)
         docs = self._docs([r for r, _, _ in rows])
         res.hits = [Hit(event=docs[r], score=sc, scores=parts) for r, sc, parts in rows if r in docs]
         return res

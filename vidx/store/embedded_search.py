@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from vidx.plan import TOTAL_CAP, Plan, keyword_floor
+from vidx.plan import TOTAL_CAP, Plan
 from vidx.store.base import PlanResult, SearchMode, StoreError
 from vidx.store.catalog import Catalog, top_counts
+from vidx.text import TYPO_CREDIT, near_terms
 
 log = logging.getLogger("vidx.store.embedded")
 
@@ -54,8 +55,10 @@ def _member(pos: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
 
 
 class Executor:
-    def __init__(self, conn: sqlite3.Connection, cat: Catalog, plan: Plan, dot: Any) -> None:
+    def __init__(self, conn: sqlite3.Connection, cat: Catalog, plan: Plan, dot: Any,
+                 vocabulary: Any = None) -> None:
         self.conn, self.cat, self.plan, self.dot = conn, cat, plan, dot
+        self.vocabulary = vocabulary  # () -> list of the index's stemmed terms (typo tolerance)
         self._phrase_sets: dict[str, np.ndarray] = {}
 
     # -- building blocks ----------------------------------------------------------------
@@ -114,18 +117,39 @@ class Executor:
                 ok &= ~_member(pos, self.match_positions(m))
         return ok
 
+    def term_positions(self, term: str) -> np.ndarray:
+        """Sorted positions of the live rows holding one stemmed index term (exactly as stored,
+        without stemming it again)."""
+        try:
+            cur = self.conn.execute("SELECT DISTINCT doc FROM temp.vidx_vocab_instance WHERE term = ?", (term,))
+            rowids = np.fromiter((r[0] for r in cur), dtype=np.int64)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"keyword search failed: {exc}") from exc
+        pos, ok = self.cat.positions(np.sort(rowids))
+        pos = pos[ok]
+        return pos[self.cat.alive.view()[pos]]
+
     def keyword(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(positions holding at least one word, their keyword relevance, their matched count)."""
+        """(positions holding at least one word, their keyword relevance, their coverage)."""
         plan, cat = self.plan, self.cat
-        counts = np.zeros(cat.n, dtype=np.int16)
+        credit = np.zeros(cat.n, dtype=np.float32)
+        vocab = self.vocabulary() if self.vocabulary is not None else []
         for w in plan.words:
             m = fts_phrase(w)
-            if m:
-                counts[self.match_positions(m)] += 1
-        pos = np.flatnonzero(counts)
-        matched = counts[pos].astype(np.float64)
+            if not m:
+                continue
+            exact = self.match_positions(m)
+            near = [self.term_positions(t) for t in near_terms(w, vocab)]
+            if near:
+                typo = np.unique(np.concatenate(near))
+                credit[typo] = credit[typo] + np.float32(TYPO_CREDIT)
+                credit[exact] = credit[exact] + np.float32(1.0 - TYPO_CREDIT) * _member(exact, typo) \
+                    + np.float32(1.0) * ~_member(exact, typo)
+            else:
+                credit[exact] += 1.0
+        pos = np.flatnonzero(credit)
         n = plan.n
-        cov = matched / n
+        cov = np.minimum(1.0, credit[pos].astype(np.float64) / n)
         if n > 1 and plan.phrase:
             m = fts_phrase(plan.phrase)
             together = _member(pos, self.match_positions(m)) if m else np.zeros(len(pos), dtype=bool)
@@ -134,7 +158,7 @@ class Executor:
         length = cat.length.view()[pos].astype(np.float64)
         density = np.where(length > 0, np.minimum(1.0, n / np.maximum(length, 1)), 0.0)
         score = COVERAGE_WEIGHT * cov ** 1.5 + PHRASE_WEIGHT * together + DENSITY_WEIGHT * density * cov
-        return pos, np.round(np.minimum(1.0, score), 4), counts[pos]
+        return pos, np.round(np.minimum(1.0, score), 4), cov
 
     def cosines(self, pos: np.ndarray, vector: np.ndarray) -> np.ndarray:
         cat = self.cat
@@ -165,10 +189,10 @@ class Executor:
                                                   np.array([cat.video_name(c) for c in cat.video.view()[pos]]))
             parts: dict[str, np.ndarray] = {}
         elif plan.mode == SearchMode.keyword:
-            pos, kw, cnt = self.keyword()
+            pos, kw, cov = self.keyword()
             keep = self.allowed(pos)
-            pos, kw, cnt = pos[keep], kw[keep], cnt[keep]
-            passing = (cnt >= plan.min_terms()) & (kw >= t) & ((kw > 0) | (t == 0))
+            pos, kw, cov = pos[keep], kw[keep], cov[keep]
+            passing = (cov >= plan.min_coverage()) & (kw >= t) & ((kw > 0) | (t == 0))
             below = int((~passing).sum())
             pos, score = pos[passing], kw[passing]
             parts = {"keyword": score}
@@ -186,17 +210,17 @@ class Executor:
                 pos, score, cos_k = allpos[passing], sem[passing], cos_all[passing]
                 parts = {"semantic": score}
             else:
-                kpos, kw_s, cnt = self.keyword()
+                kpos, kw_s, cov = self.keyword()
                 kw_full = np.zeros(len(allpos))
-                cnt_full = np.zeros(len(allpos), dtype=np.int16)
+                cov_full = np.zeros(len(allpos))
                 idx = np.searchsorted(allpos, kpos)
                 inside = (idx < len(allpos)) & (allpos[np.minimum(idx, len(allpos) - 1)] == kpos)
                 kw_full[idx[inside]] = kw_s[inside]
-                cnt_full[idx[inside]] = cnt[inside]
-                kw_pass = (cnt_full >= plan.min_terms()) & (kw_full >= t) & (kw_full > 0)
+                cov_full[idx[inside]] = cov[inside]
+                kw_pass = (cov_full >= plan.min_coverage()) & (kw_full >= t) & (kw_full > 0)
                 fused = np.round(1.0 - (1.0 - kw_full) * (1.0 - sem), 4)
                 passing = (kw_pass | sem_pass) & ((fused > 0) | (t == 0))
-                below = int(((cnt_full > 0) & ~passing).sum())
+                below = int(((cov_full > 0) & ~passing).sum())
                 pos, score, cos_k = allpos[passing], fused[passing], cos_all[passing]
                 parts = {"keyword": kw_full[passing], "semantic": sem[passing]}
             order_keys = (pos, cat.length.view()[pos], -cos_k, -score)
@@ -265,4 +289,3 @@ def _page(keys: tuple[np.ndarray, ...], score: np.ndarray, lo: int, hi: int) -> 
     return cand[order][lo:hi]
 
 
-__all__ = ["Executor", "keyword_floor"]
