@@ -115,12 +115,14 @@ def main() -> int:
         for v0 in range(0, a.events, a.per_video):
             vid = f"{v0 // a.per_video:032x}"
             evs = [Event(event_id=f"{i:032x}", video_id=vid, video_path=f"/v/{vid}.mp4", start_sec=float(i % 3600),
-                         end_sec=float(i % 3600) + 2, description=texts[i], embedding=vecs[i].tolist())
+                         end_sec=float(i % 3600) + 2, description=texts[i], embedding=vecs[i].tolist(),
+                         people=["Ada Quill"] if i % 1000 == 7 else [], source="speech" if i % 3 else "scene",
+                         indexed_at="2026-12-01T10:00:00+00:00")
                    for i in range(v0, min(a.events, v0 + a.per_video))]
             store.replace_video_events(vid, evs)
         build_s = time.perf_counter() - t
     t = time.perf_counter()
-    store._sync_vectors()
+    store._sync()
     load_s = time.perf_counter() - t
 
     rng = random.Random(1)
@@ -148,6 +150,40 @@ def main() -> int:
     vid0 = f"{0:032x}"
     kwf_lat, _ = timed(lambda q: store.search_keyword(q, 10, video_id=vid0), kw_q[:50])
     knnf_lat, _ = timed(lambda q: store.search_knn(q, 10, video_id=vid0), knn_q[:50])
+
+    # the product path: a query plan executed by the store (filters, threshold, exact totals, facets)
+    from vidx.plan import Filters, Plan
+    from vidx.store.base import SearchMode
+
+    def plan(mode: str, text: str, **flt: object) -> Plan:
+        from vidx.query import parse
+        from vidx.plan import build
+
+        p = build(parse(text), SearchMode(mode), 0.25, size=10)
+        return Plan(**{**p.__dict__, "filters": Filters(**flt)}) if flt else p  # type: ignore[arg-type]
+
+    def run_plan(mode: str, text: str, vec: np.ndarray | None, **flt: object) -> object:
+        return store.search(plan(mode, text, **flt), vec)
+
+    run_plan("keyword", kw_q[0], None)
+    plan_res = {
+        "keyword": timed(lambda q: run_plan("keyword", q, None), kw_q)[0],
+        "keyword_most_common_words": timed(lambda q: run_plan("keyword", q, None), kw_common)[0],
+        "keyword_chinese": timed(lambda q: run_plan("keyword", q, None), [rng.choice(ZH) for _ in range(50)])[0],
+        "semantic": timed(lambda qq: run_plan("semantic", qq[0], qq[1]), list(zip(kw_q, knn_q)))[0],
+        "hybrid": timed(lambda qq: run_plan("hybrid", qq[0], qq[1]), list(zip(kw_q, knn_q)))[0],
+        "keyword_video_filter": timed(lambda q: run_plan("keyword", q, None, video_ids=(vid0,)), kw_q[:50])[0],
+        "hybrid_video_filter": timed(lambda qq: run_plan("hybrid", qq[0], qq[1], video_ids=(vid0,)),
+                                     list(zip(kw_q, knn_q))[:50])[0],
+        "keyword_person_filter": timed(lambda q: run_plan("keyword", q, None, person=("ada",)), kw_q[:50])[0],
+        "hybrid_person_filter": timed(lambda qq: run_plan("hybrid", qq[0], qq[1], person=("ada",)),
+                                      list(zip(kw_q, knn_q))[:50])[0],
+        "filters_only_person": timed(lambda q: run_plan("keyword", "", None, person=("ada",)), kw_q[:20])[0],
+    }
+    plan_summary = {k: summary(v) for k, v in plan_res.items()}
+    import resource
+
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     # baselines, side by side on the same store
     conn = store._conn()
@@ -186,6 +222,8 @@ def main() -> int:
         "vector_load_s": round(load_s, 2),
         "disk_mb": round(sum(p.stat().st_size for p in db.parent.glob(db.name + "*")) / 1e6, 1),
         "results": ours,
+        "plan": plan_summary,
+        "peak_rss_mb": round(rss_mb, 1),
         "baseline": base,
         "speedup_p95_vs_baseline": {
             "keyword": round(base["keyword_like_scan"]["p95_ms"] / ours["keyword"]["p95_ms"], 1),

@@ -102,16 +102,20 @@ def _search_service(s: Settings) -> Any:
 
 
 def cmd_search(args: argparse.Namespace, s: Settings) -> int:
+    from search_ui import create_app
     from vidx.schema import format_ts
-    from vidx.search import BadRequest, parse_query
 
-    try:
-        q = parse_query({"q": args.query, "mode": args.mode, "size": args.size, "video_id": args.video_id,
-                         "min_score": args.min_score})
-    except BadRequest as exc:
-        print(f"vidx search: {exc}", file=sys.stderr)
-        return 2
-    result = _search_service(s).search(q)
+    params = {"q": args.query, "mode": args.mode, "size": args.size, "page": args.page, "video_id": args.video_id,
+              "min_score": args.min_score, "from": args.from_, "to": args.to, "added_from": args.added_from,
+              "added_to": args.added_to}
+    # the web app's own /api/search, in-process: `--json` prints exactly what the API answers
+    app = create_app(s)
+    resp = app.test_client().get("/api/search", query_string={k: str(v) for k, v in params.items() if v is not None},
+                                 headers=_local_auth(s))
+    result = resp.get_json(silent=True) or {}
+    if resp.status_code != 200:
+        print(f"vidx search: {result.get('error') or resp.status}", file=sys.stderr)
+        return 2 if resp.status_code == 400 else 1
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0
@@ -119,11 +123,18 @@ def cmd_search(args: argparse.Namespace, s: Settings) -> int:
         print("nothing relevant" + (f" ({result['below_threshold']} weaker matches below --min-score "
                                     f"{result['min_score']})" if result.get("below_threshold") else ""))
         return 0
+    more = "+" if result.get("total_relation") == "gte" else ""
+    print(f"{result['total']:,}{more} events match; page {result['page']} of {result['pages']}", file=sys.stderr)
     for h in result["hits"]:
         text = h["dialogue"] or h["description"]
         print(f"{format_ts(h['start_sec'])}–{format_ts(h['end_sec'])}  {h['score']:.2f}  "
               f"{Path(h['video_path']).name}  {text[:100]}")
     return 0
+
+
+def _local_auth(s: Settings) -> dict[str, str]:
+    """The API key header, when the API needs one (the CLI runs on the server itself)."""
+    return {"Authorization": f"Bearer {s.ui_api_key.get_secret_value()}"} if s.ui_api_key else {}
 
 
 def _process_files(pipeline: Any, files: list[Path], progress: Any, quiet: bool) -> list[Path]:
@@ -476,8 +487,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("search", cmd_search, "search the index from the terminal")
     sp.add_argument("query", metavar="QUERY")
     sp.add_argument("--mode", choices=["keyword", "semantic", "hybrid"], default="hybrid", help="default hybrid")
-    sp.add_argument("--size", type=int, default=10, help="number of results (1-100, default 10)")
+    sp.add_argument("--size", type=int, default=10, help="number of results per page (1-100, default 10)")
+    sp.add_argument("--page", type=int, default=1, help="page of results (default 1)")
     sp.add_argument("--video-id", help="only events of this video")
+    sp.add_argument("--from", dest="from_", metavar="TIME", help="only events ending after this time (s or mm:ss)")
+    sp.add_argument("--to", metavar="TIME", help="only events starting before this time")
+    sp.add_argument("--added-from", metavar="DAY", help="only videos indexed on or after this day (YYYY-MM-DD)")
+    sp.add_argument("--added-to", metavar="DAY", help="only videos indexed on or before this day")
     sp.add_argument("--min-score", type=float, help="relevance threshold 0-1 (default VIDX_MIN_SCORE)")
     sp.add_argument("--json", action="store_true", help="print the same JSON as GET /api/search")
     folders(sp)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
@@ -25,6 +26,7 @@ import numpy as np
 from vidx.text import tokens
 
 NO_CODE = -1
+MATCH_CACHE_ENTRIES = 4_000_000  # positions of recent word matches kept per process (32 MB)
 
 
 class Codes:
@@ -134,11 +136,26 @@ class Catalog:
         self.location = _Grow(np.int32)
         self.videos = Codes()  # video ids
         self.video_paths: dict[int, str] = {}  # code -> current path
+        self._names: dict[int, tuple[str, str]] = {}  # code -> (path, file name)
         self.sources = Codes()
         self.langs = Codes()
         self.locations = Codes()
         self.people = _Multi()
         self.objects = _Multi()
+        # FTS5 expression -> (rowid watermark, positions of the rows that matched it), least recent first
+        self.matches: OrderedDict[str, tuple[int, np.ndarray]] = OrderedDict()
+        self.match_entries = 0
+
+    def remember(self, match: str, watermark: int, pos: np.ndarray) -> None:
+        """Keep one expression's matching positions, within MATCH_CACHE_ENTRIES positions in all."""
+        old = self.matches.pop(match, None)
+        if old is not None:
+            self.match_entries -= len(old[1])
+        self.matches[match] = (watermark, pos)
+        self.match_entries += len(pos)
+        while self.match_entries > MATCH_CACHE_ENTRIES and len(self.matches) > 1:
+            _, (_, dropped) = self.matches.popitem(last=False)
+            self.match_entries -= len(dropped)
 
     # -- keeping in step -------------------------------------------------------------
     def sync(self, conn: sqlite3.Connection, has_videos_table: bool, has_length: bool) -> None:
@@ -217,7 +234,11 @@ class Catalog:
         return pos, have[pos] == rowids
 
     def video_name(self, code: int) -> str:
-        return PurePath(self.video_paths.get(code, "")).name
+        path = self.video_paths.get(code, "")
+        got = self._names.get(code)
+        if got is None or got[0] != path:
+            got = self._names[code] = (path, PurePath(path).name)
+        return got[1]
 
 
 def searchable_length(description: str, dialogue: str, ocr_text: str, meta: str) -> int:

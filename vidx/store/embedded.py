@@ -117,7 +117,7 @@ class EmbeddedStore:
         self._generation: str | None = None
         self._has_schema = False
         self._tables: tuple[bool, bool] | None = None
-        self._vocab: tuple[float, list[str], str | None] | None = None
+        self._vocab: tuple[float, tuple[list[str], frozenset[str]], str | None] | None = None
         if read_only:  # the UI and `vidx search`: never create or change anything
             return
         conn = self._conn()
@@ -338,15 +338,16 @@ class EmbeddedStore:
             cat.sync(conn, *self._tables)
         return cat
 
-    def _vocabulary(self) -> list[str]:
+    def _vocabulary(self) -> tuple[list[str], frozenset[str]]:
         """The index's stemmed terms (for typo tolerance), re-read at most every VOCAB_TTL seconds."""
         now = time.monotonic()
         cached = self._vocab
         if cached is not None and now - cached[0] < VOCAB_TTL and cached[2] == self._generation:
             return cached[1]
         terms = [r[0] for r in self._conn().execute("SELECT term FROM temp.vidx_vocab_row")]
-        self._vocab = (now, terms, self._generation)
-        return terms
+        got = (terms, frozenset(terms))
+        self._vocab = (now, got, self._generation)
+        return got
 
     def search(self, plan: Plan, vector: np.ndarray | None = None) -> PlanResult:
         """Execute a query plan (:mod:`vidx.store.embedded_search`): exact totals, the page,

@@ -22,7 +22,7 @@ import numpy as np
 from vidx.plan import TOTAL_CAP, Plan
 from vidx.store.base import PlanResult, SearchMode, StoreError
 from vidx.store.catalog import Catalog, top_counts
-from vidx.text import TYPO_CREDIT, near_terms
+from vidx.text import TYPO_CREDIT, near_terms, stem
 
 log = logging.getLogger("vidx.store.embedded")
 
@@ -39,12 +39,15 @@ def fts_phrase(text: str) -> str | None:
     return '"' + words.replace('"', '""') + '"'
 
 
-def _rows(conn: sqlite3.Connection, match: str) -> np.ndarray:
+def _rows(conn: sqlite3.Connection, match: str, after: int = 0) -> np.ndarray:
+    """Rowids matching an FTS5 expression (above ``after``), in order; parsed from one string
+    (3x faster than a Python object per row for the most common words)."""
     try:
-        cur = conn.execute("SELECT rowid FROM events_fts WHERE events_fts MATCH ?", (match,))
-        return np.fromiter((r[0] for r in cur), dtype=np.int64)
+        got = conn.execute("SELECT group_concat(rowid, ' ') FROM events_fts WHERE events_fts MATCH ? AND rowid > ?",
+                           (match, after)).fetchone()[0]
     except sqlite3.OperationalError as exc:
         raise StoreError(f"keyword search failed: {exc}") from exc
+    return np.fromstring(got, dtype=np.int64, sep=" ") if got else np.zeros(0, dtype=np.int64)
 
 
 def _member(pos: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
@@ -63,13 +66,21 @@ class Executor:
 
     # -- building blocks ----------------------------------------------------------------
     def match_positions(self, match: str) -> np.ndarray:
-        """Sorted positions of the live rows matching an FTS5 expression."""
+        """Sorted positions of the live rows matching an FTS5 expression. The catalog keeps the
+        positions of recent expressions and asks FTS5 only for rows added since."""
         got = self._phrase_sets.get(match)
         if got is None:
-            rowids = _rows(self.conn, match)
-            pos, ok = self.cat.positions(np.sort(rowids))
-            pos = pos[ok]
-            got = self._phrase_sets[match] = pos[self.cat.alive.view()[pos]]
+            cat = self.cat
+            cached = cat.matches.get(match)
+            if cached is not None and cached[0] == cat.max_rowid:
+                pos = cached[1]
+            else:
+                after = cached[0] if cached is not None else 0
+                new, ok = cat.positions(_rows(self.conn, match, after))
+                new = new[ok & (new >= 0)]
+                pos = np.concatenate([cached[1], new]) if cached is not None else new
+                cat.remember(match, cat.max_rowid, pos)
+            got = self._phrase_sets[match] = pos[cat.alive.view()[pos]]
         return got
 
     def allowed(self, pos: np.ndarray) -> np.ndarray:
@@ -133,13 +144,14 @@ class Executor:
         """(positions holding at least one word, their keyword relevance, their coverage)."""
         plan, cat = self.plan, self.cat
         credit = np.zeros(cat.n, dtype=np.float32)
-        vocab = self.vocabulary() if self.vocabulary is not None else []
+        vocab = self.vocabulary() if self.vocabulary is not None else ([], frozenset())
         for w in plan.words:
             m = fts_phrase(w)
             if not m:
                 continue
             exact = self.match_positions(m)
-            near = [self.term_positions(t) for t in near_terms(w, vocab)]
+            # a word the index does not hold is taken for a typo: the terms within its edit budget
+            near = [] if stem(w) in vocab[1] else [self.term_positions(t) for t in near_terms(w, vocab[0])]
             if near:
                 typo = np.unique(np.concatenate(near))
                 credit[typo] = credit[typo] + np.float32(TYPO_CREDIT)

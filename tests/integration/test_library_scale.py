@@ -1,0 +1,107 @@
+"""A library far larger than any candidate window, through the real `vidx` command and HTTP API.
+
+A 40-minute lecture with 2,000 subtitle lines and a short meeting are indexed with
+`vidx index`; `vidx search --json` and `GET /api/search` must then give true totals, the last
+page, filters and facets, counted here from the subtitle files the test wrote."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.test_journeys import base_env, free_port, get_json, vidx, wait_for
+from tests.media import make_video, write_srt
+
+pytestmark = pytest.mark.slow
+
+TOPICS = ["harbour", "tunnel", "orchard", "museum", "market"]
+
+
+def lecture_cues(n: int = 2000) -> list[tuple[float, float, str]]:
+    cues = []
+    for i in range(n):
+        topic = TOPICS[i % 5]
+        text = f"Line {i}: the budget for the {topic}" if i % 3 == 0 else f"Line {i}: a note about the {topic}"
+        cues.append((i * 1.2, i * 1.2 + 1.0, text))
+    return cues
+
+
+def meeting_cues() -> list[tuple[float, float, str]]:
+    return [(i * 2.0, i * 2.0 + 1.5, f"Item {i}: " + ("the road budget" if i % 3 == 0 else "any other business"))
+            for i in range(30)]
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Path]:
+    tmp = tmp_path_factory.mktemp("scale")
+    watch = tmp / "watch"
+    watch.mkdir()
+    make_video(watch / "lecture.mp4", scenes=[(2410.0, (20, 40, 60))], fps=1, size=(64, 36))
+    write_srt(watch / "lecture.srt", lecture_cues())
+    make_video(watch / "b.mp4", scenes=[(61.0, (60, 20, 20))], fps=2, size=(64, 36))
+    write_srt(watch / "b.srt", meeting_cues())
+    env = base_env(tmp, VIDX_ASR="off")
+    r = vidx(env, "index", "-q", str(watch), timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return env, tmp
+
+
+def search_json(env: dict[str, str], query: str, *args: str) -> dict[str, Any]:
+    r = vidx(env, "search", "--json", query, *args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)  # type: ignore[no-any-return]
+
+
+def test_totals_pages_filters_and_facets_are_true_through_the_cli(library: tuple[dict[str, str], Path]) -> None:
+    env, _ = library
+    lecture_budget = sum(1 for *_, t in lecture_cues() if "budget" in t)
+    meeting_budget = sum(1 for *_, t in meeting_cues() if "budget" in t)
+    assert lecture_budget == 667 and meeting_budget == 10
+    r = search_json(env, "budget source:subtitle", "--mode", "keyword", "--size", "100")
+    assert r["total"] == lecture_budget + meeting_budget and r["total_relation"] == "eq"
+    assert r["pages"] == 7
+    last = search_json(env, "budget source:subtitle", "--mode", "keyword", "--size", "100", "--page", "7")
+    assert len(last["hits"]) == (lecture_budget + meeting_budget) - 600
+    assert dict(map(tuple, r["facets"]["video"])) == {"lecture.mp4": lecture_budget, "b.mp4": meeting_budget}
+    # a filter on a video whose few matches are far below the best of the library
+    b = search_json(env, "budget video:b.mp4 source:subtitle", "--mode", "hybrid", "--size", "100")
+    assert b["total"] == meeting_budget and {h["video_path"].rsplit("/", 1)[-1] for h in b["hits"]} == {"b.mp4"}
+    # only filters: every line of the meeting, by time
+    only = search_json(env, "video:b.mp4 source:subtitle", "--size", "100")
+    assert only["total"] == 30 and [h["start_sec"] for h in only["hits"]] == sorted(h["start_sec"]
+                                                                                    for h in only["hits"])
+    # time range in the long lecture: lines 500-599 (600 s to 720 s)
+    rng = search_json(env, "budget source:subtitle", "--mode", "keyword", "--from", "600", "--to", "719.9")
+    assert rng["total"] == sum(1 for s, e, t in lecture_cues() if "budget" in t and e > 600 and s < 719.9)
+    # exclusion
+    ex = search_json(env, "budget -orchard source:subtitle", "--mode", "keyword")
+    assert ex["total"] == sum(1 for *_, t in lecture_cues() + meeting_cues() if "budget" in t and "orchard" not in t)
+
+
+def test_the_api_and_the_cli_give_the_same_json(library: tuple[dict[str, str], Path]) -> None:
+    env, tmp = library
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "vidx", "serve"], env={**env, "VIDX_PORT": str(port)},
+                            text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: get_json(url + "/healthz")[0] == 200, 120, "vidx serve", proc)
+        params = {"q": "budget harbour", "mode": "hybrid", "size": "20", "page": "3"}
+        code, api = get_json(f"{url}/api/search?{urllib.parse.urlencode(params)}")
+        assert code == 200 and api["total"] > 600
+        cli = search_json(env, "budget harbour", "--mode", "hybrid", "--size", "20", "--page", "3")
+        assert cli == api
+        code, err = get_json(f"{url}/api/search?{urllib.parse.urlencode({'q': 'budget ' * 5000})}")
+        assert code == 400 and "too long" in err["error"]
+        many = " ".join(f"w{i}x" for i in range(60))
+        code, err = get_json(f"{url}/api/search?{urllib.parse.urlencode({'q': many})}")
+        assert code == 400 and "at most 32" in err["error"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
