@@ -31,7 +31,7 @@ from typing import Any
 
 from vidx.config import Settings
 from vidx.ledger import FileRow, Ledger
-from vidx.store.base import EventStore
+from vidx.store.base import EventWriter
 
 log = logging.getLogger("ingest.lifecycle")
 
@@ -60,7 +60,7 @@ def read_brake(ledger: Ledger) -> dict[str, Any] | None:
 
 
 class Lifecycle:
-    def __init__(self, settings: Settings, ledger: Ledger, store: EventStore,
+    def __init__(self, settings: Settings, ledger: Ledger, store: EventWriter,
                  clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.ledger = ledger
@@ -179,7 +179,7 @@ class Lifecycle:
         return report
 
 
-def repair(report: Any, settings: Settings, ledger: Ledger, store: EventStore,
+def repair(report: Any, settings: Settings, ledger: Ledger, store: EventWriter,
            confirm_deletions: bool = False) -> tuple[list[str], str | None]:
     """``vidx verify --fix``: re-queue videos whose events are missing, forget deleted files
     by the same rules as the daemon, remove events nothing refers to. Returns one line per

@@ -34,7 +34,7 @@ from vidx.ledger import FileRow, Ledger, WindowRow
 from vidx.logs import current_video
 from vidx.media import ProbeError, VideoInfo, frame_at, jpeg_bytes, probe
 from vidx.schema import video_id_for
-from vidx.store.base import EventStore, SchemaMismatch, StoreError
+from vidx.store.base import EventWriter, SchemaMismatch, StoreError
 
 log = logging.getLogger("ingest.pipeline")
 
@@ -279,7 +279,7 @@ class Pipeline:
         self,
         settings: Settings,
         ledger: Ledger,
-        store: EventStore,
+        store: EventWriter,
         embedder_factory: Callable[[], Embedder],
         analyzer: Analyzer,
         progress_hook: ProgressHook | None = None,

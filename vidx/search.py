@@ -12,7 +12,7 @@ from typing import Any
 
 from vidx.embed import Embedder
 from vidx.plan import TOTAL_CAP, Plan
-from vidx.store.base import EventStore, Hit, PlanResult, SearchMode, highlight_event
+from vidx.store.base import EventSearcher, Hit, PlanResult, SearchMode, highlight_event
 
 log = logging.getLogger("vidx.search")
 
@@ -178,7 +178,7 @@ class SearchService:
     """Finds candidates in the store, scores them (:mod:`vidx.relevance`), applies the query's
     syntax and the threshold. Loads the embedder lazily (keyword search never needs it)."""
 
-    def __init__(self, store: EventStore, embedder_factory: Callable[[], Embedder],
+    def __init__(self, store: EventSearcher, embedder_factory: Callable[[], Embedder],
                  min_score: float = DEFAULT_MIN_SCORE) -> None:
         self.store = store
         self._factory = embedder_factory
@@ -249,16 +249,14 @@ class SearchService:
         vec = self.store.event_vector(event_id)
         if vec is None:
             return None
+        from vidx.plan import Filters
+
         cal = rel.calibration(self.embedder.model_id)
         threshold = self.min_score if min_score is None else min_score
-        hits = []
-        for h in self.store.search_knn(vec, size + 1).hits:
-            if h.event.event_id == event_id:
-                continue
-            score = rel.semantic_relevance(h.score, cal)
-            if score >= threshold:
-                hits.append(Hit(event=h.event, score=score, scores={"semantic": score}))
-        hits = hits[:size]
+        # the same plan as a semantic search, ranked by the event's own vector
+        plan = Plan(mode=SearchMode.semantic, words=(), phrase="", filters=Filters(), threshold=threshold, size=size + 1,
+                    facets=False, unrelated=cal.unrelated, paraphrase=cal.paraphrase)
+        hits = [h for h in self.store.search(plan, vec).hits if h.event.event_id != event_id][:size]
         return {"total": len(hits), "hits": [hit_dict(h) for h in hits], "min_score": threshold,
                 "below_threshold": 0}
 

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from vidx.ledger import Ledger
-from vidx.store.base import EventStore
+from vidx.store.base import EventBrowser, StoreAdmin
+
+
+class VerifiedStore(EventBrowser, StoreAdmin, Protocol):
+    """What `vidx verify` reads: event counts per video and the schema."""
 
 
 @dataclass
@@ -31,7 +35,7 @@ class Report:
                 "gone": self.gone, "stale_model": self.stale_model}
 
 
-def verify(ledger: Ledger, store: EventStore, embedding_model: str | None = None, dims: int = 0) -> Report:
+def verify(ledger: Ledger, store: VerifiedStore, embedding_model: str | None = None, dims: int = 0) -> Report:
     rows = ledger.rows()
     counts = store.video_event_counts()
     report = Report(videos=len(rows))

@@ -289,6 +289,8 @@ class FakeES:
     def matches(self, q: Any, d: dict[str, Any], _id: str = "") -> tuple[bool, float]:
         if not q or "match_all" in q:
             return True, 1.0
+        if "match_none" in q:
+            return False, 0.0
         if "bool" in q:
             b = q["bool"]
             for f in _as_list(b.get("filter")):

@@ -89,9 +89,8 @@ class WriteReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
-class EventStore(Protocol):
-    """Stores events and searches them. Implementations must be safe for one writer
-    process plus any number of reader processes."""
+class EventWriter(Protocol):
+    """What ingest uses: one writer process at a time (``vidx.writelock``)."""
 
     def ensure_schema(self, embedding_model: str, dims: int) -> None:
         """Create what is missing; refuse a store built with another embedding model."""
@@ -106,22 +105,23 @@ class EventStore(Protocol):
         rewrite the path on its events without analysing anything again."""
         ...
 
-    def search_keyword(
-        self, text: str, size: int, video_id: str | None = None, highlight: bool = True
-    ) -> SearchResult: ...
 
-    def search_knn(
-        self, vector: np.ndarray, size: int, video_id: str | None = None, text: str = ""
-    ) -> SearchResult: ...
-
-    def search_hybrid(
-        self, text: str, vector: np.ndarray, size: int, video_id: str | None = None
-    ) -> SearchResult: ...
+class EventSearcher(Protocol):
+    """What the search service uses (vidx.search): plans executed in the engine."""
 
     def search(self, plan: Plan, vector: np.ndarray | None = None) -> PlanResult:
         """Execute a query plan in the engine: filters before ranking, the threshold, exact
-        totals (up to vidx.plan.TOTAL_CAP), the page and facet counts over every match."""
+        totals (up to vidx.plan.TOTAL_CAP), the page and facet counts over every match.
+        With no words, a semantic plan ranks by ``vector`` alone ("more like this")."""
         ...
+
+    def event_vector(self, event_id: str) -> np.ndarray | None:
+        """The stored embedding of one event (for "more like this")."""
+        ...
+
+
+class EventBrowser(Protocol):
+    """What video pages, transcripts, clips and `vidx verify` read."""
 
     def get_event(self, event_id: str) -> Event | None: ...
 
@@ -129,19 +129,18 @@ class EventStore(Protocol):
         """Every event of one video, in time order."""
         ...
 
-    def event_vector(self, event_id: str) -> np.ndarray | None:
-        """The stored embedding of one event (for "more like this")."""
-        ...
-
     def video_event_counts(self) -> dict[str, int]: ...
 
     def count(self, video_id: str | None = None) -> int: ...
+
+
+class StoreAdmin(Protocol):
+    """What setup, `vidx reindex`, health checks and the CLI use."""
 
     def health(self) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
 
-    # `vidx reindex` after a schema or embedding-model change
     def schema_matches(self, embedding_model: str, dims: int) -> bool:
         """False when the store holds vectors of another model or an older schema."""
 
@@ -153,6 +152,11 @@ class EventStore(Protocol):
 
     def abort_rebuild(self, target: EventStore) -> str:
         """Give up a rebuild that failed part-way; returns what state was left."""
+
+
+class EventStore(EventWriter, EventSearcher, EventBrowser, StoreAdmin, Protocol):
+    """A whole store (embedded SQLite, Elasticsearch): each caller takes only its part.
+    Implementations must be safe for one writer process plus any number of readers."""
 
 
 def rrf_fuse(result_lists: Iterable[list[Hit]], size: int, k: int = RRF_K) -> list[Hit]:

@@ -121,9 +121,9 @@ def words_clause(plan: Plan) -> dict[str, Any]:
     """The query's words: each adds 1/n to the score (0.8/n when found only with a typo:
     ``fuzziness`` AUTO:4,8, first letter fixed), and ``function_score.min_score`` keeps the
     events whose coverage reaches the threshold's (:meth:`vidx.plan.Plan.min_coverage`)."""
-    clauses = []
+    clauses: list[dict[str, Any]] = []
     for w in plan.words:
-        exact = {"constant_score": {"filter": {"multi_match": {"query": w, "fields": WORD_FIELDS}},
+        exact: dict[str, Any] = {"constant_score": {"filter": {"multi_match": {"query": w, "fields": WORD_FIELDS}},
                                     "boost": round(1.0 / plan.n, 6)}}
         if typo_edits(w):
             fuzzy = {"constant_score": {"filter": {"multi_match": {
@@ -502,11 +502,12 @@ class ElasticStore:
                                 "_source": {"excludes": ["embedding"]}}
         if plan.facets:
             body["aggs"] = FACET_AGGS
-        if not plan.has_text:
+        by_vector = vector is not None and plan.mode == SearchMode.semantic
+        if not plan.has_text and not by_vector:
             body["query"] = {"bool": {"filter": filters, "must_not": must_not}}
             body["sort"] = [{"video_name": "asc"}, {"start_sec": "asc"}, {"event_id": "asc"}]
             return body
-        words = words_clause(plan)
+        words = words_clause(plan) if plan.has_text else {"match_none": {}}
         text_q: dict[str, Any] = {"bool": {"must": [words], "filter": filters, "must_not": must_not}}
         if plan.phrase:
             text_q["bool"]["should"] = [{"constant_score": {"filter": _phrase_clause(plan.phrase), "boost": 0.15}}]
@@ -550,7 +551,7 @@ class ElasticStore:
         resp = self._search(self.plan_body(plan, vector), f"{plan.mode.value} search")
         total = resp["hits"].get("total", {})
         n, relation = int(total.get("value", 0)), str(total.get("relation", "eq"))
-        approximate = plan.has_text and plan.mode == SearchMode.semantic and plan.filters.empty
+        approximate = vector is not None and plan.mode == SearchMode.semantic and plan.filters.empty
         # kNN returns at most k neighbours: a full set may be the start of more
         exact = relation == "eq" and not (approximate and n >= min(TOTAL_CAP, max(plan.end, KNN_WINDOW)))
         hits: list[Hit] = []
@@ -560,7 +561,7 @@ class ElasticStore:
             src = dict(h["_source"])
             emb = src.pop("embedding", None)
             e = Event.model_validate(src)
-            if not plan.has_text:
+            if not plan.has_text and q is None:
                 hits.append(Hit(event=e, score=1.0))
                 continue
             parts: dict[str, float] = {}
@@ -576,7 +577,7 @@ class ElasticStore:
             score = parts.get("keyword", 0.0) if plan.mode == SearchMode.keyword else \
                 parts["semantic"] if plan.mode == SearchMode.semantic else rel.fuse(kw, parts["semantic"])
             hits.append(Hit(event=e, score=score, scores=parts))
-        if plan.has_text:  # the engine ranks in its own terms; the page shows vidx's scores in order
+        if plan.has_text or q is not None:  # the engine ranks in its own terms; the page shows vidx's scores
             hits.sort(key=lambda h: -h.score)
         below = 0
         if plan.has_text and n == 0 and plan.mode != SearchMode.semantic:

@@ -193,7 +193,7 @@ class Executor:
         t = plan.threshold
         below = 0
         cos_all: np.ndarray | None = None
-        if not plan.has_text:
+        if not plan.has_text and (vector is None or plan.mode != SearchMode.semantic):
             pos = np.flatnonzero(cat.alive.view())
             pos = pos[self.allowed(pos)]
             score = np.ones(len(pos))
@@ -270,10 +270,10 @@ class Executor:
         days = cat.added.view()[pos]
         days = days[days > 0]
         if len(days):
-            u, c = np.unique(days, return_counts=True)
-            order = np.lexsort((u, -c))[:8]
-            out["added"] = [(f"{u[i] // 10000:04d}-{u[i] // 100 % 100:02d}-{u[i] % 100:02d}", int(c[i]))
-                            for i in order]
+            uniq, cnt = np.unique(days, return_counts=True)
+            order = np.lexsort((uniq, -cnt))[:8]
+            out["added"] = [(f"{int(uniq[i]) // 10000:04d}-{int(uniq[i]) // 100 % 100:02d}-{int(uniq[i]) % 100:02d}",
+                             int(cnt[i])) for i in order]
         return {k: v for k, v in out.items() if v}
 
 
