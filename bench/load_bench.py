@@ -143,8 +143,9 @@ def main() -> int:
            "VIDX_HOST": "127.0.0.1", "HF_HUB_OFFLINE": "1", "VIDX_LOG_LEVEL": "WARNING"}
     env.pop("VIDX_UI_API_KEY", None)  # the benchmark signs in nowhere
     vidx = [sys.executable, "-m", "vidx"]
-    proc = subprocess.Popen([*vidx, "serve"], env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    # the server's log goes to a file: a pipe nobody reads fills up and blocks the server
+    errlog = tempfile.TemporaryFile()
+    proc = subprocess.Popen([*vidx, "serve"], env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=errlog)
     try:
         deadline = time.time() + 120
         while True:
@@ -156,7 +157,8 @@ def main() -> int:
             except OSError:
                 pass
             if proc.poll() is not None or time.time() > deadline:
-                err = proc.stderr.read().decode() if proc.stderr else ""
+                errlog.seek(0)
+                err = errlog.read().decode(errors="replace")
                 raise SystemExit(f"vidx serve did not start: {err[-2000:]}")
             time.sleep(0.3)
         rng = random.Random(3)

@@ -156,8 +156,8 @@ def main() -> int:
     from vidx.store.base import SearchMode
 
     def plan(mode: str, text: str, **flt: object) -> Plan:
-        from vidx.query import parse
         from vidx.plan import build
+        from vidx.query import parse
 
         p = build(parse(text), SearchMode(mode), 0.25, size=10)
         return Plan(**{**p.__dict__, "filters": Filters(**flt)}) if flt else p  # type: ignore[arg-type]

@@ -201,6 +201,9 @@ def _serve_ui(s: Settings, stop: threading.Event) -> None:
     from search_ui import create_app
 
     app = create_app(s)
+    # waitress warns "Task queue depth is N" for every request queued behind 8 busy threads:
+    # under load that is a line per request in the log, and a normal state, not a fault
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     server = create_server(app, host=s.host, port=s.port, threads=8)
     log.info("web UI on http://%s:%d", s.host, s.port)
     t = threading.Thread(target=server.run, name="ui", daemon=True)

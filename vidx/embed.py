@@ -7,7 +7,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -114,6 +114,9 @@ class SentenceTransformerEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed(texts)
+
 
 class E5Embedder:
     """multilingual-e5-small (100 languages; a Chinese query finds English text), 4-bit,
@@ -149,6 +152,54 @@ class E5Embedder:
         with self._lock:
             v = np.asarray(self._model.query(text), dtype=np.float32).reshape(-1)
         return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+class QueryBatcher:
+    """Embeds queries that arrive at the same time in one forward pass.
+
+    A search server embeds one short query per request; on a CPU a pass over eight queries
+    costs little more than a pass over one, so a caller that finds the model busy waits, and
+    the next free caller embeds everything queued (up to ``max_batch``) at once."""
+
+    def __init__(self, embedder: Embedder, max_batch: int = 16) -> None:
+        self.embedder = embedder
+        self.max_batch = max_batch
+        self._cond = threading.Condition()
+        self._pending: list[tuple[str, list[Any]]] = []
+        self._busy = False
+
+    def _many(self, texts: list[str]) -> np.ndarray:
+        many = getattr(self.embedder, "embed_queries", None)
+        if many is not None:
+            return np.asarray(many(texts), dtype=np.float32)
+        return np.stack([self.embedder.embed_query(t) for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        slot: list[Any] = []  # [vector] or [exception] once done
+        with self._cond:
+            self._pending.append((text, slot))
+            while not slot:
+                if self._busy:
+                    self._cond.wait()
+                    continue
+                self._busy = True
+                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+                self._cond.release()
+                try:
+                    try:
+                        vecs = self._many([t for t, _ in batch])
+                        for (_, s), v in zip(batch, vecs, strict=True):
+                            s.append(v)
+                    except Exception as exc:  # every caller of the batch gets the error
+                        for _, s in batch:
+                            s.append(exc)
+                finally:
+                    self._cond.acquire()
+                    self._busy = False
+                    self._cond.notify_all()
+        if isinstance(slot[0], Exception):
+            raise slot[0]
+        return slot[0]  # type: ignore[no-any-return]
 
 
 _cache: dict[tuple[str, str], Embedder] = {}

@@ -185,6 +185,7 @@ class SearchService:
         self._embedder: Embedder | None = None
         self._lock = threading.Lock()
         self._vectors: OrderedDict[str, Any] = OrderedDict()
+        self._query_batcher: Any = None
         self.min_score = min_score
 
     @property
@@ -194,6 +195,15 @@ class SearchService:
                 self._embedder = self._factory()
             return self._embedder
 
+    def _batcher(self) -> Any:
+        from vidx.embed import QueryBatcher
+
+        emb = self.embedder
+        with self._lock:
+            if self._query_batcher is None or self._query_batcher.embedder is not emb:
+                self._query_batcher = QueryBatcher(emb)
+            return self._query_batcher
+
     def _query_vector(self, text: str) -> Any:
         """The query's embedding; the last QUERY_CACHE texts are kept, because paging, filters
         and the threshold ask the same query again (it is most of a semantic query's time)."""
@@ -202,7 +212,7 @@ class SearchService:
             if vec is not None:
                 self._vectors.move_to_end(text)
                 return vec
-        vec = self.embedder.embed_query(text)
+        vec = self._batcher().embed_query(text)
         with self._lock:
             self._vectors[text] = vec
             while len(self._vectors) > QUERY_CACHE:
