@@ -58,4 +58,5 @@ def test_typos_are_matched_against_the_index_vocabulary() -> None:
     assert "tabl" in near_terms("tabel", vocab)  # two letters swapped
     assert near_terms("lamp", vocab) == []  # exact: nothing else
     assert near_terms("cat", vocab) == []  # three letters: no typo tolerance
+    assert near_terms("wall", vocab + ["will", "well"]) == []  # four letters neither
     assert all(re.fullmatch(r"[a-z]+", t) for t in near_terms("volunters", vocab))

@@ -9,7 +9,7 @@ returns exact totals (up to :data:`TOTAL_CAP`), the page, and facet counts over 
 What "matches" means, the same in both stores:
 
 * **keyword**: the event holds at least :meth:`Plan.min_coverage` of the query's distinct words
-  (stemmed, in any field; a word of 4+ letters also matches with one typo, 8+ with two, for
+  (stemmed, in any field; a word of 5+ letters also matches with one typo, 8+ with two, for
   0.8 of a word), so that its keyword relevance is at least the threshold;
 * **semantic**: the cosine of query and event vectors is at least :meth:`Plan.min_cosine`, the
   cosine whose calibrated relevance is the threshold;

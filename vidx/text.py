@@ -84,14 +84,15 @@ def query_terms(text: str, limit: int = 64) -> list[str]:
 
 
 # --------------------------------------------------------------------------- typos
-TYPO_MIN_LEN = 4  # words of 4-7 letters match with one edit
+TYPO_MIN_LEN = 5  # words of 5-7 letters match with one edit (4 let "wall" find "will")
 TYPO_TWO_LEN = 8  # words of 8 letters or more with two
 TYPO_CREDIT = 0.8  # a word found only with a typo counts this much of a word
 
 
 def typo_edits(word: str) -> int:
-    """Edits allowed for a query word (Elasticsearch's ``fuzziness: AUTO:4,8``): none for CJK
-    and short words, 1 from 4 letters, 2 from 8."""
+    """Edits allowed for a query word (Elasticsearch's ``fuzziness: AUTO:5,8``): none for CJK
+    and short words, 1 from 5 letters, 2 from 8. Four-letter words are left exact: on the
+    relevance benchmark one edit let "wall" match "will" and "that" match "what"."""
     if is_cjk(word) or len(word) < TYPO_MIN_LEN or not word.isalpha():
         return 0
     return 1 if len(word) < TYPO_TWO_LEN else 2
@@ -111,10 +112,10 @@ def near_terms(word: str, vocabulary: list[str], limit: int = 16) -> list[str]:
     exact = stem(word)
     found: dict[str, int] = {}
     for probe in dict.fromkeys([word, exact, word[:-1], word[:-2]]):
-        if len(probe) < TYPO_MIN_LEN:
+        if len(probe) < TYPO_MIN_LEN - 1:
             continue
         for term, dist, _ in process.extract(probe, vocabulary, scorer=OSA.distance, score_cutoff=k, limit=None):
-            if term != exact and term[:1] == word[:1] and len(term) >= TYPO_MIN_LEN:
+            if term != exact and term[:1] == word[:1] and len(term) >= TYPO_MIN_LEN - 1 and term not in STOP_WORDS:
                 found[term] = min(found.get(term, 9), int(dist))
     return [t for t, _ in sorted(found.items(), key=lambda x: (x[1], x[0]))][:limit]
 

@@ -391,10 +391,10 @@ class FakeES:
             return False, 0.0
         if "multi_match" in q and "fuzziness" in q["multi_match"]:
             mm = q["multi_match"]
-            assert mm["fuzziness"] == "AUTO:4,8", mm
+            low, high = (int(x) for x in mm["fuzziness"].removeprefix("AUTO:").split(","))
             prefix = int(mm.get("prefix_length", 0))
             for qt in tokens(mm["query"], keep_stop=True):
-                k = 0 if len(qt) < 4 else 1 if len(qt) < 8 else 2
+                k = 0 if len(qt) < low else 1 if len(qt) < high else 2
                 for f in mm["fields"]:
                     v = d.get(f.partition("^")[0].split(".")[0])
                     for t in tokens(" ".join(v) if isinstance(v, list) else str(v or ""), keep_stop=True):

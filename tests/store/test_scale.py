@@ -229,7 +229,7 @@ def test_a_query_that_costs_too_much_is_refused_with_the_reason() -> None:
 
 
 def test_a_typo_finds_the_word_in_the_engine(svc: SearchService, lib: dict[str, list[Event]]) -> None:
-    """One edit in a word of 4-7 letters ("budjet"), two in a longer one ("tunnnnnnel" is four: no)."""
+    """One edit in a word of 5-7 letters ("budjet"), two in a longer one ("tunnnnnnel" is four: no)."""
     bud = [e for e in everything(lib) if "budget" in words_of(e)]
     r = search(svc, q="budjet", mode="keyword", size=10)
     assert r["total"] == len(bud) and r["hits"][0]["score"] < 0.9  # found, but below an exact match

@@ -133,6 +133,7 @@ class Catalog:
         self.end = _Grow(np.float32)
         self.added = _Grow(np.int32)  # yyyymmdd, 0 when unknown
         self.length = _Grow(np.int32)  # words in the event's searchable text
+        self.eid = _Grow(np.int64)  # the event id's first 15 hex digits: the last tie-breaker, as in Elasticsearch
         self.location = _Grow(np.int32)
         self.videos = Codes()  # video ids
         self.video_paths: dict[int, str] = {}  # code -> current path
@@ -165,7 +166,7 @@ class Catalog:
             "json_extract(doc, '$.language'), substr(json_extract(doc, '$.indexed_at'), 1, 10), "
             "json_extract(doc, '$.people'), json_extract(doc, '$.objects'), json_extract(doc, '$.location'), "
             f"json_extract(doc, '$.video_path'), {length_col}, "
-            "CASE WHEN " + ("length IS NULL" if has_length else "1") + " THEN doc END "
+            "CASE WHEN " + ("length IS NULL" if has_length else "1") + " THEN doc END, event_id "
             "FROM events WHERE rowid > ? ORDER BY rowid", (self.max_rowid,)).fetchall()
         if rows:
             self._append(rows)
@@ -210,6 +211,7 @@ class Catalog:
             vcode.append(c)
         self.video.extend(vcode)
         self.start.extend([r[2] for r in rows])
+        self.eid.extend([_eid_key(r[14]) for r in rows])
         self.end.extend([r[4] if r[4] is not None else r[2] for r in rows])
         self.source.extend([self.sources.code(r[5] or "") for r in rows])
         self.lang.extend([self.langs.code((r[6] or "").lower()) for r in rows])
@@ -239,6 +241,13 @@ class Catalog:
         if got is None or got[0] != path:
             got = self._names[code] = (path, PurePath(path).name)
         return got[1]
+
+
+def _eid_key(event_id: str) -> int:
+    try:
+        return int(event_id[:15], 16)
+    except ValueError:  # not hexadecimal (never written by vidx)
+        return (1 << 60) - 1
 
 
 def searchable_length(description: str, dialogue: str, ocr_text: str, meta: str) -> int:

@@ -119,7 +119,7 @@ def plan_filters(f: Filters) -> list[dict[str, Any]]:
 
 def words_clause(plan: Plan) -> dict[str, Any]:
     """The query's words: each adds 1/n to the score (0.8/n when found only with a typo:
-    ``fuzziness`` AUTO:4,8, first letter fixed), and ``function_score.min_score`` keeps the
+    ``fuzziness`` AUTO:5,8, first letter fixed), and ``function_score.min_score`` keeps the
     events whose coverage reaches the threshold's (:meth:`vidx.plan.Plan.min_coverage`)."""
     clauses: list[dict[str, Any]] = []
     for w in plan.words:
@@ -127,7 +127,7 @@ def words_clause(plan: Plan) -> dict[str, Any]:
                                     "boost": round(1.0 / plan.n, 6)}}
         if typo_edits(w):
             fuzzy = {"constant_score": {"filter": {"multi_match": {
-                "query": w, "fields": WORD_FIELDS, "fuzziness": "AUTO:4,8", "prefix_length": 1}},
+                "query": w, "fields": WORD_FIELDS, "fuzziness": "AUTO:5,8", "prefix_length": 1}},
                 "boost": round(TYPO_CREDIT / plan.n, 6)}}
             clauses.append({"dis_max": {"queries": [exact, fuzzy]}})
         else:

@@ -172,6 +172,9 @@ class Executor:
         score = COVERAGE_WEIGHT * cov ** 1.5 + PHRASE_WEIGHT * together + DENSITY_WEIGHT * density * cov
         return pos, np.round(np.minimum(1.0, score), 4), cov
 
+    def _duration(self, pos: np.ndarray) -> np.ndarray:
+        return np.round(self.cat.end.view()[pos] - self.cat.start.view()[pos], 3)
+
     def cosines(self, pos: np.ndarray, vector: np.ndarray) -> np.ndarray:
         cat = self.cat
         if cat.vec is None or len(pos) == 0:
@@ -197,7 +200,7 @@ class Executor:
             pos = np.flatnonzero(cat.alive.view())
             pos = pos[self.allowed(pos)]
             score = np.ones(len(pos))
-            order_keys: tuple[np.ndarray, ...] = (pos, cat.start.view()[pos],
+            order_keys: tuple[np.ndarray, ...] = (cat.eid.view()[pos], cat.start.view()[pos],
                                                   np.array([cat.video_name(c) for c in cat.video.view()[pos]]))
             parts: dict[str, np.ndarray] = {}
         elif plan.mode == SearchMode.keyword:
@@ -208,7 +211,7 @@ class Executor:
             below = int((~passing).sum())
             pos, score = pos[passing], kw[passing]
             parts = {"keyword": score}
-            order_keys = (pos, cat.length.view()[pos], -score)
+            order_keys = (cat.eid.view()[pos], self._duration(pos), -score)
         else:
             if vector is None:
                 raise StoreError("semantic search needs a query vector")
@@ -235,7 +238,7 @@ class Executor:
                 below = int(((cov_full > 0) & ~passing).sum())
                 pos, score, cos_k = allpos[passing], fused[passing], cos_all[passing]
                 parts = {"keyword": kw_full[passing], "semantic": sem[passing]}
-            order_keys = (pos, cat.length.view()[pos], -cos_k, -score)
+            order_keys = (cat.eid.view()[pos], self._duration(pos), -cos_k, -score)
         total = len(pos)
         facets = self.facets(pos) if plan.facets else {}
         page = _page(order_keys, score, plan.offset, plan.end)
