@@ -58,7 +58,9 @@ def create_app(
     key = settings.ui_api_key.get_secret_value() if settings.ui_api_key else None
     app.secret_key = session_secret(key)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
-                      MAX_CONTENT_LENGTH=settings.upload_max_mb * 1024 * 1024)
+                      MAX_CONTENT_LENGTH=settings.upload_max_mb * 1024 * 1024,
+                      # a Host header the server is not reached by is refused (400): no DNS rebinding
+                      TRUSTED_HOSTS=settings.allowed_hosts())
     if key is None and settings.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("the web UI binds to %s without VIDX_UI_API_KEY: anyone who can reach it can search, play "
                     "and upload; set VIDX_UI_API_KEY", settings.host)
@@ -104,6 +106,11 @@ def create_app(
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
+        from werkzeug.exceptions import SecurityError
+
+        if isinstance(exc, SecurityError):  # a Host header not in VIDX_TRUSTED_HOSTS: say so, render nothing
+            return ("this server does not answer to that host name (VIDX_TRUSTED_HOSTS)\n", 400,
+                    {"Content-Type": "text/plain; charset=utf-8"})
         if request.path.startswith("/api/") or request.path.startswith("/media/") or request.path == "/healthz":
             return jsonify(error=exc.description or exc.name), exc.code
         from flask import render_template

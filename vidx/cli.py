@@ -195,7 +195,14 @@ def _daemon(s: Settings) -> Any:
     return daemon
 
 
-def _serve_ui(s: Settings, stop: threading.Event) -> None:
+class PortUnavailable(RuntimeError):
+    """The web UI's address cannot be bound (taken, or not ours to use)."""
+
+
+def _bind_ui(s: Settings) -> Any:
+    """The web UI's server, bound to VIDX_HOST:VIDX_PORT (before anything announces the URL)."""
+    import errno
+
     from waitress.server import create_server
 
     from search_ui import create_app
@@ -204,7 +211,20 @@ def _serve_ui(s: Settings, stop: threading.Event) -> None:
     # waitress warns "Task queue depth is N" for every request queued behind 8 busy threads:
     # under load that is a line per request in the log, and a normal state, not a fault
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    server = create_server(app, host=s.host, port=s.port, threads=8)
+    try:
+        return create_server(app, host=s.host, port=s.port, threads=8)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortUnavailable(f"port {s.port} on {s.host} is already in use (another vidx?): stop it, or set "
+                                  "VIDX_PORT to a free port") from None
+        if exc.errno in (errno.EACCES, errno.EADDRNOTAVAIL):
+            raise PortUnavailable(f"cannot listen on {s.host}:{s.port} ({exc.strerror}): set VIDX_HOST and "
+                                  "VIDX_PORT to an address of this machine and a free port above 1023") from None
+        raise
+
+
+def _serve_ui(s: Settings, stop: threading.Event, server: Any = None) -> None:
+    server = server or _bind_ui(s)
     log.info("web UI on http://%s:%d", s.host, s.port)
     t = threading.Thread(target=server.run, name="ui", daemon=True)
     t.start()
@@ -246,6 +266,7 @@ def cmd_run(args: argparse.Namespace, s: Settings) -> int:
 def _run(s: Settings) -> int:
     daemon = _daemon(s)
     daemon.pipeline.preflight()  # a schema or model mismatch stops here, before the UI looks healthy
+    server = _bind_ui(s)  # a taken port stops here too, before the URL is announced
     crashed: list[BaseException] = []
 
     def work() -> None:
@@ -260,7 +281,7 @@ def _run(s: Settings) -> int:
     t = threading.Thread(target=work, name="ingest", daemon=True)
     t.start()
     print(f"vidx {__version__}: watching {s.watch_dir.absolute()}, UI on http://{s.host}:{s.port}", file=sys.stderr)
-    _serve_ui(s, daemon.stop_event)
+    _serve_ui(s, daemon.stop_event, server)
     t.join(timeout=8)  # bounded shutdown: work in flight is abandoned and resumes on the next start
     if crashed:
         exc = crashed[0]
@@ -579,6 +600,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StoreError, WriterBusy, LedgerError, EmbedderError) as exc:
         print(f"vidx: {exc}", file=sys.stderr)
         return 1
+    except PortUnavailable as exc:
+        print(f"vidx: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

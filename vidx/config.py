@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address the web UI binds to.")
     port: int = Field(8080, ge=1, le=65535, description="Port of the web UI.")
+    trusted_hosts: str = Field(
+        "auto",
+        description="Host names the web UI answers to, comma-separated (a leading dot matches subdomains); "
+        "others get 400, which stops DNS rebinding. auto: localhost and 127.0.0.1 when bound to "
+        "loopback, any name otherwise; * for any.")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
 
     # --- analysis -------------------------------------------------------------
@@ -183,6 +188,10 @@ class Settings(BaseSettings):
 
     # --- Elasticsearch / Kibana ----------------------------------------------
     es_url: str | None = Field(None, description="Elasticsearch URL; unset = embedded store.")
+    es_shards: int = Field(1, ge=1, le=1024, description="Primary shards of each new vidx index (1 suits up to "
+                           "tens of millions of events; more spreads a larger index over nodes).")
+    es_replicas: int = Field(0, ge=0, le=16, description="Replicas of each new vidx index (0 on one node; 1 or more "
+                             "on a cluster, for fault tolerance and read throughput).")
     es_api_key: SecretStr | None = Field(None, description="Elasticsearch API key (encoded form).")
     es_username: str | None = Field(None, description="Elasticsearch basic-auth user.")
     es_password: SecretStr | None = Field(None, description="Elasticsearch basic-auth password.")
@@ -225,6 +234,17 @@ class Settings(BaseSettings):
     def _absolute(cls, v: Path | None) -> Path | None:
         # relative to the working directory at start-up, never to wherever a library resolves it
         return None if v is None else v.expanduser().absolute()
+
+    def allowed_hosts(self) -> list[str] | None:
+        """The web UI's trusted Host names (None: any)."""
+        v = self.trusted_hosts.strip()
+        if v == "*":
+            return None
+        if v.lower() == "auto":
+            if self.host in ("127.0.0.1", "localhost", "::1"):
+                return ["localhost", "127.0.0.1"]
+            return None
+        return [h.strip().lower() for h in v.split(",") if h.strip()]
 
     @field_validator("extra_media_dirs", mode="after")
     @classmethod

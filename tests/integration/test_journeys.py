@@ -302,3 +302,20 @@ def test_upload_through_the_browser_reaches_done_on_the_status_page(tmp_path: Pa
         assert run.search("scene", "keyword")  # its scenes are searchable
     finally:
         run.stop()
+
+
+def test_a_taken_port_is_one_line_that_names_the_setting(tmp_path: Path) -> None:
+    """`vidx run` and `vidx serve` on a port another program holds: one line, exit code 2, no URL
+    announced and no traceback."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = base_env(tmp_path, VIDX_PORT=str(port))
+        for cmd in ("run", "serve"):
+            r = vidx(env, cmd, timeout=120)
+            assert r.returncode == 2, (cmd, r.stderr)
+            lines = [x for x in r.stderr.splitlines() if x.strip() and "WARNING" not in x and " INFO " not in x]
+            assert lines == [f"vidx: port {port} on 127.0.0.1 is already in use (another vidx?): stop it, or set "
+                             "VIDX_PORT to a free port"], r.stderr
+            assert "Traceback" not in r.stderr and "UI on http" not in r.stderr

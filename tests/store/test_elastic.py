@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import SHARED
 from tests.es_store import make_elastic_store
-from tests.fakes.es_server import FakeES
+from tests.fakes.es_server import FakeES, make_client
 from tests.store.test_contract import EMB, V1, ev
 from vidx.config import EsHybrid, load_settings
 from vidx.store.base import StoreError
@@ -251,3 +251,18 @@ def test_knn_body_has_k_num_candidates_and_prefilter() -> None:
     knn = body["knn"]
     assert knn["k"] == 10 and knn["num_candidates"] >= knn["k"] and knn["filter"] == [{"term": {"video_id": V1}}]
     assert body["_source"] == {"excludes": ["embedding"]}
+
+
+def test_shards_and_replicas_are_settings_applied_to_new_indices() -> None:
+    from vidx.store.elastic import ElasticStore
+
+    fake = FakeES()
+    s = load_settings(es_url="http://127.0.0.1:9200", es_shards=3, es_replicas=1)
+    store = ElasticStore(make_client(fake), alias=s.es_index, url=s.es_url, shards=s.es_shards,
+                         replicas=s.es_replicas)
+    store.ensure_schema(EMB.model_id, EMB.dims)
+    settings = fake.templates[s.es_index]["template"]["settings"]
+    assert (settings["number_of_shards"], settings["number_of_replicas"]) == (3, 1)
+    rebuilt = store.begin_rebuild(EMB.model_id, EMB.dims)
+    assert (rebuilt.shards, rebuilt.replicas) == (3, 1)
+    assert load_settings().es_shards == 1 and load_settings().es_replicas == 0  # the documented defaults

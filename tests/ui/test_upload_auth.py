@@ -154,3 +154,26 @@ def test_requeue_button_leaves_a_request_the_daemon_takes(app: Flask, settings: 
     row = ledger.get("/w/bad.mp4")
     assert row is not None and row.state == "pending" and row.attempts == 0
     assert list(settings.requests_dir.iterdir()) == []
+
+
+def test_a_foreign_host_header_is_refused_so_dns_rebinding_reads_nothing(app: Flask) -> None:
+    """A web page that rebinds its own name to 127.0.0.1 sends its name as Host: refused."""
+    c = app.test_client()
+    for path in ("/api/search?q=lighthouse", "/", "/api/status", "/status"):
+        r = c.get(path, headers={"Host": "evil.example:8080"})
+        assert r.status_code == 400, path
+        assert b"lighthouse" not in r.data and b"csrf" not in r.data.lower()
+    for host in ("localhost:8080", "127.0.0.1:8080", "localhost"):
+        assert c.get("/healthz", headers={"Host": host}).status_code == 200, host
+
+
+def test_trusted_hosts_follow_the_setting(settings: Settings, hash_embedder: HashEmbedder) -> None:
+    from search_ui import create_app
+
+    named = create_app(settings.model_copy(update={"trusted_hosts": "vidx.lan, .home.arpa"}),
+                       embedder_factory=lambda: hash_embedder).test_client()
+    assert named.get("/healthz", headers={"Host": "vidx.lan"}).status_code == 200
+    assert named.get("/healthz", headers={"Host": "tv.home.arpa"}).status_code == 200
+    assert named.get("/healthz", headers={"Host": "localhost"}).status_code == 400
+    lan = create_app(settings.model_copy(update={"host": "0.0.0.0"}), embedder_factory=lambda: hash_embedder)
+    assert lan.test_client().get("/healthz", headers={"Host": "192.168.1.20:8080"}).status_code == 200

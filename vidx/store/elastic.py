@@ -170,12 +170,14 @@ def _es_error(exc: Exception, what: str, url: str) -> StoreError:
 
 class ElasticStore:
     def __init__(self, client: Any, alias: str = "vidx-events", hybrid: EsHybrid = EsHybrid.auto,
-                 url: str = "", max_retries: int = 5, initial_backoff: float = 2.0, index: str | None = None) -> None:
+                 url: str = "", max_retries: int = 5, initial_backoff: float = 2.0, index: str | None = None,
+                 shards: int = 1, replicas: int = 0) -> None:
         self.es = client
         self.alias = alias
         # where reads and writes go: the alias, or (while `vidx reindex` rebuilds) a new index not yet behind it
         self.target = index or alias
         self.hybrid = hybrid
+        self.shards, self.replicas = shards, replicas
         self.url = url
         self.max_retries = max_retries
         self.initial_backoff = initial_backoff
@@ -195,7 +197,8 @@ class ElasticStore:
             kw["ca_certs"] = str(s.es_ca_cert)
         if s.es_fingerprint:
             kw["ssl_assert_fingerprint"] = s.es_fingerprint
-        store = cls(Elasticsearch(s.es_url, **kw), alias=s.es_index, hybrid=s.es_hybrid, url=s.es_url)
+        store = cls(Elasticsearch(s.es_url, **kw), alias=s.es_index, hybrid=s.es_hybrid, url=s.es_url,
+                    shards=s.es_shards, replicas=s.es_replicas)
         if check:
             store.ping()
         return store
@@ -212,7 +215,7 @@ class ElasticStore:
 
     def setup(self, dims: int, embedding_model: str) -> dict[str, Any]:
         """Install the template, and an index behind the alias when there is none. Idempotent."""
-        body = mappings.index_template(self.alias, dims, embedding_model)
+        body = mappings.index_template(self.alias, dims, embedding_model, self.shards, self.replicas)
         try:
             self.es.indices.put_index_template(name=self.alias, body=body)
             if self.es.indices.exists_alias(name=self.alias):
@@ -275,7 +278,7 @@ class ElasticStore:
     def begin_rebuild(self, embedding_model: str, dims: int) -> ElasticStore:
         """A store writing to a new index made from the current template; searches keep
         using the old index behind the alias until :meth:`finish_rebuild` swaps it."""
-        body = mappings.index_template(self.alias, dims, embedding_model)
+        body = mappings.index_template(self.alias, dims, embedding_model, self.shards, self.replicas)
         new = f"{self.alias}-{time.strftime('%Y%m%d%H%M%S')}-{time.time_ns() % 1_000_000:06d}"
         try:
             self.es.indices.put_index_template(name=self.alias, body=body)
@@ -284,7 +287,8 @@ class ElasticStore:
             raise _es_error(exc, "creating the new index", self.url) from exc
         log.info("rebuilding into %s (alias %s still points at the old index)", new, self.alias)
         return ElasticStore(self.es, alias=self.alias, hybrid=self.hybrid, url=self.url, max_retries=self.max_retries,
-                            initial_backoff=self.initial_backoff, index=new)
+                            initial_backoff=self.initial_backoff, index=new, shards=self.shards,
+                            replicas=self.replicas)
 
     def finish_rebuild(self, target: EventStore, keep_old: bool = False) -> str:
         """Point the alias at the rebuilt index in one ``_aliases`` call, then drop the old index."""
