@@ -172,10 +172,38 @@ def video_for_sidecar(sub: Path, video_exts: frozenset[str]) -> Path | None:
     return None
 
 
-def load_cues(video: Path) -> list[Cue]:
+def load_cues(video: Path, duration: float | None = None, warnings: list[str] | None = None) -> list[Cue]:
     """Every human-made subtitle line for ``video``: sidecars and tracks inside the file,
-    each line once."""
-    return dedupe(sidecar_cues(video) + embedded_cues(video))
+    each line once, inside the video's ``duration`` (see :func:`fit_to_video`)."""
+    cues = dedupe(sidecar_cues(video) + embedded_cues(video))
+    if duration is None:
+        return cues
+    cues, note = fit_to_video(cues, duration)
+    if note:
+        log.warning("%s: %s", video.name, note)
+        if warnings is not None:
+            warnings.append(note)
+    return cues
+
+
+def fit_to_video(cues: list[Cue], duration: float) -> tuple[list[Cue], str | None]:
+    """Lines with impossible times are clamped to the video (a line starting before 0, or ending
+    after the end) or dropped (nothing left of it inside the video): one bad line never fails a
+    whole video. Returns the lines and one sentence about what was changed, if anything."""
+    out: list[Cue] = []
+    clamped = dropped = 0
+    for c in cues:
+        start, end = max(0.0, c.start), min(c.end, duration) if duration > 0 else c.end
+        if end - start <= 0.0 or start >= duration > 0:
+            dropped += 1
+            continue
+        if (start, end) != (c.start, c.end):
+            clamped += 1
+        out.append(Cue(start, end, c.text, c.lang))
+    if not (clamped or dropped):
+        return out, None
+    parts = [f"{n} {what}" for n, what in ((clamped, "clamped to the video"), (dropped, "dropped")) if n]
+    return out, f"subtitle lines with times outside the video ({duration:.1f}s): {' and '.join(parts)}"
 
 
 def sidecar_cues(video: Path) -> list[Cue]:

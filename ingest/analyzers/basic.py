@@ -173,7 +173,8 @@ class BasicAnalyzer:
     def analyze(self, job: VideoJob, progress: ProgressFn) -> Analysis:
         s = self.settings
         duration = max(job.info.duration_sec, 0.001)
-        cues = load_cues(job.path)
+        cue_notes: list[str] = []
+        cues = load_cues(job.path, duration, cue_notes)
         speech = self.speech.start(job.path, cues)  # runs beside the decoding below
         reader: TextReader | None = None
         if s.ocr:
@@ -200,6 +201,7 @@ class BasicAnalyzer:
                     sc.cues.append(c)
         analysis = self._events(job, scenes, cues, decoded.cue_thumbs, transcript)
         analysis.warnings.extend(decoded.warnings)
+        analysis.warnings.extend(cue_notes)
         analysis.busy = {k: round(v, 3) for k, v in busy.items()}
         if speech.note:
             analysis.notes.append(speech.note)

@@ -93,7 +93,8 @@ class VlmAnalyzer:
     def analyze(self, job: VideoJob, progress: ProgressFn) -> Analysis:
         s = self.settings
         duration = job.info.duration_sec
-        cues = load_cues(job.path)
+        cue_notes: list[str] = []
+        cues = load_cues(job.path, duration, cue_notes)
         speech = self.speech.start(job.path, cues)
         cuts = keyframe_cuts(job.path) if duration > s.window_seconds else []
         # the model sees frames only: the lines spoken in each window go into its prompt
@@ -104,7 +105,7 @@ class VlmAnalyzer:
         thumbs: dict[float, bytes] = {}
         rows = self._run_windows(job, windows, done, spoken, thumbs, progress)
         results: list[tuple[float, float, list[dict[str, Any]]]] = []
-        warnings: list[str] = []
+        warnings: list[str] = list(cue_notes)
         for w in windows:
             row = rows[w.idx]
             if row.status == "failed":

@@ -105,3 +105,32 @@ def test_the_api_and_the_cli_give_the_same_json(library: tuple[dict[str, str], P
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_subtitle_lines_with_impossible_times_do_not_fail_the_video(tmp_path: Path) -> None:
+    """A cue before 0, one past the end and one ending before it starts: the video is indexed
+    with its good lines, the bad ones clamped or dropped with one warning."""
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    make_video(watch / "clip.mp4", scenes=[(10.0, (30, 30, 90))], fps=5, size=(64, 36))
+    (watch / "clip.ass").write_text(
+        "[Script Info]\nScriptType: v4.00+\n\n[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, "
+        "SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, "
+        "Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\nStyle: Default,Arial,"
+        "20,&H00FFFFFF,&H000000FF,&H00000000,&H00000000,0,0,0,0,100,100,0,0,1,2,2,2,10,10,10,1\n\n[Events]\n"
+        "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
+        "Dialogue: 0,-0:00:01.00,0:00:02.00,Default,,0,0,0,,the early lighthouse line\n"
+        "Dialogue: 0,0:00:03.00,0:00:04.50,Default,,0,0,0,,the middle lighthouse line\n"
+        "Dialogue: 0,0:00:08.00,0:00:14.00,Default,,0,0,0,,the late lighthouse line\n"
+        "Dialogue: 0,0:00:30.00,0:00:31.00,Default,,0,0,0,,the lighthouse line after the end\n"
+        "Dialogue: 0,0:00:06.00,0:00:05.00,Default,,0,0,0,,the backwards lighthouse line\n", encoding="utf-8")
+    env = base_env(tmp_path, VIDX_ASR="off")
+    r = vidx(env, "index", str(watch / "clip.mp4"), timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "ValidationError" not in r.stderr and "1 warnings" in r.stderr
+    hits = search_json(env, "lighthouse source:subtitle", "--mode", "keyword", "--size", "20")["hits"]
+    spans = sorted((h["start_sec"], h["end_sec"], h["dialogue"]) for h in hits)
+    assert spans[0][:2] == (0.0, 2.0) and spans[0][2] == "the early lighthouse line"
+    assert (3.0, 4.5, "the middle lighthouse line") in spans
+    assert spans[-1][0] == 8.0 and spans[-1][1] <= 10.5 and spans[-1][2] == "the late lighthouse line"
+    assert not any("after the end" in s[2] or "backwards" in s[2] for s in spans)
