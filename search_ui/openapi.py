@@ -31,8 +31,15 @@ _HIT: dict[str, Any] = {
 }
 _EVENT = {**_HIT, "required": ["event_id", "video_id", "start_sec", "end_sec", "clip_url"]}
 _RESULT = {"type": "object", "required": ["total", "hits", "min_score"], "properties": {
-    "total": {"type": "integer"}, "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
-    "min_score": {"type": "number"}, "below_threshold": {"type": "integer"}}}
+    "total": {"type": "integer", "description": "matching events, exact up to 10,000"},
+    "total_relation": {"enum": ["eq", "gte"], "description": "gte: at least `total` (more than 10,000, or an "
+                       "unfiltered semantic search on Elasticsearch beyond its 1,000 nearest neighbours)"},
+    "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+    "min_score": {"type": "number"}, "below_threshold": {"type": "integer"},
+    "page": {"type": "integer"}, "pages": {"type": "integer"},
+    "facets": {"type": "object", "description": "counts over every match, by source, language, video, person, "
+               "location, object and day added: [[value, count]]",
+               "additionalProperties": {"type": "array", "items": {"type": "array"}}}}}
 _VIDEO_STATUS = {"type": "object", "required": ["path", "state"], "properties": {
     "video_id": {"type": ["string", "null"]}, "path": {"type": "string"},
     "state": {"enum": ["pending", "processing", "done", "failed"]}, "events": {"type": "integer"},

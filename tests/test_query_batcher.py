@@ -53,3 +53,23 @@ def test_a_failed_pass_fails_its_callers_and_the_next_pass_works() -> None:
     with pytest.raises(RuntimeError, match="model failed"):
         batcher.embed_query("boom")
     assert np.allclose(batcher.embed_query("fine"), HashEmbedder()._vec("fine"))
+
+
+def test_a_long_query_is_matched_whole_but_only_its_start_is_embedded(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from vidx.search import QUERY_EMBED_CHARS, SearchService, parse_query
+    from vidx.store.embedded import EmbeddedStore
+
+    seen: list[str] = []
+
+    class Recording(HashEmbedder):
+        def embed_query(self, text: str) -> np.ndarray:
+            seen.append(text)
+            return super().embed_query(text)
+
+    store = EmbeddedStore(Path(str(tmp_path)) / "e.sqlite3")
+    store.ensure_schema(Recording().model_id, 64)
+    q = ("harbour budget " * 300)[:3990]
+    SearchService(store, Recording).search(parse_query({"q": q, "mode": "hybrid"}))
+    assert seen and all(len(t) <= QUERY_EMBED_CHARS for t in seen) and seen[0] == q[:QUERY_EMBED_CHARS]

@@ -172,6 +172,7 @@ def hit_dict(h: Hit) -> dict[str, Any]:
 
 
 QUERY_CACHE = 256  # query embeddings kept (paging and filters ask the same query again)
+QUERY_EMBED_CHARS = 300  # characters of a query that are embedded (all of them are matched as words)
 
 
 class SearchService:
@@ -212,7 +213,8 @@ class SearchService:
             if vec is not None:
                 self._vectors.move_to_end(text)
                 return vec
-        vec = self._batcher().embed_query(text)
+        # a pasted paragraph: its first ~50 words carry its meaning, and the model's cost grows with length
+        vec = self._batcher().embed_query(text[:QUERY_EMBED_CHARS])
         with self._lock:
             self._vectors[text] = vec
             while len(self._vectors) > QUERY_CACHE:
