@@ -58,13 +58,27 @@ def save_upload(stream: IO[bytes], filename: str, watch_dir: Path, max_bytes: in
             os.fsync(out.fileno())
         if size == 0:
             raise UploadRefused("the file is empty", 400)
-        dest = watch_dir / name
-        stem, ext = os.path.splitext(name)
-        n = 2
-        while dest.exists():  # never overwrite a video already there
-            dest = watch_dir / f"{stem} ({n}){ext}"
-            n += 1
-        os.replace(tmp, dest)
-        return dest
+        return _publish(tmp, watch_dir, name)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _publish(tmp: Path, watch_dir: Path, name: str) -> Path:
+    """Give the finished upload its name without ever replacing a file: a hard link fails when
+    the name exists, so two uploads of one name at the same moment both keep their bytes
+    (``name.mp4`` and ``name (2).mp4``)."""
+    stem, ext = os.path.splitext(name)
+    for n in range(1, 10_000):
+        dest = watch_dir / (name if n == 1 else f"{stem} ({n}){ext}")
+        try:
+            os.link(tmp, dest)
+        except FileExistsError:
+            continue
+        except OSError:  # a file system without hard links: reserve the name, then move onto it
+            try:
+                os.close(os.open(dest, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                continue
+            os.replace(tmp, dest)
+        return dest
+    raise UploadRefused(f"too many files named {name} in the watch folder", 409)

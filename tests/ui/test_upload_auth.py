@@ -177,3 +177,52 @@ def test_trusted_hosts_follow_the_setting(settings: Settings, hash_embedder: Has
     assert named.get("/healthz", headers={"Host": "localhost"}).status_code == 400
     lan = create_app(settings.model_copy(update={"host": "0.0.0.0"}), embedder_factory=lambda: hash_embedder)
     assert lan.test_client().get("/healthz", headers={"Host": "192.168.1.20:8080"}).status_code == 200
+
+
+def test_two_uploads_of_one_name_at_the_same_moment_both_keep_their_bytes(app: Flask, settings: Settings,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both requests finish receiving at the same instant, then name their files: neither
+    replaces the other, and each answer names the file it became."""
+    import os
+    import threading
+
+    from flask.testing import FlaskClient
+
+    barrier = threading.Barrier(2)
+    renaming = threading.Barrier(2)
+    real_replace = os.replace
+
+    def slow_replace(src: str, dst: str) -> None:  # a rename that takes a moment: both requests get there
+        try:
+            renaming.wait(2)
+        except threading.BrokenBarrierError:
+            pass
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", slow_replace)
+
+    class Arriving(io.BytesIO):
+        def read(self, n: int | None = -1) -> bytes:
+            chunk = super().read(n)
+            if not chunk:
+                barrier.wait(10)  # both bodies complete: the two requests race to the name
+            return chunk
+
+    answers: dict[str, str] = {}
+
+    def upload(body: bytes) -> None:
+        c: FlaskClient = app.test_client()
+        r = c.post("/api/upload", data={"file": (Arriving(body), "meeting.mp4"), "csrf_token": _csrf(c)},
+                   content_type="multipart/form-data")
+        assert r.status_code == 201, r.get_data(as_text=True)
+        answers[body.decode()[:1]] = r.get_json()["name"]
+
+    threads = [threading.Thread(target=upload, args=(ch.encode() * 3000,)) for ch in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert sorted(answers.values()) == ["meeting (2).mp4", "meeting.mp4"]
+    for ch, name in answers.items():
+        assert (settings.watch_dir / name).read_bytes() == ch.encode() * 3000
+    assert sorted(p.name for p in settings.watch_dir.iterdir()) == ["meeting (2).mp4", "meeting.mp4"]
