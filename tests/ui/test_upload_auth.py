@@ -186,7 +186,6 @@ def test_two_uploads_of_one_name_at_the_same_moment_both_keep_their_bytes(app: F
     import os
     import threading
 
-    from flask.testing import FlaskClient
 
     barrier = threading.Barrier(2)
     renaming = threading.Barrier(2)
