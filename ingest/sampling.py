@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from vidx.media import open_tolerant
+
 log = logging.getLogger("ingest.sampling")
 
 
@@ -97,7 +99,7 @@ def nonref_is_exact(path: Path, probe_seconds: float = 4.0) -> bool:
     def shown() -> list[float]:
         """Every frame's time in the first seconds, from the packets alone (no decoding)."""
         out: list[float] = []
-        with av.open(str(path)) as c:
+        with open_tolerant(path) as c:
             vs = c.streams.video[0]
             tb = vs.time_base
             for pkt in c.demux(vs):
@@ -111,7 +113,7 @@ def nonref_is_exact(path: Path, probe_seconds: float = 4.0) -> bool:
 
     def decoded() -> list[float]:
         out: list[float] = []
-        with av.open(str(path)) as c:
+        with open_tolerant(path) as c:
             vs = c.streams.video[0]
             vs.codec_context.skip_frame = "NONREF"
             vs.thread_count = 1
@@ -148,13 +150,12 @@ def iter_samples(
     ``mode``: ``every`` decodes every frame (threaded); ``nonref`` skips frames that no other
     frame refers to, in one thread (the fastest exact decoder measured, bench/decoders.py);
     ``auto`` uses ``nonref`` when :func:`nonref_is_exact` says the file allows it."""
-    import av
 
     from vidx.clock import StreamClock
 
     if mode == "auto":
         mode = "nonref" if nonref_is_exact(path) else "every"
-    with av.open(str(path)) as c:
+    with open_tolerant(path) as c:
         vs = c.streams.video[0]
         if mode == "nonref":
             vs.codec_context.skip_frame = "NONREF"
@@ -181,8 +182,7 @@ def iter_samples(
 
 
 def source_fps(path: Path) -> float:
-    import av
 
-    with av.open(str(path)) as c:
+    with open_tolerant(path) as c:
         vs = c.streams.video[0]
         return float(vs.average_rate or vs.guessed_rate or 25)

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidx.media import open_tolerant
+
 log = logging.getLogger("ingest.subtitles")
 
 SUB_EXTENSIONS = (".srt", ".vtt", ".ass", ".ssa")
@@ -78,7 +80,7 @@ def embedded_cues(video: Path, max_cues: int = 20000) -> list[Cue]:
 
     cues: list[Cue] = []
     try:
-        with av.open(str(video)) as c:
+        with open_tolerant(video) as c:
             subs = [st for st in c.streams if st.type == "subtitle"
                     and st.codec_context.name in ("mov_text", "subrip", "srt", "ass", "ssa", "webvtt", "text")]
             if not subs:

@@ -60,3 +60,15 @@ def test_typos_are_matched_against_the_index_vocabulary() -> None:
     assert near_terms("cat", vocab) == []  # three letters: no typo tolerance
     assert near_terms("wall", vocab + ["will", "well"]) == []  # four letters neither
     assert all(re.fullmatch(r"[a-z]+", t) for t in near_terms("volunters", vocab))
+
+
+def test_one_media_opener_for_the_whole_project() -> None:
+    """Containers are opened for reading only through vidx.media.open_tolerant (badly encoded
+    metadata must never stop a file): no other module calls av.open."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    found = [f"{p.relative_to(root)}:{i}" for pkg in ("vidx", "ingest", "search_ui") for p in (root / pkg).rglob("*.py")
+             for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if "av.open(" in line and p.name != "media.py"]
+    assert found == []

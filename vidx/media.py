@@ -140,7 +140,7 @@ def frame_at(path: Path, t: float, width: int | None = 320) -> np.ndarray | None
     from vidx.clock import StreamClock
 
     try:
-        with av.open(str(path)) as c:
+        with open_tolerant(path) as c:
             vs = c.streams.video[0]
             vs.thread_type = "AUTO"
             clock = StreamClock.of(vs, c)

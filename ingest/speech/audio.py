@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from vidx.media import open_tolerant
+
 log = logging.getLogger("ingest.speech.audio")
 
 RATE = 16_000
@@ -49,7 +51,7 @@ def decode_audio(path: Path, language: str | None = None, max_seconds: float = 6
     from vidx.clock import StreamClock
 
     try:
-        c = av.open(str(path))
+        c = open_tolerant(path)
     except av.error.FFmpegError as exc:
         raise AudioError(f"cannot open: {exc}") from exc
     with c:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vidx.media import open_tolerant
+
 log = logging.getLogger("ingest.vlm.windows")
 
 
@@ -21,14 +23,13 @@ class Window:
 def keyframe_cuts(path: Path, threshold: float = 0.3) -> list[float]:
     """Scene changes seen on keyframes only (encoders put keyframes at cuts): ~300x
     faster than decoding every frame, good enough to place window boundaries."""
-    import av
 
     from vidx.clock import StreamClock
 
     cuts: list[float] = []
     prev = None
     try:
-        with av.open(str(path)) as c:
+        with open_tolerant(path) as c:
             vs = c.streams.video[0]
             clock = StreamClock.of(vs, c)
             vs.codec_context.skip_frame = "NONKEY"

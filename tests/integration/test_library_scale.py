@@ -134,3 +134,28 @@ def test_subtitle_lines_with_impossible_times_do_not_fail_the_video(tmp_path: Pa
     assert (3.0, 4.5, "the middle lighthouse line") in spans
     assert spans[-1][0] == 8.0 and spans[-1][1] <= 10.5 and spans[-1][2] == "the late lighthouse line"
     assert not any("after the end" in s[2] or "backwards" in s[2] for s in spans)
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_a_title_tag_in_latin1_or_gbk_does_not_stop_indexing(tmp_path: Path, container: str) -> None:
+    """Containers whose metadata is not UTF-8 (a Latin-1 or GBK title) index like any other."""
+    import shutil
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed (it writes the raw metadata bytes)")
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    plain = tmp_path / "plain.mp4"
+    make_video(plain, scenes=[(4.0, (90, 30, 30))], fps=5, size=(64, 36))
+    for enc, title in (("latin1", "Café crème été"), ("gbk", "城市预算会议")):
+        out = watch / f"{enc}.{container}"
+        subprocess.run([b"ffmpeg", b"-loglevel", b"error", b"-y", b"-i", str(plain).encode(), b"-c", b"copy",
+                        b"-metadata", b"title=" + title.encode(enc), str(out).encode()], check=True)
+        write_srt(out.with_suffix(".srt"), [(0.5, 2.0, f"the {enc} harbour line")])
+    env = base_env(tmp_path, VIDX_ASR="off")
+    r = vidx(env, "index", str(watch), timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "2 indexed, 0 failed" in r.stderr
+    for enc in ("latin1", "gbk"):
+        hits = search_json(env, f"{enc} harbour", "--mode", "keyword")["hits"]
+        assert hits and hits[0]["video_path"].endswith(f"{enc}.{container}")
