@@ -43,6 +43,16 @@ HASH_CHUNK = 4 * 1024 * 1024
 __all__ = ["Cancelled", "Outcome", "Pipeline", "StopPipeline"]
 
 
+def without_paths(message: str, path: Path) -> str:
+    """An error as the status page and the API may show it: the file's folders removed (its
+    name stays), so no absolute path of the server leaves it."""
+    for p in sorted({str(path.absolute()), str(path.resolve()), str(path)}, key=len, reverse=True):
+        message = message.replace(p, path.name)
+    for folder in sorted({str(path.absolute().parent), str(path.resolve().parent)}, key=len, reverse=True):
+        message = message.replace(folder + os.sep, "")
+    return message
+
+
 class StopPipeline(Exception):
     """A stage decided the video needs no more work; the outcome is ``done``."""
 
@@ -357,12 +367,12 @@ class Pipeline:
                 return Outcome(path, "pending", error="file disappeared")
             except (ProbeError, AnalysisError, Stalled) as exc:
                 # the file itself is the problem: retrying will not help
-                msg = str(exc)
+                msg = without_paths(str(exc), path)
                 log.error("failed: %s", msg)
                 self.ledger.set(key, state="failed", error=msg, progress=0.0)
                 return Outcome(path, "failed", error=msg, seconds=time.monotonic() - t0)
             except Exception as exc:  # store error, out of memory...: retry later
-                msg = f"{type(exc).__name__}: {exc}"
+                msg = without_paths(f"{type(exc).__name__}: {exc}", path)
                 state = "failed" if attempts >= self.settings.max_attempts else "pending"
                 log.error("attempt %d/%d failed: %s", attempts, self.settings.max_attempts, msg,
                           exc_info=not isinstance(exc, StoreError))

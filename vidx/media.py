@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
@@ -89,11 +90,48 @@ def probe(path: Path) -> VideoInfo:
     except ProbeError:
         raise
     except av.error.InvalidDataError as exc:
-        raise ProbeError(f"not a readable video (corrupt or truncated): {exc}", not_ready=True) from exc
+        raise ProbeError(what_is_wrong(path), not_ready=True) from exc
     except av.error.FFmpegError as exc:
-        raise ProbeError(f"cannot open the video: {exc}", not_ready=True) from exc
+        raise ProbeError(f"{what_is_wrong(path)} ({plain_error(exc)})", not_ready=True) from exc
     except (OSError, ValueError) as exc:
-        raise ProbeError(f"cannot read the file: {exc}") from exc
+        raise ProbeError(f"cannot read the file: {plain_error(exc)}") from exc
+
+
+_MAGIC = [(b"\xff\xd8\xff", "an image (JPEG)"), (b"\x89PNG", "an image (PNG)"), (b"GIF8", "an image (GIF)"),
+          (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive (or an office document)"),
+          (b"\x1f\x8b", "a gzip archive"), (b"Rar!", "a RAR archive"), (b"7z\xbc\xaf", "a 7-Zip archive"),
+          (b"ID3", "an audio file (MP3)"), (b"fLaC", "an audio file (FLAC)"), (b"OggS", "an Ogg file without video")]
+
+
+def what_is_wrong(path: Path) -> str:
+    """Why FFmpeg cannot read a file, in words a person can act on (no path, no error number)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError as exc:
+        return f"cannot read the file: {plain_error(exc)}"
+    if size == 0:
+        return "the file is empty (0 bytes): it may still be copying, or the copy failed"
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return f"this is not a video: it looks like {kind}"
+    if head and b"\x00" not in head:
+        try:
+            head.decode("utf-8")
+            return "this is not a video: it looks like text"
+        except UnicodeDecodeError:
+            pass
+    return "not a video FFmpeg can read: the file is damaged, incomplete (still copying?) or in an unknown format"
+
+
+def plain_error(exc: BaseException) -> str:
+    """An OS or FFmpeg error without its errno and file path (they mean nothing to a reader and
+    leak the server's folders)."""
+    msg = getattr(exc, "strerror", None) or str(exc)
+    msg = re.sub(r"^\[Errno -?\d+\]\s*", "", str(msg))
+    msg = re.sub(r":\s*'[^']*'\s*$", "", msg)
+    return msg.strip() or type(exc).__name__
 
 
 @lru_cache(maxsize=1024)

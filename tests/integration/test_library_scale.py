@@ -159,3 +159,21 @@ def test_a_title_tag_in_latin1_or_gbk_does_not_stop_indexing(tmp_path: Path, con
     for enc in ("latin1", "gbk"):
         hits = search_json(env, f"{enc} harbour", "--mode", "keyword")["hits"]
         assert hits and hits[0]["video_path"].endswith(f"{enc}.{container}")
+
+
+def test_files_that_are_not_videos_are_described_in_words_without_paths(tmp_path: Path) -> None:
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    (watch / "empty.mp4").write_bytes(b"")
+    (watch / "notes.mp4").write_text("These are meeting notes, not a video.\n" * 20, encoding="utf-8")
+    (watch / "photo.mp4").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(range(256)) * 8)
+    env = base_env(tmp_path, VIDX_ASR="off")
+    r = vidx(env, "index", str(watch), timeout=300)
+    assert r.returncode == 1
+    status = json.loads(vidx(env, "status", "--json").stdout)
+    errors = {Path(v["path"]).name: v["error"] for v in status["videos"]}
+    assert "the file is empty" in errors["empty.mp4"]
+    assert "not a video: it looks like text" in errors["notes.mp4"]
+    assert "not a video: it looks like an image (JPEG)" in errors["photo.mp4"]
+    for e in errors.values():
+        assert str(tmp_path) not in e and "Errno" not in e, e
