@@ -7,6 +7,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vidx.media import open_tolerant
 
@@ -78,7 +79,8 @@ def embedded_cues(video: Path, max_cues: int = 20000) -> list[Cue]:
 
     from vidx.clock import StreamClock
 
-    cues: list[Cue] = []
+    tracks: dict[int, list[Cue]] = {}
+    n = 0
     try:
         with open_tolerant(video) as c:
             subs = [st for st in c.streams if st.type == "subtitle"
@@ -87,7 +89,7 @@ def embedded_cues(video: Path, max_cues: int = 20000) -> list[Cue]:
                 return []
             vs = next((st for st in c.streams if st.type == "video"), None)
             offset = StreamClock.of(vs, c).start if vs is not None else 0.0
-            langs = {st.index: str(st.metadata.get("language", "") or "").replace("und", "") for st in subs}
+            langs = {st.index: language_code(str(st.metadata.get("language", "") or "")) for st in subs}
             for packet in c.demux(*subs):
                 if packet.pts is None or packet.time_base is None:
                     continue
@@ -105,12 +107,15 @@ def embedded_cues(video: Path, max_cues: int = 20000) -> list[Cue]:
                         body = _ass_text(text) if text.count(",") >= 8 else clean_line(text)
                         end = start + (dur if dur > 0 else 2.0)
                         if body and end > start >= -0.5:
-                            cues.append(Cue(max(0.0, start), end, body, langs.get(packet.stream.index, "")))
-                if len(cues) >= max_cues:
+                            tracks.setdefault(packet.stream.index, []).append(
+                                Cue(max(0.0, start), end, body, langs.get(packet.stream.index, "")))
+                            n += 1
+                if n >= max_cues:
                     break
     except (av.error.FFmpegError, OSError) as exc:
         log.warning("cannot read subtitle tracks of %s: %s", video.name, exc)
         return []
+    cues = [c for track in tracks.values() for c in with_language(track)]
     cues.sort(key=lambda c: (c.start, c.end))
     return cues
 
@@ -174,6 +179,49 @@ def video_for_sidecar(sub: Path, video_exts: frozenset[str]) -> Path | None:
     return None
 
 
+ISO639_2 = {"eng": "en", "chi": "zh", "zho": "zh", "ger": "de", "deu": "de", "fre": "fr", "fra": "fr", "jpn": "ja",
+            "kor": "ko", "spa": "es", "ita": "it", "rus": "ru", "por": "pt", "dut": "nl", "nld": "nl", "ara": "ar",
+            "hin": "hi", "pol": "pl", "tur": "tr", "swe": "sv", "vie": "vi", "tha": "th", "ukr": "uk", "cze": "cs",
+            "ces": "cs", "gre": "el", "ell": "el", "heb": "he", "ind": "id", "may": "ms", "msa": "ms"}
+DETECT_MIN_CHARS = 20  # less text than this is not enough to tell a language
+DETECT_MIN_PROB = 0.8
+
+
+def language_code(tag: str) -> str:
+    """A two-letter language code from a file-name part or a track tag (``zh``, ``en-US``, ``chi``,
+    ``zh-Hans``), or "" when the tag is not a language (``forced``, ``sdh``)."""
+    first = re.split(r"[._\-]", tag.strip().lower(), maxsplit=1)[0]
+    if len(first) == 2 and first.isalpha():
+        return first
+    return ISO639_2.get(first, "")
+
+
+_identifier: Any = None
+
+
+def detect_language(texts: list[str]) -> str:
+    """The language of subtitle lines that do not say theirs, with py3langid (a maintained
+    identifier whose model ships in the package): a code when it is sure, else ""."""
+    global _identifier
+    text = " ".join(texts)[:5000]
+    if len(text.strip()) < DETECT_MIN_CHARS:
+        return ""
+    if _identifier is None:
+        from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+        _identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    lang, prob = _identifier.classify(text)
+    return str(lang) if prob >= DETECT_MIN_PROB else ""
+
+
+def with_language(cues: list[Cue]) -> list[Cue]:
+    """Every line of one file or track gets its language: the one it states, else the detected one."""
+    if not cues or all(c.lang for c in cues):
+        return cues
+    found = detect_language([c.text for c in cues if not c.lang])
+    return [c if c.lang else Cue(c.start, c.end, c.text, found) for c in cues]
+
+
 def load_cues(video: Path, duration: float | None = None, warnings: list[str] | None = None) -> list[Cue]:
     """Every human-made subtitle line for ``video``: sidecars and tracks inside the file,
     each line once, inside the video's ``duration`` (see :func:`fit_to_video`)."""
@@ -212,13 +260,13 @@ def sidecar_cues(video: Path) -> list[Cue]:
     cues: list[Cue] = []
     for p in sidecars_for(video):
         name = p.name[: -len(p.suffix)]
-        lang = name[len(video.stem) + 1 :] if len(name) > len(video.stem) else ""
+        lang = language_code(name[len(video.stem) + 1 :]) if len(name) > len(video.stem) else ""
         try:
             if p.stat().st_size > MAX_SUB_BYTES:
                 log.warning("subtitle file %s is larger than %d bytes; skipped", p, MAX_SUB_BYTES)
                 continue
             fmt = {".srt": "srt", ".vtt": "vtt", ".ass": "ass", ".ssa": "ssa"}.get(p.suffix.lower())
-            cues.extend(parse_subtitles(_decode(p.read_bytes()), lang, fmt))
+            cues.extend(with_language(parse_subtitles(_decode(p.read_bytes()), lang, fmt)))
         except OSError as exc:
             log.warning("cannot read subtitles %s: %s", p, exc)
     cues.sort(key=lambda c: (c.start, c.end))
