@@ -198,7 +198,10 @@ class Settings(BaseSettings):
     es_ca_cert: Path | None = Field(None, description="CA certificate (PEM) for Elasticsearch TLS.")
     es_fingerprint: str | None = Field(None, description="SHA-256 fingerprint of the Elasticsearch certificate.")
     es_index: str = Field("vidx-events", description="Alias that vidx reads and writes.")
-    es_hybrid: EsHybrid = Field(EsHybrid.auto, description="auto | client | rrf: how hybrid results are fused.")
+    es_hybrid: EsHybrid = Field(
+        EsHybrid.auto,
+        description="auto | client | rrf: fusion of the store's raw hybrid ranking (the relevance benchmark's "
+        "baseline only; searches do not use it).")
     es_timeout: float = Field(30.0, gt=0, description="Seconds per Elasticsearch request.")
     kibana_url: str | None = Field(None, description="Kibana URL for `vidx kibana-setup`.")
     kibana_username: str | None = Field(None, description="Kibana user (default: the Elasticsearch user).")
