@@ -22,7 +22,7 @@ Scores are the calibrated relevance of :mod:`vidx.relevance` (in [0, 1]).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from vidx.query import ParsedQuery
@@ -83,7 +83,6 @@ class Plan:
     unrelated: float = 0.25  # the embedding model's calibration (vidx.relevance.Calibration)
     paraphrase: float = 0.60
     text: str = ""  # the searched text, for the embedder and the highlighter
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def has_text(self) -> bool:

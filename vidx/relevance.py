@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from vidx.plan import keyword_score
 from vidx.schema import Event
@@ -51,6 +52,17 @@ def semantic_relevance(cosine: float, cal: Calibration) -> float:
     mid = (cal.unrelated + cal.paraphrase) / 2
     scale = (cal.paraphrase - cal.unrelated) / 5
     return round(1.0 / (1.0 + math.exp(-(cosine - mid) / scale)), 4)
+
+
+def semantic_relevance_array(cosines: Any, unrelated: float, paraphrase: float) -> Any:
+    """:func:`semantic_relevance` of many cosines at once (NumPy); -inf (no vector) gives 0."""
+    import numpy as np
+
+    mid = (unrelated + paraphrase) / 2
+    scale = (paraphrase - unrelated) / 5
+    with np.errstate(over="ignore", invalid="ignore"):
+        rel = 1.0 / (1.0 + np.exp(-(np.asarray(cosines, dtype=np.float64) - mid) / scale))
+    return np.round(np.nan_to_num(rel, nan=0.0, neginf=0.0), 4)
 
 
 def fuse(keyword: float, semantic: float) -> float:

@@ -19,14 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from vidx.plan import TOTAL_CAP, Plan
+from vidx.plan import COVERAGE_WEIGHT, DENSITY_WEIGHT, PHRASE_WEIGHT, TOTAL_CAP, Plan
+from vidx.relevance import semantic_relevance_array
 from vidx.store.base import PlanResult, SearchMode, StoreError
 from vidx.store.catalog import Catalog, top_counts
 from vidx.text import TYPO_CREDIT, near_terms, stem
 
 log = logging.getLogger("vidx.store.embedded")
-
-COVERAGE_WEIGHT, PHRASE_WEIGHT, DENSITY_WEIGHT = 0.75, 0.15, 0.10
 
 
 def fts_phrase(text: str) -> str | None:
@@ -218,7 +217,7 @@ class Executor:
             allpos = np.flatnonzero(cat.alive.view())
             allpos = allpos[self.allowed(allpos)]
             cos_all = self.cosines(allpos, vector)
-            sem = semantic_relevance(cos_all, plan.unrelated, plan.paraphrase)
+            sem = semantic_relevance_array(cos_all, plan.unrelated, plan.paraphrase)
             sem_pass = np.isfinite(cos_all) & (cos_all >= plan.min_cosine())
             if plan.mode == SearchMode.semantic:
                 passing = sem_pass & ((sem > 0) | (t == 0))
@@ -278,14 +277,6 @@ class Executor:
             out["added"] = [(f"{int(uniq[i]) // 10000:04d}-{int(uniq[i]) // 100 % 100:02d}-{int(uniq[i]) % 100:02d}",
                              int(cnt[i])) for i in order]
         return {k: v for k, v in out.items() if v}
-
-
-def semantic_relevance(cos: np.ndarray, unrelated: float, paraphrase: float) -> np.ndarray:
-    mid = (unrelated + paraphrase) / 2
-    scale = (paraphrase - unrelated) / 5
-    with np.errstate(over="ignore", invalid="ignore"):
-        rel = 1.0 / (1.0 + np.exp(-(cos - mid) / scale))
-    return np.round(np.nan_to_num(rel, nan=0.0, neginf=0.0), 4)
 
 
 def _page(keys: tuple[np.ndarray, ...], score: np.ndarray, lo: int, hi: int) -> np.ndarray:
