@@ -173,22 +173,35 @@ def _list(v: Any) -> list[str]:
 
 _T = r"(?:\d+:)?\d{1,2}:\d{2}(?:[.,]\d+)?|\d+(?:\.\d+)?"
 _UNIT = r"(?:seconds|second|secs|sec|s|秒)?"
-_PLAIN_RE = re.compile(
-    rf"^\s*(?:[-*•]|\d+[.)])?\s*(?:from\s+)?[\[(<]?\s*(?P<a>{_T})\s*{_UNIT}\s*>?\s*(?:-|–|—|~|to|至|到)\s*<?\s*"
-    rf"(?P<b>{_T})\s*{_UNIT}\s*[\])>]?\s*(?:seconds)?\s*[:,.\-–—|]?\s*(?P<text>\S.*)$",
-    re.IGNORECASE,
-)
+_RANGE_AT = (rf"(?:from\s+)?[\[(<]?\s*(?P<a>{_T})\s*{_UNIT}\s*>?\s*(?:-|–|—|~|to|至|到)\s*<?\s*"
+             rf"(?P<b>{_T})\s*{_UNIT}\s*[\])>]?\s*(?:seconds)?\s*[:,.\-–—|]?\s*")
+# a list marker must be followed by a space ("4." of "4.5 - 8.0" is a decimal, not item 4)
+_PLAIN_RE = re.compile(rf"^\s*(?:[-*•]\s*|\d+[.)]\s+)?{_RANGE_AT}(?P<text>\S.*)$", re.IGNORECASE)
+# the same range starting a later sentence of the same paragraph
+_NEXT_RE = re.compile(rf"(?<=[.!?。！？])\s+{_RANGE_AT}(?=\S)", re.IGNORECASE)
 
 
 def _plain_lines(text: str) -> list[dict[str, Any]]:
-    """Dense captions as plain text, one event per line with a time range (the styles
-    Qwen-family models are trained on): ``00:05-00:12 A man enters.``, ``[5.0s - 12.0s] …``,
-    ``From 5 to 12 seconds: …``."""
+    """Dense captions as plain text, one event per time-ranged sentence (the styles Qwen-family
+    models are trained on): ``00:05-00:12 A man enters.``, ``[5.0s - 12.0s] …``, ``From 5 to
+    12 seconds: …``, ``4.5 - 8.0 seconds, a cyclist crosses … 10.5 - 14.0 seconds, …``."""
     out = []
     for line in _strip(text).splitlines():
         m = _PLAIN_RE.match(line.strip().strip("*"))
-        if m and m.group("text").strip():
-            out.append({"start": m.group("a"), "end": m.group("b"), "description": m.group("text").strip()})
+        if not m or not m.group("text").strip():
+            continue
+        a, b, rest = m.group("a"), m.group("b"), m.group("text")
+        for nxt in _NEXT_RE.finditer(rest):
+            head = rest[: nxt.start()].strip()
+            if head:
+                out.append({"start": a, "end": b, "description": head})
+            a, b, rest = nxt.group("a"), nxt.group("b"), rest[nxt.end():]
+            break
+        else:
+            out.append({"start": a, "end": b, "description": rest.strip()})
+            continue
+        # more sentences: parse what is left as a line of its own
+        out.extend(_plain_lines(f"{a} - {b} seconds, {rest}"))
     return out
 
 

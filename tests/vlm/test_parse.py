@@ -169,3 +169,18 @@ def test_plain_text_dense_captions_are_read(answer: str, want: tuple[float, floa
 def test_prose_without_times_is_still_unreadable() -> None:
     res = parse_events("Sorry, I will describe the video in prose: there is a yellow room.", 0.0, 30.0)
     assert not res.ok and res.events == []
+
+
+@pytest.mark.parametrize("answer, spans", [
+    ("4.5 - 8.0 seconds, a cyclist crosses the bridge.", [(4.5, 8.0)]),
+    ("4.5 - 8.0 seconds, a cyclist crosses the bridge.  10.5 - 14.0 seconds, a dog follows.", [(4.5, 8.0), (10.5, 14.0)]),
+    ("2.25-3.75s: a door opens. 5.5 to 9 seconds: two people talk. 12.0 - 13.5 seconds, lights go out.",
+     [(2.25, 3.75), (5.5, 9.0), (12.0, 13.5)]),
+    ("1. 0:04 - 0:08 A man enters.\n2. 0:10 - 0:15 He sits down.", [(4.0, 8.0), (10.0, 15.0)]),
+    ("- 3 - 4 seconds: the bell rings. Between 3 to 5 people wait.", [(3.0, 4.0)]),
+])
+def test_plain_answers_with_decimal_times_become_one_event_per_sentence(answer: str,
+                                                                         spans: list[tuple[float, float]]) -> None:
+    got = parse_events(answer, 0.0, 30.0).events
+    assert [(e["start_sec"], e["end_sec"]) for e in got] == spans
+    assert all(e["description"] and not e["description"][0].isdigit() for e in got)
