@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from vidx import __version__
-from vidx.config import Settings, load_settings
+from vidx.config import Settings, analyzer_names, load_settings
 
 log = logging.getLogger("vidx.cli")
 
@@ -492,11 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("run", cmd_run, "run the ingest daemon and the web UI together")
     folders(sp)
     server(sp)
-    sp.add_argument("--analyzer", choices=["auto", "qwen3vl", "openai", "basic"], help="VIDX_ANALYZER")
+    sp.add_argument("--analyzer", choices=analyzer_names(), help="VIDX_ANALYZER")
 
     sp = add("ingest", cmd_ingest, "run only the ingest daemon (watch folder -> index)")
     folders(sp)
-    sp.add_argument("--analyzer", choices=["auto", "qwen3vl", "openai", "basic"], help="VIDX_ANALYZER")
+    sp.add_argument("--analyzer", choices=analyzer_names(), help="VIDX_ANALYZER")
 
     sp = add("serve", cmd_serve, "run only the web UI and JSON API")
     folders(sp)
@@ -505,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("index", cmd_index, "analyse and index files or folders now; exit 1 if any file failed")
     sp.add_argument("paths", nargs="+", metavar="PATH", help="video files or folders")
     folders(sp)
-    sp.add_argument("--analyzer", choices=["auto", "qwen3vl", "openai", "basic"], help="VIDX_ANALYZER")
+    sp.add_argument("--analyzer", choices=analyzer_names(), help="VIDX_ANALYZER")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     sp = add("search", cmd_search, "search the index from the terminal")
@@ -546,7 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
              epilog="After a change of VIDX_EMBED_MODEL or of the index schema the store is rebuilt: "
                     "Elasticsearch into a new index, then the alias is switched in one step (searches keep "
                     "working meanwhile); the embedded store is emptied and refilled in place.")
-    sp.add_argument("--analyzer", choices=["qwen3vl", "openai", "basic"], help="analyse with this analyzer")
+    sp.add_argument("--analyzer", choices=[n for n in analyzer_names() if n != "auto"],
+                    help="analyse with this analyzer")
     sp.add_argument("--only-other", action="store_true",
                     help="only videos made by another analyzer than --analyzer")
     sp.add_argument("--rebuild", action="store_true",

@@ -32,6 +32,17 @@ class AnalyzerChoice(str, Enum):
     basic = "basic"
 
 
+PLUGIN_GROUP = "vidx.vlm_providers"  # third-party VLM providers: entry points name -> factory(Settings)
+
+
+def analyzer_names() -> list[str]:
+    """Every analyzer VIDX_ANALYZER may name: the built-ins and installed provider plugins."""
+    from importlib.metadata import entry_points
+
+    plugins = sorted({ep.name for ep in entry_points(group=PLUGIN_GROUP)} - {c.value for c in AnalyzerChoice})
+    return [c.value for c in AnalyzerChoice] + plugins
+
+
 class AsrChoice(str, Enum):
     auto = "auto"  # on when a model is available and no human subtitles exist
     on = "on"  # always (also beside human subtitles)
@@ -90,8 +101,10 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
 
     # --- analysis -------------------------------------------------------------
-    analyzer: AnalyzerChoice = Field(
-        AnalyzerChoice.auto, description="auto | qwen3vl | openai | basic (auto picks the best available)."
+    analyzer: str = Field(
+        AnalyzerChoice.auto.value,
+        description="auto | qwen3vl | openai | basic, or the name of an installed VLM provider plugin "
+        "(entry-point group vidx.vlm_providers); auto picks the best available."
     )
     ocr: bool = Field(True, description="Read on-screen text with RapidOCR in the basic analyzer.")
     scene_threshold: float = Field(0.30, gt=0, lt=1, description="Frame difference that counts as a scene cut.")
@@ -248,6 +261,16 @@ class Settings(BaseSettings):
                 return ["localhost", "127.0.0.1"]
             return None
         return [h.strip().lower() for h in v.split(",") if h.strip()]
+
+    @field_validator("analyzer")
+    @classmethod
+    def _analyzer(cls, v: str) -> str:
+        v = str(v.value if isinstance(v, Enum) else v).strip().lower()
+        names = analyzer_names()
+        if v not in names:
+            raise ValueError(f"unknown analyzer {v!r}; choose one of: {', '.join(names)} (plugins register in the "
+                             f"entry-point group {PLUGIN_GROUP})")
+        return v
 
     @field_validator("extra_media_dirs", mode="after")
     @classmethod

@@ -38,8 +38,8 @@ ANALYZERS: dict[str, Callable[[Settings], Analyzer]] = {
 
 def choose_analyzer(settings: Settings) -> tuple[str, str]:
     """Resolve ``auto`` to a concrete analyzer; returns (name, reason)."""
-    if settings.analyzer != AnalyzerChoice.auto:
-        return settings.analyzer.value, f"VIDX_ANALYZER={settings.analyzer.value}"
+    if settings.analyzer != AnalyzerChoice.auto.value:
+        return settings.analyzer, f"VIDX_ANALYZER={settings.analyzer}"
     if settings.openai_base_url:
         return "openai", f"VIDX_OPENAI_BASE_URL is set ({settings.openai_base_url})"
     if settings.qwen_model:
@@ -55,4 +55,5 @@ def choose_analyzer(settings: Settings) -> tuple[str, str]:
 def make_analyzer(settings: Settings) -> Analyzer:
     name, why = choose_analyzer(settings)
     log.info("analyzer: %s (%s)", name, why)
-    return ANALYZERS[name](settings)
+    # a name that is no built-in is a VLM provider plugin (entry-point group vidx.vlm_providers)
+    return ANALYZERS.get(name, _vlm(name))(settings)

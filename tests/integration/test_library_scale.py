@@ -200,3 +200,41 @@ def test_subtitle_files_get_a_language_from_their_name_or_their_text(tmp_path: P
     assert dict(map(tuple, r["facets"]["language"])) == {"zh": 2, "en": 2, "de": 1}
     assert {h["video_path"].rsplit("/", 1)[-1] for h in search_json(env, "lang:zh source:subtitle")["hits"]} \
         == {"talk.mp4"}
+
+
+def test_a_vlm_provider_plugin_is_selectable_by_its_entry_point_name(tmp_path: Path) -> None:
+    """A provider installed under the entry-point group vidx.vlm_providers is a valid
+    VIDX_ANALYZER and `vidx index --analyzer` choice, and its answers become events."""
+    site = tmp_path / "site"
+    (site / "vidx_echo_plugin-1.0.dist-info").mkdir(parents=True)
+    (site / "vidx_echo_plugin-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: vidx-echo-plugin\nVersion: 1.0\n", encoding="utf-8")
+    (site / "vidx_echo_plugin-1.0.dist-info" / "entry_points.txt").write_text(
+        "[vidx.vlm_providers]\necho = vidx_echo_plugin:make\n", encoding="utf-8")
+    (site / "vidx_echo_plugin.py").write_text(
+        "import json\n"
+        "class Echo:\n"
+        "    name = 'echo'\n"
+        "    model_id = 'test/echo-1'\n"
+        "    def __init__(self, settings):\n"
+        "        self.settings = settings\n"
+        "    def generate(self, clip, prompt, system):\n"
+        "        return json.dumps([{'start': clip.start, 'end': min(clip.end, clip.start + 2),\n"
+        "                            'description': 'a zeppelin drifts over the quay'}])\n"
+        "    def follow_up(self, clip, prompt, system, previous, message):\n"
+        "        return previous\n"
+        "def make(settings):\n"
+        "    return Echo(settings)\n", encoding="utf-8")
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    make_video(watch / "harbour.mp4", scenes=[(6.0, (20, 60, 90))], fps=5, size=(64, 36))
+    env = base_env(tmp_path, VIDX_ASR="off")
+    env["PYTHONPATH"] = f"{site}:{env['PYTHONPATH']}"
+    helped = vidx(env, "index", "--help")
+    assert "echo" in helped.stdout
+    r = vidx(env, "index", "--analyzer", "echo", str(watch), timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    hits = search_json(env, "zeppelin quay", "--mode", "keyword")["hits"]
+    assert hits and hits[0]["model"] == "test/echo-1" and hits[0]["description"] == "a zeppelin drifts over the quay"
+    bad = vidx({**env, "VIDX_ANALYZER": "nosuch"}, "config")
+    assert bad.returncode == 2 and "unknown analyzer 'nosuch'" in bad.stderr and "echo" in bad.stderr
