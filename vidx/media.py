@@ -76,7 +76,8 @@ def probe(path: Path) -> VideoInfo:
             if vs.duration is not None and vs.time_base is not None:
                 duration = float(vs.duration * vs.time_base)
             elif c.duration is not None:
-                duration = c.duration / 1_000_000
+                # MKV and others give no stream duration: the container's may be a longer soundtrack's
+                duration = _picture_end(path, fps) or c.duration / 1_000_000
             got = False
             for frame in c.decode(vs):
                 got = frame is not None
@@ -95,6 +96,31 @@ def probe(path: Path) -> VideoInfo:
         raise ProbeError(f"{what_is_wrong(path)} ({plain_error(exc)})", not_ready=True) from exc
     except (OSError, ValueError) as exc:
         raise ProbeError(f"cannot read the file: {plain_error(exc)}") from exc
+
+
+def _picture_end(path: Path, fps: float) -> float:
+    """The end of the last video frame, from the packets near the end of the file (a seek and a
+    few packets, not a decode): the picture's length when the container states only its own."""
+    from vidx.clock import StreamClock
+
+    try:
+        with open_tolerant(path) as c:
+            vs = c.streams.video[0]
+            if vs.time_base is None:
+                return 0.0
+            start = StreamClock.of(vs, c).start
+            total = (c.duration or 0) / 1_000_000
+            c.seek(max(0, int((total - 30) * 1_000_000)))  # ~30 s before the container's end
+            end = 0.0
+            for packet in c.demux(vs):
+                if packet.pts is None:
+                    continue
+                dur = float((packet.duration or 0) * vs.time_base) or (1.0 / fps if fps else 0.0)
+                end = max(end, float(packet.pts * vs.time_base) - start + dur)
+            return round(end, 3)
+    except Exception as exc:  # any doubt: the container's duration stands
+        log.debug("no picture end for %s: %s", path.name, exc)
+        return 0.0
 
 
 _MAGIC = [(b"\xff\xd8\xff", "an image (JPEG)"), (b"\x89PNG", "an image (PNG)"), (b"GIF8", "an image (GIF)"),

@@ -238,3 +238,24 @@ def test_a_vlm_provider_plugin_is_selectable_by_its_entry_point_name(tmp_path: P
     assert hits and hits[0]["model"] == "test/echo-1" and hits[0]["description"] == "a zeppelin drifts over the quay"
     bad = vidx({**env, "VIDX_ANALYZER": "nosuch"}, "config")
     assert bad.returncode == 2 and "unknown analyzer 'nosuch'" in bad.stderr and "echo" in bad.stderr
+
+
+def test_a_soundtrack_longer_than_the_picture_is_not_a_truncated_file(tmp_path: Path) -> None:
+    """An MKV (no per-stream duration) whose audio runs 12 s past a 5 s picture: indexed without
+    "decoding stopped", and its duration is the picture's."""
+    import shutil
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed (it muxes the test file)")
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x36:rate=5:duration=5",
+                    "-f", "lavfi", "-i", "sine=duration=12:sample_rate=16000", "-c:v", "libx264", "-pix_fmt",
+                    "yuv420p", "-c:a", "aac", str(watch / "concert.mkv")], check=True)
+    env = base_env(tmp_path, VIDX_ASR="off")
+    r = vidx(env, "index", str(watch), timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "decoding stopped" not in r.stderr and "ends early" not in r.stderr
+    (video,) = json.loads(vidx(env, "status", "--json").stdout)["videos"]
+    assert video["state"] == "done" and not video.get("warnings")
+    assert abs(float(video.get("duration_sec") or 0) - 5.0) < 0.5, video
