@@ -117,7 +117,7 @@ class EmbeddedStore:
         self._generation: str | None = None
         self._has_schema = False
         self._tables: tuple[bool, bool] | None = None
-        self._vocab: tuple[float, tuple[list[str], frozenset[str]], str | None] | None = None
+        self._vocab: tuple[float, list[str], str | None] | None = None
         if read_only:  # the UI and `vidx search`: never create or change anything
             return
         conn = self._conn()
@@ -329,7 +329,7 @@ class EmbeddedStore:
         if gen != self._generation:  # a rebuild emptied the store: start the catalog afresh
             with self._catalog.lock:
                 self._catalog, self._generation = Catalog(), gen
-        if self._tables is None:
+        if self._tables != (True, True):  # an old store: look again, the daemon may have upgraded it
             names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             cols = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
             self._tables = ("videos" in names, "length" in cols)
@@ -338,16 +338,15 @@ class EmbeddedStore:
             cat.sync(conn, *self._tables)
         return cat
 
-    def _vocabulary(self) -> tuple[list[str], frozenset[str]]:
+    def _vocabulary(self) -> list[str]:
         """The index's stemmed terms (for typo tolerance), re-read at most every VOCAB_TTL seconds."""
         now = time.monotonic()
         cached = self._vocab
         if cached is not None and now - cached[0] < VOCAB_TTL and cached[2] == self._generation:
             return cached[1]
         terms = [r[0] for r in self._conn().execute("SELECT term FROM temp.vidx_vocab_row")]
-        got = (terms, frozenset(terms))
-        self._vocab = (now, got, self._generation)
-        return got
+        self._vocab = (now, terms, self._generation)
+        return terms
 
     def search(self, plan: Plan, vector: np.ndarray | None = None) -> PlanResult:
         """Execute a query plan (:mod:`vidx.store.embedded_search`): exact totals, the page,

@@ -23,7 +23,7 @@ from vidx.plan import COVERAGE_WEIGHT, DENSITY_WEIGHT, PHRASE_WEIGHT, TOTAL_CAP,
 from vidx.relevance import semantic_relevance_array
 from vidx.store.base import PlanResult, SearchMode, StoreError
 from vidx.store.catalog import Catalog, top_counts
-from vidx.text import TYPO_CREDIT, near_terms, stem
+from vidx.text import TYPO_CREDIT, near_terms
 
 log = logging.getLogger("vidx.store.embedded")
 
@@ -143,14 +143,15 @@ class Executor:
         """(positions holding at least one word, their keyword relevance, their coverage)."""
         plan, cat = self.plan, self.cat
         credit = np.zeros(cat.n, dtype=np.float32)
-        vocab = self.vocabulary() if self.vocabulary is not None else ([], frozenset())
         for w in plan.words:
             m = fts_phrase(w)
             if not m:
                 continue
             exact = self.match_positions(m)
-            # a word the index does not hold is taken for a typo: the terms within its edit budget
-            near = [] if stem(w) in vocab[1] else [self.term_positions(t) for t in near_terms(w, vocab[0])]
+            # a word no live event holds is taken for a typo: the index's terms within its edit budget
+            # (the vocabulary is read only then, so a query of known words never pays for it)
+            near = [] if len(exact) or self.vocabulary is None else \
+                [self.term_positions(t) for t in near_terms(w, self.vocabulary())]
             if near:
                 typo = np.unique(np.concatenate(near))
                 credit[typo] = credit[typo] + np.float32(TYPO_CREDIT)
