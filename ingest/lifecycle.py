@@ -82,8 +82,12 @@ class Lifecycle:
         events, thumbnails, clips and cached windows go, unless another file still has it."""
         if not old_video_id or old_video_id == new_video_id:
             return
-        if self.ledger.rows_for_video(old_video_id):
-            return  # a copy of the old content remains elsewhere
+        others = self.ledger.rows_for_video(old_video_id)
+        if others:  # a copy of the old content remains elsewhere: its events play that copy now
+            keep = next((r for r in others if r.state == "done"), others[0])
+            self.store.repoint_video(old_video_id, keep.path)
+            log.info("content replaced: the previous version's events now play %s", keep.path)
+            return
         n = self.retire_video(old_video_id)
         log.info("content replaced: %d event(s) of the previous version removed", n)
 
@@ -198,6 +202,18 @@ def repair(report: Any, settings: Settings, ledger: Ledger, store: EventWriter,
         if waiting and brake is None:
             done.append(f"{len(waiting)} missing file(s) are kept until they have been missing for "
                         f"{settings.forget_after_seconds:.0f}s (add --confirm-deletions to forget them now)")
+    for path in report.leftovers:  # events of two analyses side by side: analyse again
+        ledger.set(path, state="pending", attempts=0, error=None)
+        done.append(f"re-queued {path} (events of an interrupted rewrite)")
+    for vid, path in report.misplaced_ids.items():
+        copies = [r for r in ledger.rows_for_video(vid) if os.path.exists(r.path)]
+        if copies:
+            keep = next((r for r in copies if r.state == "done"), copies[0])
+            store.repoint_video(vid, keep.path)
+            done.append(f"events of {path}'s previous content now play {keep.path}")
+        elif ID_RE.match(vid):
+            n = life.retire_video(vid)
+            done.append(f"deleted {n} event(s) of {path}'s previous content (no copy remains)")
     if report.orphans:
         known = {r.video_id for r in ledger.rows() if r.video_id}  # read again: never act on a stale view
         for vid in report.orphans:

@@ -167,12 +167,10 @@ class HashStage(_Base):
         ctx.sha256 = run_supervised(lambda hb: sha256_file(ctx.path, lambda: hb.beat("hashing")),
                                     p.settings.stall_seconds, p.should_stop, "hashing")
         subs = sidecar_digest(ctx.path)
-        if subs:  # the subtitles beside it are part of what is indexed: other subtitles, another video
-            ctx.sha256 = hashlib.sha256(f"{ctx.sha256}|{subs}".encode()).hexdigest()
-        ctx.video_id = video_id_for(ctx.sha256)
+        ctx.video_id = self._identity(ctx, subs)
         assert ctx.info is not None
         p.ledger.set(ctx.key, sha256=ctx.sha256, video_id=ctx.video_id, duration_sec=ctx.info.duration_sec,
-                     analyzer=p.analyzer.version)
+                     analyzer=p.analyzer.version, subs_digest=subs)
         same = [r for r in p.ledger.rows_for_video(ctx.video_id) if r.path != ctx.key and r.state == "done"]
         if same and not p.force_analysis:
             src = same[0]
@@ -183,6 +181,24 @@ class HashStage(_Base):
                 log.info("same content as %s: indexed once, nothing analysed again", src.path)
             ctx.events = src.events
             raise StopPipeline()
+
+
+    def _identity(self, ctx: VideoContext, subs: str) -> str:
+        """The video id: stable while the file's bytes are, whatever its subtitle sidecars do
+        (links and saved clips keep working), and another id for the same bytes with other
+        subtitles at another path (two videos, each searchable with its own lines)."""
+        ledger, row = self.p.ledger, ctx.row
+        if row and row.video_id and row.sha256 == ctx.sha256:  # same bytes: the sidecars may have changed
+            sharing = [r for r in ledger.rows_for_video(row.video_id) if r.path != ctx.key]
+            if all((r.subs_digest or "") == subs for r in sharing):
+                return row.video_id
+        peers = [r for r in ledger.rows_for_content(ctx.sha256) if r.path != ctx.key and r.video_id]
+        same = next((r for r in peers if (r.subs_digest or "") == subs), None)
+        if same is not None:
+            return str(same.video_id)  # a copy: one video
+        if peers:  # these bytes are indexed with other subtitles: a video of its own
+            return video_id_for(hashlib.sha256(f"{ctx.sha256}|{ctx.key}".encode()).hexdigest())
+        return video_id_for(ctx.sha256)
 
 
 class SchemaStage(_Base):
@@ -200,7 +216,7 @@ class AnalyseStage(_Base):
     def run(self, ctx: VideoContext) -> None:
         p = self.p
         assert ctx.info is not None
-        ctx.job = VideoJob(path=ctx.path, video_id=ctx.video_id, sha256=ctx.sha256, info=ctx.info,
+        ctx.job = VideoJob(path=ctx.path, video_id=ctx.video_id, sha256=ctx.video_id, info=ctx.info,
                            run_id=ctx.run_id, checkpoint=LedgerCheckpoint(p.ledger, ctx.video_id))
         job = ctx.job
 

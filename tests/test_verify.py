@@ -69,3 +69,65 @@ def test_verify_reports_another_embedding_model(settings: Settings, watch_copy: 
     monkeypatch.setattr("vidx.embed.load_embedder", lambda *a, **k: other)
     assert _verify(settings) == 1
     assert "vidx reindex" in capsys.readouterr().out
+
+
+def test_replaced_content_repoints_old_events_at_the_copy_and_verify_notices_a_mismatch(
+        settings: Settings, watch_copy: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Defect 2: a file's content is replaced while another path still holds the old bytes:
+    the old events must play the copy, never the new pictures at the old path."""
+    emb = HashEmbedder()
+    monkeypatch.setattr("vidx.embed.load_embedder", lambda *a, **k: emb)
+    store = EmbeddedStore(settings.store_path)
+    pipeline = build_pipeline(settings, store=store, embedder_factory=lambda: emb)
+    first, second = watch_copy("first"), watch_copy("second")
+    for p in (first, second):
+        assert pipeline.process(p).state == "done"
+    old_id = pipeline.ledger.get(str(first)).video_id
+    path_now = store.events_for_video(old_id)[0].video_path  # the copy the events point at
+    replaced = Path(path_now)
+    other = second if replaced == first else first
+    with open(replaced, "ab") as f:  # new content at that path
+        f.write(b"\0" * 7)
+    assert pipeline.process(replaced).state == "done"
+    new_id = pipeline.ledger.get(str(replaced)).video_id
+    assert new_id != old_id
+    assert {e.video_path for e in store.events_for_video(old_id)} == {str(other)}
+    assert {e.video_path for e in store.events_for_video(new_id)} == {str(replaced)}
+    assert _verify(settings) == 0
+    capsys.readouterr()
+
+    store.repoint_video(old_id, str(replaced))  # what the defect left behind
+    assert _verify(settings, "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["misplaced"] == [str(replaced)] and report["ok"] is False
+    assert _verify(settings, "--fix") == 0
+    assert f"now play {other}" in capsys.readouterr().out
+    assert {e.video_path for e in store.events_for_video(old_id)} == {str(other)}
+    assert _verify(settings) == 0
+
+
+def test_verify_finds_leftovers_of_an_interrupted_rewrite(settings: Settings, watch_copy: Callable[[str], Path],
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Defect 14: events of an old and a new analysis side by side are found and fixed."""
+    emb = HashEmbedder()
+    monkeypatch.setattr("vidx.embed.load_embedder", lambda *a, **k: emb)
+    store = EmbeddedStore(settings.store_path)
+    pipeline = build_pipeline(settings, store=store, embedder_factory=lambda: emb)
+    talk = watch_copy("talk")
+    assert pipeline.process(talk).state == "done"
+    row = pipeline.ledger.get(str(talk))
+    events = store.events_for_video(row.video_id)
+    extra = ev(row.video_id, 99, 1.0, "an event of an older analysis")
+    extra.video_path = str(talk)
+    store.replace_video_events(row.video_id, [*events, extra])  # one event too many
+    assert _verify(settings, "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["leftovers"] == [str(talk)] and report["missing"] == []
+    assert _verify(settings, "--fix") == 0
+    capsys.readouterr()
+    assert pipeline.ledger.get(str(talk)).state == "pending"
+    assert pipeline.process(talk).state == "done"
+    assert store.count(row.video_id) == row.events
+    assert _verify(settings) == 0

@@ -388,7 +388,9 @@ def _verify(args: argparse.Namespace, s: Settings, ledger: Any) -> int:
         print(f"{report.videos} video(s) in the ledger")
         for what, items in (("events missing from the store", report.missing),
                             ("files deleted", report.gone), ("videos in the store without a ledger row",
-                                                             report.orphans)):
+                                                             report.orphans),
+                            ("events of an interrupted rewrite beside the current ones", report.leftovers),
+                            ("events of the file's previous content play its new content", report.misplaced)):
             for item in items:
                 print(f"  {what}: {item}")
         if report.stale_model:

@@ -44,11 +44,13 @@ CREATE TABLE IF NOT EXISTS files(
     updated_at REAL NOT NULL,
     missing_since REAL,
     message TEXT,
-    note TEXT
+    note TEXT,
+    subs_digest TEXT
 );
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS files_state ON files(state);
 CREATE INDEX IF NOT EXISTS files_video ON files(video_id);
+CREATE INDEX IF NOT EXISTS files_sha ON files(sha256);
 CREATE TABLE IF NOT EXISTS windows(
     video_id TEXT NOT NULL,
     analyzer_key TEXT NOT NULL,
@@ -86,6 +88,7 @@ class FileRow:
     missing_since: float | None = None
     message: str | None = None  # what the video is doing now ("speech 01:20 of 03:00, ETA 00:40")
     note: str | None = None  # worth knowing about the last run (e.g. why there is no speech)
+    subs_digest: str | None = None  # the subtitle sidecars' bytes when it was last analysed ('' for none)
 
     def status_dict(self) -> dict[str, Any]:
         """The public shape used by /api/status and `vidx status --json`."""
@@ -130,7 +133,8 @@ class Ledger:
                 conn = self._conn()
                 conn.executescript(_SCHEMA)
                 cols = {r[1] for r in conn.execute("PRAGMA table_info(files)")}
-                for col, kind in (("missing_since", "REAL"), ("message", "TEXT"), ("note", "TEXT")):
+                for col, kind in (("missing_since", "REAL"), ("message", "TEXT"), ("note", "TEXT"),
+                                  ("subs_digest", "TEXT")):
                     if col not in cols:  # a ledger made by an older vidx
                         conn.execute(f"ALTER TABLE files ADD COLUMN {col} {kind}")
                 if "inputs" not in {r[1] for r in conn.execute("PRAGMA table_info(windows)")}:
@@ -230,6 +234,10 @@ class Ledger:
         rs = self._read(f"SELECT video_id, path FROM files WHERE video_id IN ({','.join('?' * len(ids))})",
                         tuple(ids))
         return {str(r[0]): str(r[1]).rsplit("/", 1)[-1] for r in rs}
+
+    def rows_for_content(self, sha256: str) -> list[FileRow]:
+        """Every file holding these bytes (``sha256`` of the file alone)."""
+        return [FileRow(**dict(r)) for r in self._read("SELECT * FROM files WHERE sha256 = ?", (sha256,))]
 
     def rows_for_video(self, video_id: str) -> list[FileRow]:
         return [FileRow(**dict(r)) for r in self._read("SELECT * FROM files WHERE video_id = ?", (video_id,))]

@@ -33,7 +33,7 @@ class Checkpoint(Protocol):
 class VideoJob:
     path: Path
     video_id: str
-    sha256: str
+    sha256: str  # the key event ids derive from: the video's identity (stable across sidecar changes)
     info: VideoInfo
     run_id: str
     checkpoint: Checkpoint | None = None

@@ -162,3 +162,49 @@ def test_interrupted_processing_is_reaped_at_start(settings: Settings, talk_vide
         _run_until(d, lambda: d.ledger.rows()[0].state == "done")
     finally:
         d.watcher.stop()
+
+
+def test_video_id_and_links_survive_a_subtitle_added_changed_or_removed(settings: Settings,
+                                                                          talk_video: Path) -> None:
+    """Defect 7: a sidecar that arrives, changes or goes keeps the video's id (links and saved
+    clips keep working); the same bytes with other subtitles at another path stay two videos."""
+    from search_ui import create_app
+
+    emb = HashEmbedder()
+    store = EmbeddedStore(settings.store_path)
+    pipeline = build_pipeline(settings, store=store, embedder_factory=lambda: emb)
+    client = create_app(settings, embedder_factory=lambda: emb).test_client()
+    dest = settings.watch_dir / "talk.mp4"
+    shutil.copy(talk_video, dest)
+    assert pipeline.process(dest).state == "done"
+    vid = pipeline.ledger.get(str(dest)).video_id
+    assert client.get(f"/videos/{vid}").status_code == 200
+
+    def search(q: str) -> list[dict]:
+        return client.get("/api/search", query_string={"q": q, "mode": "keyword"}).get_json()["hits"]
+
+    srt = dest.with_suffix(".srt")
+    for cues in ([(1.0, 3.0, "the lighthouse keeper waves")],  # added
+                 [(1.0, 3.0, "the harbour master waves")]):  # changed
+        write_srt(srt, cues)
+        assert pipeline.process(dest).state == "done"
+        assert pipeline.ledger.get(str(dest)).video_id == vid
+        assert client.get(f"/videos/{vid}").status_code == 200
+        word = cues[0][2].split()[1]
+        assert {h["video_id"] for h in search(word)} == {vid}
+    assert search("lighthouse") == []  # the old line went with the old subtitles
+    srt.unlink()  # removed
+    assert pipeline.process(dest).state == "done"
+    assert pipeline.ledger.get(str(dest)).video_id == vid and search("harbour") == []
+
+    copy = settings.watch_dir / "copy.mp4"  # the same bytes with other subtitles: another video
+    shutil.copy(talk_video, copy)
+    write_srt(copy.with_suffix(".srt"), [(1.0, 3.0, "a copy with its own subtitles")])
+    assert pipeline.process(copy).state == "done"
+    other = pipeline.ledger.get(str(copy)).video_id
+    assert other != vid and {h["video_id"] for h in search("own subtitles")} == {other}
+    assert client.get(f"/videos/{vid}").status_code == 200
+    again = settings.watch_dir / "again.mp4"  # same bytes, same (no) subtitles as talk.mp4: the same video
+    shutil.copy(talk_video, again)
+    assert pipeline.process(again).state == "done"
+    assert pipeline.ledger.get(str(again)).video_id == vid

@@ -134,7 +134,27 @@ def test_partial_bulk_failure_is_reported_and_old_events_are_kept() -> None:
     assert report.written == 9
     assert report.failed == [(new[3].event_id, "mapper_parsing_exception: failed to parse field [x]")]
     assert report.deleted == 0  # nothing stale removed while the new set is incomplete
-    assert store.count(V1) == 12  # 3 old + 9 new: nothing silently lost
+    # all-or-nothing for readers (defect 14): the 9 new events that were stored are rolled
+    # back, the 3 old ones stay as they were
+    assert store.count(V1) == 3
+    assert sorted(e.description for e in store.events_for_video(V1)) == [f"old event {i}" for i in range(3)]
+
+
+def test_a_partial_rewrite_with_colliding_ids_restores_the_old_events() -> None:
+    """Re-analysis keeps event ids: a failed rewrite must put back the old documents it overwrote."""
+    store = make_elastic_store()
+    store.ensure_schema(EMB.model_id, EMB.dims)
+    old = [ev(V1, i, i * 10.0, f"old event {i}") for i in range(3)]
+    store.replace_video_events(V1, old)
+    new = [ev(V1, i, i * 10.0, f"new event {i}") for i in range(5)]
+    assert new[0].event_id == old[0].event_id
+    store.fake.item_failures[new[4].event_id] = (400, "mapper_parsing_exception", "failed to parse field [x]")
+    report = store.replace_video_events(V1, new)
+    assert report.failed and store.count(V1) == 3
+    assert sorted(e.description for e in store.events_for_video(V1)) == [f"old event {i}" for i in range(3)]
+    store.fake.item_failures.clear()
+    assert not store.replace_video_events(V1, new).failed
+    assert sorted(e.description for e in store.events_for_video(V1)) == [f"new event {i}" for i in range(5)]
 
 
 def test_pipeline_does_not_mark_a_partial_write_done(settings: Any, talk_video: Path) -> None:

@@ -131,6 +131,10 @@ class EventBrowser(Protocol):
 
     def video_event_counts(self) -> dict[str, int]: ...
 
+    def video_paths(self) -> dict[str, str]:
+        """The file each video's events play, by video id."""
+        ...
+
     def count(self, video_id: str | None = None) -> int: ...
 
 

@@ -6,7 +6,9 @@
   searches never see a half-built index.
 * Bulk writes use ``helpers.streaming_bulk`` with retries on 429 and count every item:
   a 200 answer with ``errors: true`` never loses a document silently.  Stale events of a
-  video are deleted only after all new ones are acknowledged.
+  video are deleted only after all new ones are acknowledged; a rewrite that fails part-way
+  is rolled back (its new events deleted, the old documents it overwrote put back), so
+  readers see the old set or the new one, never both; ``vidx verify`` finds leftovers.
 * Hybrid search fuses a BM25 search and a kNN search in vidx (reciprocal-rank fusion,
   free licence); the server-side ``rrf`` retriever is used when the licence allows it
   (``VIDX_ES_HYBRID=auto``) or when forced (``rrf``).
@@ -340,6 +342,7 @@ class ElasticStore:
                 raise StoreError(f"event {e.event_id} belongs to {e.video_id}, not {video_id}")
             e.run_id = run_id
         report = WriteReport()
+        overwritten = self._sources(video_id, [e.event_id for e in events])
         try:
             for ok, item in helpers.streaming_bulk(
                 self.es, self._actions(events, run_id), chunk_size=500, max_retries=self.max_retries,
@@ -359,7 +362,9 @@ class ElasticStore:
         for eid, reason in report.failed:
             log.error("event %s was not stored: %s", eid, reason)
         if report.failed:
-            # keep the old events: a partial new set must never replace a complete old one
+            # all or nothing for readers: a partial new set never stands beside (or replaces)
+            # the complete old one. What `vidx verify` finds if even this rollback fails.
+            self._roll_back(video_id, run_id, overwritten)
             return report
         try:
             resp = self.es.delete_by_query(
@@ -372,6 +377,33 @@ class ElasticStore:
         except Exception as exc:
             raise _es_error(exc, "removing stale events", self.url) from exc
         return report
+
+    def _sources(self, video_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored documents of this video that a rewrite will overwrite (same event id)."""
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(ids), 1000):
+            chunk = list(ids[i:i + 1000])
+            body = {"size": len(chunk), "query": {"bool": {"filter": [{"term": {"video_id": video_id}},
+                                                                      {"ids": {"values": chunk}}]}}}
+            for h in self._search(body, "reading the events a rewrite replaces")["hits"]["hits"]:
+                out[str(h["_id"])] = h["_source"]
+        return out
+
+    def _roll_back(self, video_id: str, run_id: str, overwritten: dict[str, dict[str, Any]]) -> None:
+        from elasticsearch import helpers
+
+        try:
+            self.es.delete_by_query(index=self.target, refresh=True, conflicts="proceed",
+                                    query={"bool": {"filter": [{"term": {"video_id": video_id}},
+                                                               {"term": {"run_id": run_id}}]}})
+            if overwritten:
+                helpers.bulk(self.es, ({"_op_type": "index", "_index": self.target, "_id": k, "_source": v}
+                                       for k, v in overwritten.items()), refresh="wait_for",
+                             max_retries=self.max_retries, initial_backoff=self.initial_backoff)
+            log.warning("the partial rewrite of video %s was rolled back; its previous events stay", video_id)
+        except Exception as exc:  # verify finds what is left
+            log.error("could not roll back the partial rewrite of video %s (%s): run `vidx verify --fix`",
+                      video_id, exc)
 
     def delete_video(self, video_id: str) -> int:
         try:
@@ -638,13 +670,12 @@ class ElasticStore:
                 return out
             after = hits[-1]["sort"]
 
-    def video_event_counts(self, page_size: int = COUNT_PAGE) -> dict[str, int]:
-        """Events per video, paged with a ``composite`` aggregation: no cap on the number of
-        videos (a ``terms`` aggregation stops at its ``size``)."""
-        out: dict[str, int] = {}
+    def _composite(self, fields: Sequence[str], page_size: int) -> Iterator[tuple[dict[str, Any], int]]:
+        """Every bucket of a ``composite`` aggregation, paged: no cap on the number of keys
+        (a ``terms`` aggregation stops at its ``size``)."""
         after: dict[str, Any] | None = None
         while True:
-            comp: dict[str, Any] = {"size": page_size, "sources": [{"video_id": {"terms": {"field": "video_id"}}}]}
+            comp: dict[str, Any] = {"size": page_size, "sources": [{f: {"terms": {"field": f}}} for f in fields]}
             if after is not None:
                 comp["after"] = after
             try:
@@ -653,10 +684,18 @@ class ElasticStore:
                 raise _es_error(exc, "aggregation", self.url) from exc
             agg = resp["aggregations"]["videos"]
             for b in agg["buckets"]:
-                out[str(b["key"]["video_id"])] = int(b["doc_count"])
+                yield b["key"], int(b["doc_count"])
             after = agg.get("after_key")
             if not agg["buckets"] or after is None:
-                return out
+                return
+
+    def video_event_counts(self, page_size: int = COUNT_PAGE) -> dict[str, int]:
+        """Events per video."""
+        return {str(k["video_id"]): n for k, n in self._composite(["video_id"], page_size)}
+
+    def video_paths(self, page_size: int = COUNT_PAGE) -> dict[str, str]:
+        return {str(k["video_id"]): str(k["video_path"])
+                for k, _ in self._composite(["video_id", "video_path"], page_size)}
 
     def repoint_video(self, video_id: str, video_path: str) -> int:
         try:

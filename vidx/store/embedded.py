@@ -504,6 +504,12 @@ class EmbeddedStore:
             return {}
         return {v: n for v, n in self._conn().execute("SELECT video_id, count(*) FROM events GROUP BY video_id")}
 
+    def video_paths(self) -> dict[str, str]:
+        if self._missing():
+            return {}
+        self._sync()  # the videos table exists once the store is upgraded
+        return {v: p for v, p in self._conn().execute("SELECT video_id, video_path FROM videos")}
+
     def count(self, video_id: str | None = None) -> int:
         if self._missing():
             return 0
