@@ -25,7 +25,7 @@ SECRETS = Path(os.environ.get("SECRETS_DIR", "/secrets"))
 es = Elasticsearch(URL, basic_auth=("elastic", os.environ["ELASTIC_PASSWORD"]),
                    ca_certs=os.environ.get("VIDX_ES_CA_CERT") or None, request_timeout=30)
 
-for attempt in range(120):
+for _attempt in range(120):
     try:
         if es.cluster.health(wait_for_status="yellow", timeout="5s")["status"] in ("yellow", "green"):
             break
