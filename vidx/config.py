@@ -194,7 +194,8 @@ class Settings(BaseSettings):
     )
     stall_seconds: float = Field(
         900.0, gt=0,
-        description="A video whose analysis makes no progress for this long fails (hung decoder); > one VLM window.",
+        description="A video whose analysis makes no progress for this long fails (hung decoder); longer than "
+        "one VLM window, and than VIDX_OPENAI_TIMEOUT (a slow server leaves the video waiting, not failed).",
     )
     clip_cache_mb: int = Field(2048, ge=16, description="Size cap of transcoded clips; the oldest are removed first.")
     clip_workers: int = Field(2, ge=1, le=16, description="Clips transcoded at the same time.")
@@ -301,6 +302,11 @@ class Settings(BaseSettings):
     def _checks(self) -> Settings:
         if self.window_overlap * 2 >= self.window_seconds:
             raise ValueError("window_overlap must be less than half of window_seconds")
+        if self.openai_base_url and self.stall_seconds <= self.openai_timeout:
+            raise ValueError(
+                f"VIDX_STALL_SECONDS ({self.stall_seconds:g}) must be longer than VIDX_OPENAI_TIMEOUT "
+                f"({self.openai_timeout:g}): one slow answer would fail the video as hung. Set VIDX_STALL_SECONDS "
+                f"to at least {self.openai_timeout * 1.5:g} or VIDX_OPENAI_TIMEOUT below {self.stall_seconds:g}")
         if self.es_password is not None and not self.es_username:
             raise ValueError("es_password is set but es_username is not")
         return self

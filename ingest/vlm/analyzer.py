@@ -145,6 +145,8 @@ class VlmAnalyzer:
         t0 = time.monotonic()
 
         failure: list[BaseException] = []
+        if hasattr(self.provider, "on_wait"):
+            setattr(self.provider, "on_wait", lambda msg: progress(finished / len(windows), msg))  # noqa: B010
 
         def take() -> None:
             """The next answer to arrive. After a window failed, the others in flight are

@@ -39,7 +39,9 @@ class Clip:
 
 class VlmProvider(Protocol):
     """``in_flight`` (optional attribute, default 1): how many windows the provider takes at
-    once; the analyzer then asks that many concurrently, from as many threads."""
+    once; the analyzer then asks that many concurrently, from as many threads.
+    ``on_wait`` (optional attribute): a remote provider calls it before each try and while it
+    waits between tries, so a slow server keeps the video alive (each try has its own timeout)."""
 
     name: str  # "qwen3vl" | "openai"
 

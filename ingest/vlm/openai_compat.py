@@ -9,6 +9,7 @@ import base64
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ingest.vlm.base import Clip, VlmError, VlmUnavailable
@@ -60,6 +61,9 @@ class OpenAIProvider:
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "EMPTY"
         self.settings = settings
         self.in_flight = settings.vlm_concurrency  # windows asked at once: the server batches them
+        # told before each try and during waits: a slow server is progress, not a hung decoder
+        # (one try lasts at most VIDX_OPENAI_TIMEOUT, which the settings keep below VIDX_STALL_SECONDS)
+        self.on_wait: Callable[[str], None] | None = None
         self.client = client or OpenAI(base_url=settings.openai_base_url, api_key=key,
                                        timeout=settings.openai_timeout, max_retries=0)
         self._model_id: str | None = settings.openai_model
@@ -103,6 +107,7 @@ class OpenAIProvider:
         ones are checkpointed)."""
         s = self.settings
         for attempt in range(s.openai_retries + 1):
+            self._waiting(f"waiting for the VLM server (try {attempt + 1} of {s.openai_retries + 1})")
             try:
                 resp = self.client.chat.completions.create(
                     model=self.model_id, messages=messages,  # type: ignore[arg-type]
@@ -122,8 +127,20 @@ class OpenAIProvider:
                 log.warning("%s: %s; asking again in %.1fs (try %d of %d)", s.openai_base_url,
                             "timed out" if "Timeout" in type(exc).__name__ else "busy (429)", wait,
                             attempt + 2, s.openai_retries + 1)
-                time.sleep(wait)
+                self._pause(wait, f"the VLM server is busy: asking again in {wait:.0f}s "
+                                  f"(try {attempt + 2} of {s.openai_retries + 1})")
         raise AssertionError("unreachable")
+
+    def _waiting(self, msg: str) -> None:
+        if self.on_wait is not None:
+            self.on_wait(msg)
+
+    def _pause(self, seconds: float, msg: str) -> None:
+        """Sleep between tries, reporting that the video is waiting (not hung) every second."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            self._waiting(msg)
+            time.sleep(min(1.0, left))
 
     def generate(self, clip: Clip, prompt: str, system: str) -> str:
         return self._chat([{"role": "system", "content": system},

@@ -225,3 +225,42 @@ def test_embedding_model_change_reindexes_without_asking_the_vlm_again(
     assert store.embedding_model() == "test/other-embedder"
     after = {(h.event.start_sec, h.event.description) for h in store.search_keyword("presenter", 20).hits}
     assert after == before
+
+
+def test_a_slow_vlm_server_leaves_the_video_waiting_not_failed_as_a_hung_decoder(
+        make_settings: Callable[..., Settings], chat_server: Callable[[Responder], ChatServer],
+        talk_video: Path) -> None:
+    """Defect 4: every try times out, and the tries together last longer than VIDX_STALL_SECONDS:
+    the video waits for the service (pending, no attempt used), it is not a hung decoder."""
+    import time
+
+    def slow(start: float, end: float, call: int) -> str | int:
+        time.sleep(1.4)
+        return answer([])
+
+    server = chat_server(slow)
+    s = _settings(make_settings, server.url, openai_timeout=0.6, openai_retries=3, openai_backoff=0.3,
+                  stall_seconds=1.2, vlm_concurrency=2, max_attempts=1)
+    dest = s.watch_dir / "talk.mp4"
+    shutil.copy(talk_video, dest)
+    pipeline = build_pipeline(s, store=EmbeddedStore(s.store_path), embedder_factory=HashEmbedder)
+    out = pipeline.process(dest)
+    assert out.state == "pending", out.error
+    assert "waiting for a service" in (out.error or "") and "hang" not in (out.error or "")
+    (row,) = pipeline.ledger.rows()
+    assert row.attempts == 0
+
+
+def test_a_stall_limit_shorter_than_one_vlm_request_is_refused_at_start_up(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "VIDX_DATA_DIR": str(tmp_path / "data"),
+           "VIDX_WATCH_DIR": str(tmp_path / "watch"), "VIDX_OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+           "VIDX_OPENAI_TIMEOUT": "600", "VIDX_STALL_SECONDS": "300"}
+    (tmp_path / "watch").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "vidx", "status"], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "VIDX_STALL_SECONDS" in proc.stderr and "VIDX_OPENAI_TIMEOUT" in proc.stderr
+    assert "Traceback" not in proc.stderr
