@@ -227,7 +227,10 @@ class AnalyseStage(_Base):
 
             return p.analyzer.analyze(job, on_progress)
 
-        ctx.analysis = run_supervised(work, p.settings.stall_seconds, p.should_stop, "analysis")
+        try:
+            ctx.analysis = run_supervised(work, p.settings.stall_seconds, p.should_stop, "analysis")
+        finally:
+            job.ended.set()  # speech recognition still running for a failed video stops with it
         ctx.busy = {f"analyse.{k}": round(v, 3) for k, v in ctx.analysis.busy.items()}
 
 

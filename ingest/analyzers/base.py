@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,9 @@ class VideoJob:
     info: VideoInfo
     run_id: str
     checkpoint: Checkpoint | None = None
+    # set when the video's analysis ends, however it ends (done, failed, stalled, daemon
+    # stopping): work started beside it (speech recognition) stops and frees what it holds
+    ended: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass

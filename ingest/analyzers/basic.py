@@ -175,7 +175,7 @@ class BasicAnalyzer:
         duration = max(job.info.duration_sec, 0.001)
         cue_notes: list[str] = []
         cues = load_cues(job.path, duration, cue_notes)
-        speech = self.speech.start(job.path, cues)  # runs beside the decoding below
+        speech = self.speech.start(job.path, cues, should_stop=job.ended.is_set)  # runs beside the decoding below
         reader: TextReader | None = None
         if s.ocr:
             reader = OcrWorker(self.read_text) if s.overlap else InlineOcr(self.read_text)

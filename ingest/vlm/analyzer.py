@@ -95,7 +95,7 @@ class VlmAnalyzer:
         duration = job.info.duration_sec
         cue_notes: list[str] = []
         cues = load_cues(job.path, duration, cue_notes)
-        speech = self.speech.start(job.path, cues)
+        speech = self.speech.start(job.path, cues, should_stop=job.ended.is_set)
         cuts = keyframe_cuts(job.path) if duration > s.window_seconds else []
         # the model sees frames only: the lines spoken in each window go into its prompt
         transcript = speech.wait(lambda f, msg: progress(0.0, msg))

@@ -220,3 +220,43 @@ def test_the_qwen3vl_prompt_holds_the_lines_spoken_in_the_window(make_settings: 
     n = len(server.requests)
     build_pipeline(s, store=store, embedder_factory=HashEmbedder, force_analysis=True).process(dest)
     assert len(server.requests) == n
+
+
+def test_speech_recognition_stops_with_its_video(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defect 6: when a video fails, its speech recognition is cancelled with it and frees the
+    recognizer for the next video."""
+    import threading
+    import time
+
+    from ingest.speech.recognizer import Transcript
+    from ingest.speech.service import SpeechService
+
+    class SlowRecognizer:
+        model_id = "test/slow"
+        started, stopped = threading.Event(), threading.Event()
+
+        def transcribe(self, samples: np.ndarray, language: str | None,
+                       progress: Callable[[float], None]) -> Transcript:
+            self.started.set()
+            try:
+                for i in range(3000):  # 60 s of work, reporting progress like faster-whisper does per segment
+                    time.sleep(0.02)
+                    progress(i * 0.01)
+                return Transcript("en", 1.0, [])
+            finally:
+                self.stopped.set()
+
+    rec = SlowRecognizer()
+    dest = make_speech_video(settings.watch_dir / "meeting.mp4", [], 6.0)
+    s = settings.model_copy(update={"asr": "on"})
+    pipeline = build_pipeline(s, store=EmbeddedStore(s.store_path), embedder_factory=HashEmbedder)
+    pipeline.analyzer.speech = SpeechService(s, recognizer_factory=lambda: rec)
+
+    def broken_decoder(*a: Any, **k: Any) -> Any:
+        assert rec.started.wait(10)
+        raise RuntimeError("the decoder broke")
+
+    monkeypatch.setattr(pipeline.analyzer, "_decode", broken_decoder)
+    out = pipeline.process(dest)
+    assert out.state in ("pending", "failed") and "decoder broke" in (out.error or "")
+    assert rec.stopped.wait(2), "speech recognition went on after its video failed"
