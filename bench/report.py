@@ -102,8 +102,21 @@ def _plots(res: dict[str, Any], img: Path) -> dict[str, str]:
     return out
 
 
+def speech_section(sp: dict[str, Any]) -> list[str]:
+    s, b = sp["sentences"], sp["segments_baseline"]
+    return ["## Speech event start times", "",
+            f"A generated {sp['audio_s']:.0f} s meeting (espeak-ng, {sp['sentences_spoken']} sentences at known "
+            f"times, some back to back) transcribed once by {sp['model']} in {sp['transcribe_s']} s "
+            "(`bench/speech_times.py`); each sentence's event start against the moment it is heard.", "",
+            "| events | count | mean error s | worst error s | within 0.5 s |", "|---|---|---|---|---|",
+            f"| sentences on word times (vidx) | {sp['events']['sentences']} | {s['mean_abs_s']} | {s['max_abs_s']} | "
+            f"{s['within_0_5_s']} of {s['of']} |",
+            f"| the recogniser's segments (baseline) | {sp['events']['segments_baseline']} | {b['mean_abs_s']} | "
+            f"{b['max_abs_s']} | {b['within_0_5_s']} of {b['of']} |", ""]
+
+
 def render(results: Path, report: Path) -> str:
-    res = {n: _load(results, n) for n in ("ingest", "decoders", "store", "load", "gpu")}
+    res = {n: _load(results, n) for n in ("ingest", "decoders", "store", "load", "speech_times", "gpu")}
     img_dir = report.parent / "benchmarks"
     plots = _plots(res, img_dir)
     rel = img_dir.name
@@ -188,6 +201,9 @@ def render(results: Path, report: Path) -> str:
         md.append("")
         if "load" in plots:
             md += [f"![load]({rel}/{plots['load']})", ""]
+    sp = res["speech_times"]
+    if sp and not sp.get("skipped"):
+        md += speech_section(sp)
     gpu = res["gpu"]
     md += ["## GPU (Qwen3-VL)", ""]
     if not gpu or gpu.get("skipped"):

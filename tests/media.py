@@ -140,6 +140,37 @@ def speak(text: str, voice: str = "en-us", rate: int = 150) -> tuple[np.ndarray,
 SPEECH_RATE = 16000
 
 
+def speech_onset(text: str, voice: str = "en-us") -> float:
+    """Seconds of silence espeak-ng puts before ``text``: a line placed at t is heard from t + this."""
+    data, hz = speak(text, voice)
+    loud = np.flatnonzero(np.abs(data.astype(np.float32)) > 0.02 * 32768)
+    return float(loud[0]) / hz if len(loud) else 0.0
+
+
+def back_to_back(start: float, sentences: Sequence[str], gap: float = 0.25) -> list[tuple[float, str]]:
+    """``(second, text)`` for sentences spoken one after another with ``gap`` seconds between."""
+    out, t = [], start
+    for text in sentences:
+        out.append((t, text))
+        data, hz = speak(text)
+        t += len(data) / hz + gap
+    return out
+
+
+def meeting_lines() -> list[tuple[float, str]]:
+    """A 90 s meeting: single lines with pauses, and runs of sentences spoken back to back
+    (which a recogniser returns as one segment), at known seconds."""
+    return [(2.0, "Good morning everyone, thanks for joining the planning call."),
+            *back_to_back(9.0, ["First item is the warehouse move.", "We signed the lease on Tuesday.",
+                                "The trucks arrive at seven in the morning.", "Nobody parks in the loading bay."]),
+            (31.0, "Second item is hiring for the support team."),
+            *back_to_back(45.0, ["Maria will interview three candidates next week.", "Any questions so far?",
+                                 "Good, then let us move on to the budget."]),
+            (62.0, "The budget for the spring campaign is still open."),
+            (76.0, "Please send your numbers to finance by Friday."),
+            (84.0, "Thanks, talk to you tomorrow.")]
+
+
 def speech_track(lines: Sequence[tuple[float, str]], duration: float, rate: int = SPEECH_RATE) -> np.ndarray:
     """A mono float track of ``duration`` seconds that says each ``(second, text)`` (espeak-ng)."""
     track = np.zeros(int(duration * rate), dtype=np.float32)

@@ -47,6 +47,10 @@ def test_make_bench_quick_writes_every_json_and_the_report(tmp_path: Path) -> No
     for name, r in load["results"].items():
         assert r["requests"] > 0 and r["errors"] == 0, (name, r)
     assert load["server_rss_mb"]["before"] > 0
+    sp = json.loads((res / "speech_times.json").read_text())
+    if espeak_available():
+        assert sp["sentences"]["of"] == sp["sentences_spoken"] and sp["segments_baseline"]["of"] == sp["sentences_spoken"]
+        assert "## Speech event start times" in report.read_text()
     gpu = json.loads((res / "gpu.json").read_text())
     run = gpu["runs"][0]
     assert "error" not in run, run

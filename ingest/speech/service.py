@@ -18,6 +18,7 @@ from pathlib import Path
 from ingest.speech.audio import AudioError, decode_audio
 from ingest.speech.models import AsrModelError, resolve
 from ingest.speech.recognizer import SpeechRecognizer, Transcript, cached_whisper
+from ingest.speech.sentences import into_sentences
 from ingest.subtitles import Cue
 from vidx.config import AsrChoice, Settings
 from vidx.errors import Cancelled
@@ -129,7 +130,8 @@ class SpeechService:
                     task.done_s = done
 
                 lang = language or (audio.language[:2] if audio.language else None)
-                task.transcript = rec.transcribe(audio.samples, lang if language else None, progress)
+                # sentence-sized lines that start at their first word: a hit plays its sentence
+                task.transcript = into_sentences(rec.transcribe(audio.samples, lang if language else None, progress))
                 task.done_s = task.total_s
                 tr = task.transcript
                 log.info("speech: %d line(s), language %s (p=%.2f), %.0fs of audio in %.1fs", len(tr.lines),
