@@ -11,7 +11,7 @@ from flask import Blueprint, abort, jsonify, send_file
 
 from search_ui import services
 from search_ui.clips import ClipFailed
-from vidx.media import browser_playable, mime_for
+from vidx.media import CLIP_PAD_S, browser_playable, clip_name, mime_for
 
 log = logging.getLogger("search_ui.media")
 bp = Blueprint("media", __name__, url_prefix="/media")
@@ -25,7 +25,7 @@ def clip_fields(event_id: str, video_id: str, video_path: str, start: float, end
     transcoded clip that starts at the event's first frame (time 0 in the clip)."""
     src = resolve_media(video_path) if EVENT_ID_RE.match(video_id or "") else None
     direct = src is None or browser_playable(src)
-    a, b = (start, end) if direct else (0.0, max(0.0, end - start))
+    a, b = (start, end + CLIP_PAD_S) if direct else (0.0, max(0.0, end - start) + CLIP_PAD_S)
     return {"clip_url": f"/media/clip/{event_id}#t={a:.2f},{b:.2f}", "clip_start": round(a, 3),
             "clip_end": round(b, 3)}
 
@@ -76,9 +76,9 @@ def clip(event_id: str) -> Any:
     if browser_playable(src):
         return send_file(src, mimetype=mime_for(src), conditional=True, etag=True, max_age=3600)
     # a codec the browser cannot play: a cached H.264/AAC clip of just this event, made off this thread
-    dest = services()["settings"].clips_dir / e.video_id / f"{e.event_id}.mp4"
+    dest = services()["settings"].clips_dir / e.video_id / clip_name(e.event_id)
     try:
-        ready = services()["clips"].request(src, e.start_sec, e.end_sec, dest)
+        ready = services()["clips"].request(src, e.start_sec, e.end_sec + CLIP_PAD_S, dest)
     except ClipFailed as exc:
         log.warning("cannot make a clip of %s: %s", src, exc)
         abort(404, description="the clip could not be made")

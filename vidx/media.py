@@ -231,12 +231,21 @@ def frame_at(path: Path, t: float, width: int | None = 320) -> np.ndarray | None
 
 
 AUDIO_RATE = 48_000
+CLIP_PAD_S = 0.6  # a clip plays on this long after its event: the last word is never cut
+CLIP_VERSION = 2  # in cached clips' names: clips made before a fix are made again
+
+
+def clip_name(event_id: str) -> str:
+    return f"{event_id}.v{CLIP_VERSION}.mp4"
 
 
 def make_clip(src: Path, start: float, end: float, dest: Path, max_width: int = 854) -> Path:
     """Re-encode [start, end] (video time) of ``src`` to an H.264/AAC MP4 a browser can play,
-    with its audio. The clip's own time starts at 0 at the event's first frame. Cached at
-    ``dest``; written to a temporary name first, so a reader never sees half a clip."""
+    with its audio. The clip's own time starts at 0 at the event's first frame; the sound is
+    placed on the picture's clock (a soundtrack that starts later than the picture is heard
+    at its own second, not at the clip's start). Callers pass the end with ``CLIP_PAD_S``
+    added. Cached at ``dest``; written to a temporary name first, so a reader never sees half
+    a clip."""
     import av
 
     from vidx.clock import StreamClock
@@ -252,7 +261,8 @@ def make_clip(src: Path, start: float, end: float, dest: Path, max_width: int = 
             vs.thread_type = "AUTO"
             vclock = StreamClock.of(vs, inp)
             a_in = next((s for s in inp.streams if s.type == "audio"), None)
-            aclock = StreamClock.of(a_in, inp) if a_in is not None else None
+            # one media clock: audio times count from the picture's start, like every event time
+            aclock = StreamClock(a_in.time_base or vclock.time_base, vclock.start) if a_in is not None else None
             rate = vs.average_rate or Fraction(25, 1)
             w, h = vs.codec_context.width, vs.codec_context.height
             if w > max_width:
@@ -299,6 +309,8 @@ def make_clip(src: Path, start: float, end: float, dest: Path, max_width: int = 
                         if t > end:
                             audio_done = True
                             continue
+                        if samples == 0:  # the sound starts later than the clip: silence before it
+                            samples = max(0, int(round((t - start) * AUDIO_RATE)))
                         for rf in resampler.resample(frame):
                             rf.pts, rf.time_base = samples, Fraction(1, AUDIO_RATE)
                             samples += rf.samples

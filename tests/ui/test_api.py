@@ -13,6 +13,7 @@ from tests.media import make_video
 from tests.ui.conftest import XSS, add_video
 from vidx.config import Settings
 from vidx.ledger import Ledger
+from vidx.media import CLIP_PAD_S, clip_name
 
 
 def test_healthz(app: Flask) -> None:
@@ -64,7 +65,7 @@ def test_search_hit_shape(app: Flask, settings: Settings, hash_embedder: HashEmb
                           "ocr_text", "people", "location", "action", "objects", "score", "clip_url",
                           "thumbnail_url", "highlights"}
         assert (h["start_sec"], h["end_sec"]) == (3, 7)
-        assert h["clip_url"].endswith("#t=3.00,7.00")
+        assert h["clip_url"].endswith(f"#t=3.00,{7 + CLIP_PAD_S:.2f}")  # plays on a little after the event
 
 
 @pytest.mark.parametrize("attack", [
@@ -120,12 +121,12 @@ def test_unplayable_codec_is_served_as_an_h264_clip(app: Flask, settings: Settin
         time.sleep(0.1)
         r = client.get(f"/media/clip/{e.event_id}", headers={"Range": "bytes=0-"})
     assert r.status_code == 206 and r.mimetype == "video/mp4"
-    clip = settings.clips_dir / e.video_id / f"{e.event_id}.mp4"
+    clip = settings.clips_dir / e.video_id / clip_name(e.event_id)
     with av.open(str(clip)) as c:
         vs = c.streams.video[0]
         assert vs.codec_context.name == "h264"
         frames = list(c.decode(vs))
-    assert 15 <= len(frames) <= 25  # 2 s at 10 fps, cut from 3 s
+    assert 15 <= len(frames) <= 25 + 10 * CLIP_PAD_S  # 2 s at 10 fps cut from 3 s, and the pad after it
 
 
 def test_security_headers(app: Flask) -> None:
@@ -233,3 +234,74 @@ def test_transcript_in_each_format(app: Flask, settings: Settings, hash_embedder
     assert c.get(f"/api/videos/{'0' * 32}/transcript").status_code == 404
     r = c.get("/api/videos/..%2f..%2fetc/transcript")
     assert r.status_code == 404 and r.is_json
+
+
+def _late_audio_mkv(path: Path, beep_at: float, audio_starts: float = 3.0, seconds: float = 10.0) -> Path:
+    """An MKV whose audio starts ``audio_starts`` s after its picture, with a 1 kHz beep at
+    video time ``beep_at``."""
+    from fractions import Fraction
+
+    import numpy as np
+
+    rate = 16000
+    with av.open(str(path), "w", format="matroska") as out:
+        vs = out.add_stream("mpeg4", rate=10)
+        vs.width, vs.height, vs.pix_fmt = 64, 36, "yuv420p"
+        ast = out.add_stream("mp2", rate=rate)
+        ast.layout = "mono"
+        for n in range(int(seconds * 10)):
+            f = av.VideoFrame.from_ndarray(np.full((36, 64, 3), (n * 5) % 255, dtype=np.uint8), format="rgb24")
+            f.pts, f.time_base = n, Fraction(1, 10)
+            for pkt in vs.encode(f):
+                out.mux(pkt)
+        for pkt in vs.encode():
+            out.mux(pkt)
+        t = np.arange(int((seconds - audio_starts) * rate)) / rate + audio_starts
+        track = np.where((t >= beep_at) & (t < beep_at + 0.5), 0.5 * np.sin(2 * np.pi * 1000 * t), 0.0)
+        track = (track * 32767).astype(np.int16)
+        first = int(audio_starts * rate)
+        for i in range(0, len(track), 1152):
+            af = av.AudioFrame.from_ndarray(track[None, i:i + 1152], format="s16", layout="mono")
+            af.sample_rate, af.pts, af.time_base = rate, first + i, Fraction(1, rate)
+            for pkt in ast.encode(af):
+                out.mux(pkt)
+        for pkt in ast.encode():
+            out.mux(pkt)
+    return path
+
+
+def test_clip_audio_is_on_the_picture_clock_and_the_clip_keeps_the_last_word(
+        app: Flask, settings: Settings, hash_embedder: HashEmbedder) -> None:
+    """Defect 10: a file whose audio starts 3 s after its picture: the clip's sound is heard
+    with its picture, and a clip covers its event plus a short pad (the last word is not cut)."""
+    import numpy as np
+
+
+    video = _late_audio_mkv(settings.watch_dir / "late.mkv", beep_at=5.0)
+    with av.open(str(video)) as c:  # the file is what the test says
+        a = c.streams.audio[0]
+        assert abs(float(a.start_time * a.time_base) - 3.0) < 0.1
+    (e,) = add_video(settings, video, [{"description": "beep", "start_sec": 4.0, "end_sec": 5.5}], hash_embedder)
+    client = app.test_client()
+    hit = client.get("/api/search", query_string={"q": "beep", "mode": "keyword"}).get_json()["hits"][0]
+    assert hit["clip_end"] >= 1.5 + CLIP_PAD_S - 1e-6  # the player stops after the pad
+    r = client.get(f"/media/clip/{e.event_id}")
+    for _ in range(300):
+        if r.status_code != 503:
+            break
+        time.sleep(0.1)
+        r = client.get(f"/media/clip/{e.event_id}")
+    assert r.status_code == 200
+    clip = settings.clips_dir / e.video_id / clip_name(e.event_id)
+    with av.open(str(clip)) as c:
+        assert float(c.duration or 0) / 1e6 >= 1.5 + CLIP_PAD_S - 0.15
+        st = c.streams.audio[0]
+        samples = []
+        for fr in c.decode(st):
+            samples.append(fr.to_ndarray().mean(axis=0))
+            rate = fr.sample_rate
+    x = np.concatenate(samples)
+    loud = np.flatnonzero(np.abs(x) > 0.1)
+    assert len(loud), "the beep is not in the clip"
+    onset = loud[0] / rate
+    assert abs(onset - 1.0) <= 0.1, onset  # the beep at 5.0 s is heard 1.0 s into a clip from 4.0 s
