@@ -247,10 +247,13 @@ LECTURE_SLIDES = [
 
 def make_lecture(path: Path, seconds: float, slide_seconds: float = 20.0, fps: int = 25,
                  size: tuple[int, int] = (1280, 720), preset: str = "veryfast",
-                 lines: Sequence[tuple[float, str]] = ()) -> list[tuple[float, str]]:
+                 lines: Sequence[tuple[float, str]] = (), busy: bool = False) -> list[tuple[float, str]]:
     """A recorded lecture: text slides (most on the same pale background, so a slide change is
     not a colour change), a speaker picture-in-picture that moves, x264 with B-frames as
-    encoders make them by default (``preset``). ``lines`` adds speech. Returns (start, title)."""
+    encoders make them by default (``preset``). ``lines`` adds speech. ``busy``: something
+    moves in every frame, as in a screen recording of a live event: a burned-in clock that
+    ticks every second, a ball that crosses the picture, and a noisy camera window beside the
+    slide's text. Returns (start, title)."""
     import av
     from PIL import Image, ImageDraw, ImageFont
 
@@ -273,6 +276,7 @@ def make_lecture(path: Path, seconds: float, slide_seconds: float = 20.0, fps: i
         slides.append(np.array(im))
         shown.append((i * slide_seconds, title))
     pw, ph = w // 6 // 2 * 2, h // 5 // 2 * 2
+    clock_font = ImageFont.load_default(size=max(10, h // 24))
     with av.open(str(path), "w") as out:
         st = out.add_stream("libx264", rate=fps)
         st.width, st.height, st.pix_fmt = w, h, "yuv420p"
@@ -289,6 +293,8 @@ def make_lecture(path: Path, seconds: float, slide_seconds: float = 20.0, fps: i
             arr[y0: y0 + ph, x0: x0 + pw] = (90, 70, 60)
             cy = y0 + ph // 3 + int(4 * np.sin(t * 3.1))
             arr[cy: cy + ph // 3, x0 + pw // 3: x0 + 2 * pw // 3] = (220, 180, 150)
+            if busy:
+                _busy_layer(arr, t, n, clock_font)
             frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
             frame.pts, frame.time_base = n, Fraction(1, fps)
             for pkt in st.encode(frame):
@@ -298,3 +304,27 @@ def make_lecture(path: Path, seconds: float, slide_seconds: float = 20.0, fps: i
         if ast is not None:
             mux_track(out, ast, track, rate)
     return shown
+
+
+def _busy_layer(arr: np.ndarray, t: float, n: int, font: Any) -> None:
+    """Draw what moves in every frame of a busy film (see ``make_lecture``) onto ``arr``."""
+    from PIL import Image, ImageDraw
+
+    h, w = arr.shape[:2]
+    # a burned-in clock, top right: new text every second
+    sec = int(t)
+    label = f"LIVE {10 + sec // 3600:02d}:{(sec // 60) % 60:02d}:{sec % 60:02d}"
+    cw, ch = w // 4, h // 14
+    box = Image.new("RGB", (cw, ch), (0, 0, 0))
+    ImageDraw.Draw(box).text((6, 2), label, fill=(255, 255, 255), font=font)
+    arr[4: 4 + ch, w - cw - 4: w - 4] = np.array(box)
+    # a ball crossing the lower band of the picture
+    r = max(6, h // 30)
+    bx = int((t * w / 7) % (w - 2 * r)) + r
+    by = int(h * 0.8 + h * 0.05 * np.sin(t * 2.0))
+    arr[by - r: by + r, bx - r: bx + r] = (200, 40, 40)
+    # a noisy camera window on the left, beside the slide's text
+    rng = np.random.default_rng(n)
+    nh, nw = h // 3, w // 4
+    y0, x0 = h // 2 - 20, w // 2 + 40
+    arr[y0: y0 + nh, x0: x0 + nw] = (90 + rng.integers(0, 50, (nh, nw, 1))).astype(np.uint8)

@@ -34,6 +34,9 @@ def test_make_bench_quick_writes_every_json_and_the_report(tmp_path: Path) -> No
         assert ing["film"]["spoken_lines"] >= 2 and ing["speech_alone"]["lines"] >= 1
         assert "analyse.speech" in ing["runs"]["whole"]["stages"]
     assert ing["slowest_stage_whole"]["stage"] in ing["runs"]["whole"]["stages"]
+    bz = ing["busy_film"]
+    assert bz["decode_every_frame_one_thread_s"] > 0 and set(bz["runs"]) == {"cpu", "cpu_full_frame_ocr"}
+    assert bz["slides_found"]["cpu"] == bz["slides_found"]["cpu_full_frame_ocr"] == bz["slides"]
     dec = json.loads((res / "decoders.json").read_text())
     assert {"pyav-every-1t", "pyav-nonref-1t", "vidx"} <= set(dec["results"])
     assert dec["results"]["vidx"]["exact"] and dec["results"]["vidx"]["frames"] > 0

@@ -3,7 +3,8 @@
 One decoding pass at ``scene_fps``: tiny colour histograms find cuts; the frame shown a
 moment into each scene becomes its thumbnail and is read by OCR, on a thread beside the
 decoding (``VIDX_OVERLAP``); inside a long scene a frame is read every ``VIDX_OCR_INTERVAL``
-seconds unless its picture is the same as the last one read, and text that differs from the
+seconds unless its picture is the same as the last one read (a read recognises only the text
+lines whose pixels changed since the read before: ``ocr.TextRegions``), and text that differs from the
 scene's starts a new event at the picture change before it (a slide change on the same
 background is not a colour change). Frames at the middle of each subtitle line become that
 line's thumbnail. Events:
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ingest.analyzers.base import Analysis, AnalysisError, ProgressFn, VideoJob
-from ingest.analyzers.ocr import OCR_WIDTH, InlineOcr, OcrEngine, OcrWorker, TextReader
+from ingest.analyzers.ocr import OCR_WIDTH, InlineOcr, OcrEngine, OcrWorker, TextReader, TextRegions
 from ingest.sampling import Sample, changed_fraction, iter_samples
 from ingest.speech.events import speech_events, spoken_between
 from ingest.speech.recognizer import Transcript
@@ -177,8 +178,12 @@ class BasicAnalyzer:
         cues = load_cues(job.path, duration, cue_notes)
         speech = self.speech.start(job.path, cues, should_stop=job.ended.is_set)  # runs beside the decoding below
         reader: TextReader | None = None
+        regions = TextRegions()  # reads in time order: only changed text lines are recognised again
         if s.ocr:
-            reader = OcrWorker(self.read_text) if s.overlap else InlineOcr(self.read_text)
+            def read(rgb: np.ndarray) -> str:
+                return self.read_text(rgb, regions)
+
+            reader = OcrWorker(read) if s.overlap else InlineOcr(read)
         try:
             decoded = self._decode(job, duration, cues, reader, progress)
             if reader is not None:
@@ -193,6 +198,8 @@ class BasicAnalyzer:
         busy = {"decode": decoded.decode_s, "scenes": decoded.scenes_s}
         if reader is not None:
             busy["ocr"] = reader.busy
+            log.info("OCR: %d text line(s) recognised, %d unchanged line(s) kept from the read before",
+                     regions.recognised, regions.reused)
         if getattr(speech, "busy", 0.0):
             busy["speech"] = speech.busy
         for c in cues:
@@ -297,8 +304,8 @@ class BasicAnalyzer:
         scenes[-1].end = last_t + step if out.warnings else max(duration, last_t + step)
         return out
 
-    def read_text(self, rgb: np.ndarray) -> str:
-        return OcrEngine.read(rgb, self.ocr_threads)
+    def read_text(self, rgb: np.ndarray, regions: TextRegions | None = None) -> str:
+        return OcrEngine.read(rgb, self.ocr_threads, regions)
 
     def _keep_frame(self, scene: _Scene, sample: Sample) -> None:
         big = sample.rgb()

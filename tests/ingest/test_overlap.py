@@ -34,9 +34,9 @@ class CountingAnalyzer(BasicAnalyzer):
         super().__init__(settings)
         self.reads: list[float] = []
 
-    def read_text(self, rgb: np.ndarray) -> str:
+    def read_text(self, rgb: np.ndarray, regions: Any = None) -> str:
         self.reads.append(time.monotonic())
-        return super().read_text(rgb)
+        return super().read_text(rgb, regions)
 
 
 def _analyze(settings: Settings, path: Path, progress: Callable[[float, str], None] = lambda f, m: None
@@ -94,7 +94,7 @@ def test_an_ocr_failure_reaches_the_caller(
     path, _ = lecture
 
     class Broken(BasicAnalyzer):
-        def read_text(self, rgb: np.ndarray) -> str:
+        def read_text(self, rgb: np.ndarray, regions: Any = None) -> str:
             raise MemoryError("no memory for OCR")
 
     a = Broken(make_settings(ocr=True, asr="off", overlap=True))

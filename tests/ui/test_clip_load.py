@@ -16,6 +16,7 @@ from tests.fakes.embedder import HashEmbedder
 from tests.media import make_video
 from tests.ui.conftest import add_video
 from vidx.config import Settings
+from vidx.media import CLIP_PAD_S
 
 pytestmark = pytest.mark.slow
 
@@ -44,8 +45,8 @@ def test_twenty_clip_requests_never_stall_healthz_or_search(settings: Settings, 
         code, _, body = _get(base + "/api/search?q=moment&mode=keyword&size=20")
         hits = json.loads(body)["hits"]
         assert code == 200 and len(hits) == 20
-        # a transcoded clip starts at the event: the fragment says 0 to its length
-        assert all(h["clip_url"].endswith(f"#t=0.00,{h['end_sec'] - h['start_sec']:.2f}") for h in hits)
+        # a transcoded clip starts at the event: the fragment says 0 to its length plus the tail
+        assert all(h["clip_url"].endswith(f"#t=0.00,{h['end_sec'] - h['start_sec'] + CLIP_PAD_S:.2f}") for h in hits)
 
         latencies: list[float] = []
         stop = threading.Event()
