@@ -101,21 +101,35 @@ def _bad_id(value: str, what: str) -> Any:
 
 @bp.get("/api/videos")
 def videos() -> Any:
-    """Every indexed or known video: one entry per content (copies listed under it)."""
+    """The library: one entry per video (copies listed under it), sorted, filtered, paged."""
+    from search_ui.library import LibraryError, LibraryQuery
+
     try:
-        limit = min(1000, max(1, int(request.args.get("limit", 200))))
-        offset = max(0, int(request.args.get("offset", 0)))
-    except ValueError:
-        return jsonify(error="limit and offset must be whole numbers"), 400
-    rows = services()["ledger"].rows()
-    by_id: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        key = r.video_id or r.path
-        v = by_id.setdefault(key, {"video_id": r.video_id, "name": r.path.rsplit("/", 1)[-1], "paths": [],
-                                   "state": r.state, "events": r.events, "duration_sec": r.duration_sec})
-        v["paths"].append(r.path.rsplit("/", 1)[-1])
-    items = sorted(by_id.values(), key=lambda v: v["name"].lower())
-    return jsonify(total=len(items), videos=items[offset:offset + limit])
+        query = LibraryQuery.from_args(request.args.to_dict(), default_size=200)
+    except LibraryError as exc:
+        return jsonify(error=str(exc)), 400
+    return jsonify(library_page(query))
+
+
+def library_page(query: Any) -> dict[str, Any]:
+    """The library listing with each video's links (shared by /api/videos and /library)."""
+    from search_ui.library import listing
+    from vidx.store.base import StoreError
+
+    s = services()
+    try:
+        languages = s["store"].video_languages()
+    except StoreError as exc:  # the list still comes from the ledger; only languages are missing
+        log.warning("library: no languages from the store: %s", exc)
+        languages = {}
+    out = listing(s["ledger"].rows(), languages, query)
+    thumbs = s["settings"].thumbs_dir
+    for v in out["videos"]:
+        vid = v["video_id"]
+        ok = bool(vid) and v["events"] > 0
+        v["page_url"] = f"/videos/{vid}" if ok else None
+        v["poster_url"] = f"/media/poster/{vid}.jpg" if ok and (thumbs / vid).is_dir() else None
+    return out
 
 
 @bp.get("/api/videos/<video_id>")

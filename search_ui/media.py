@@ -101,6 +101,22 @@ def thumb(name: str) -> Any:
     return send_file(path, mimetype="image/jpeg", conditional=True, max_age=86400)
 
 
+@bp.get("/poster/<name>")
+def poster(name: str) -> Any:
+    """A video's picture for the library: the most detailed of its event thumbnails (the
+    largest JPEG: a black or blank frame compresses to little)."""
+    if not name.endswith(".jpg") or not EVENT_ID_RE.match(name[:-4]):
+        abort(404)
+    folder = services()["settings"].thumbs_dir / name[:-4]
+    try:
+        best = max(folder.glob("*.jpg"), key=lambda p: (p.stat().st_size, p.name), default=None)
+    except OSError:
+        best = None
+    if best is None:
+        abort(404)
+    return send_file(best, mimetype="image/jpeg", conditional=True, max_age=3600)
+
+
 @bp.get("/video/<video_id>")
 def whole_video(video_id: str) -> Any:
     """The whole source of a video a browser can play (the video page's player)."""

@@ -58,6 +58,24 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): _json({"$ref": "#/components/schemas/Error"}, what[c]) for c in codes}
 
 
+_LIBRARY_VIDEO: dict[str, Any] = {
+    "type": "object",
+    "required": ["video_id", "name", "state", "events"],
+    "properties": {
+        "video_id": {"type": ["string", "null"], "description": "null until the file is hashed"},
+        "name": {"type": "string"}, "paths": {"type": "array", "items": {"type": "string"}},
+        "state": {"enum": ["done", "processing", "pending", "failed", "missing"]},
+        "events": {"type": "integer"}, "duration_sec": {"type": ["number", "null"]},
+        "size_bytes": {"type": "integer"},
+        "added_at": {"type": ["string", "null"], "format": "date-time"},
+        "finished_at": {"type": ["string", "null"], "format": "date-time"},
+        "languages": {"type": "array", "items": {"type": "string"}},
+        "error": {"type": ["string", "null"]},
+        "page_url": {"type": ["string", "null"]}, "poster_url": {"type": ["string", "null"]},
+    },
+}
+
+
 def _param(name: str, where: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
     return {"name": name, "in": where, "required": required or where == "path", "schema": schema,
             "description": description}
@@ -106,11 +124,30 @@ def document() -> dict[str, Any]:
                                                                         "type": ["object", "null"]}}}),
                                                   **_errors(503)}}},
             "/api/videos": {"get": {
-                "summary": "Known videos", "operationId": "videos",
-                "parameters": [_param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}, "page"),
-                               _param("offset", "query", {"type": "integer", "minimum": 0}, "start")],
-                "responses": {"200": _json({"type": "object", "required": ["total", "videos"], "properties": {
-                    "total": {"type": "integer"}, "videos": {"type": "array", "items": {"type": "object"}}}}),
+                "summary": "The library: every video, sorted, filtered and paged", "operationId": "videos",
+                "parameters": [
+                    _param("sort", "query", {"enum": ["newest", "oldest", "name", "longest", "events"],
+                                             "default": "newest"}, "order of the videos"),
+                    _param("state", "query", {"enum": ["done", "processing", "pending", "failed", "missing"]},
+                           "only videos in this state"),
+                    _param("lang", "query", {"type": "string", "maxLength": 16},
+                           "only videos with events in this language (en, zh, ...)"),
+                    _param("q", "query", {"type": "string", "maxLength": 200},
+                           "only videos whose file name contains this"),
+                    _param("page", "query", {"type": "integer", "minimum": 1}, "page, from 1"),
+                    _param("size", "query", {"type": "integer", "minimum": 1, "maximum": 200},
+                           "videos per page (default 200)"),
+                    _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 200},
+                           "older name of size"),
+                    _param("offset", "query", {"type": "integer", "minimum": 0},
+                           "older form of page: the page holding this position")],
+                "responses": {"200": _json({"type": "object", "required": ["total", "page", "pages", "videos"],
+                                            "properties": {
+                    "total": {"type": "integer"}, "page": {"type": "integer"}, "pages": {"type": "integer"},
+                    "size": {"type": "integer"}, "sort": {"type": "string"},
+                    "videos": {"type": "array", "items": _LIBRARY_VIDEO},
+                    "facets": {"type": "object", "description": "state and language counts of the videos "
+                                                                "matching q: [[value, count], ...]"}}}),
                     **_errors(400)}}},
             "/api/videos/{video_id}": {"get": {
                 "summary": "One video", "operationId": "video", "parameters": [VIDEO_ID],

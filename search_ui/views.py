@@ -148,6 +148,45 @@ def similar_page(event_id: str) -> Any:
                            summary=_summary(), names=names, min_score=res["min_score"], similar_to=base)
 
 
+@bp.get("/library")
+def library() -> Any:
+    """Every video as a card, newest first (or by name, length, events), filtered and paged."""
+    from search_ui.api import library_page
+    from search_ui.library import SORTS, STATES, LibraryError, LibraryQuery
+
+    args = request.args.to_dict()
+    error, status = None, 200
+    try:
+        query = LibraryQuery.from_args(args)
+    except LibraryError as exc:
+        error, status, query = str(exc), 400, LibraryQuery()
+    data = library_page(query)
+    return render_template("library.html", data=data, query=query, sorts=list(SORTS), states=STATES,
+                           error=error, summary=_summary()), status
+
+
+@bp.app_template_filter("duration")
+def _duration(v: float | None) -> str:
+    return format_ts(v) if v else "–"
+
+
+@bp.app_template_filter("bytes")
+def _bytes(n: int | None) -> str:
+    if not n:
+        return "–"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+@bp.app_template_filter("day")
+def _day(iso: str | None) -> str:
+    return iso[:10] if iso else "–"
+
+
 @bp.get("/status")
 def status_page() -> Any:
     """Every file with its state and progress; the page refreshes itself from /api/status."""

@@ -109,6 +109,19 @@ def test_get_event_and_counts(filled: EventStore) -> None:
     assert filled.video_event_counts() == {V1: 3, V2: 2}
 
 
+def test_languages_per_video(filled: EventStore) -> None:
+    """The library's language column: each video's languages, from its events."""
+    assert filled.video_languages() == {V1: [], V2: []}
+    filled.replace_video_events(V2, [
+        ev(V2, 0, 5, "A lighthouse seen from a boat", language="en"),
+        ev(V2, 1, 15, "我们明天早上在火车站见面", dialogue="我们明天早上在火车站见面", language="zh"),
+        ev(V2, 2, 25, "The boat turns back", dialogue="Back to the harbour", language="en"),
+    ])
+    assert filled.video_languages() == {V1: [], V2: ["en", "zh"]}
+    filled.delete_video(V2)
+    assert filled.video_languages() == {V1: []}
+
+
 def test_delete_video(filled: EventStore) -> None:
     assert filled.delete_video(V2) == 2
     assert filled.count(V2) == 0

@@ -135,6 +135,10 @@ class EventBrowser(Protocol):
         """The file each video's events play, by video id."""
         ...
 
+    def video_languages(self) -> dict[str, list[str]]:
+        """The languages of each video's events (spoken or written), by video id, sorted."""
+        ...
+
     def count(self, video_id: str | None = None) -> int: ...
 
 

@@ -697,6 +697,14 @@ class ElasticStore:
         return {str(k["video_id"]): str(k["video_path"])
                 for k, _ in self._composite(["video_id", "video_path"], page_size)}
 
+    def video_languages(self, page_size: int = COUNT_PAGE) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for k, _ in self._composite(["video_id", "language"], page_size):
+            langs = out.setdefault(str(k["video_id"]), [])
+            if k.get("language"):
+                langs.append(str(k["language"]))
+        return {v: sorted(ls) for v, ls in out.items()}
+
     def repoint_video(self, video_id: str, video_path: str) -> int:
         try:
             resp = self.es.update_by_query(

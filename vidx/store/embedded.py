@@ -510,6 +510,21 @@ class EmbeddedStore:
         self._sync()  # the videos table exists once the store is upgraded
         return {v: p for v, p in self._conn().execute("SELECT video_id, video_path FROM videos")}
 
+    def video_languages(self) -> dict[str, list[str]]:
+        if self._missing():
+            return {}
+        cat = self._sync()
+        with cat.lock:  # from the catalog's columns: no scan of the documents
+            alive = cat.alive.view()
+            pairs = np.unique(np.stack([cat.video.view()[alive], cat.lang.view()[alive]]).astype(np.int64), axis=1)
+            out: dict[str, list[str]] = {}
+            for v, lang in pairs.T:
+                name = cat.langs.values[int(lang)] if lang >= 0 else ""
+                langs = out.setdefault(cat.videos.values[int(v)], [])
+                if name:
+                    langs.append(name)
+        return {v: sorted(ls) for v, ls in out.items()}
+
     def count(self, video_id: str | None = None) -> int:
         if self._missing():
             return 0

@@ -1,0 +1,140 @@
+"""The daily UI in a real Chromium: the library pages and sorts, every page fits a phone
+(390 px) without sideways scrolling, and the search page's controls stay on screen."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import chromium_path
+from tests.fakes.embedder import HashEmbedder
+from tests.ui.conftest import add_video
+from tests.ui.test_library import make_library
+from vidx.config import Settings
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(chromium_path() is None,
+                                 reason="Chromium is not installed (make install-test installs it)")]
+
+CHROMIUM = chromium_path()
+ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+PHONE = {"width": 390, "height": 844}
+LONG = "a_very_long_file_name_without_any_spaces_that_a_phone_must_wrap_" * 2 + ".mp4"
+
+# every element that reaches past the right edge of the viewport (the page would scroll sideways)
+OVERFLOW_JS = """() => {
+  const w = document.documentElement.clientWidth;
+  const over = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > w + 1) { over.push(el.tagName.toLowerCase() + '.' + el.className + ' ' + Math.round(r.right)); }
+  }
+  return {scroll: document.documentElement.scrollWidth, width: w, over: over.slice(0, 6)};
+}"""
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    from waitress.server import create_server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = create_server(app, host="127.0.0.1", port=port, threads=4)
+    threading.Thread(target=srv.run, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.close()
+
+
+@pytest.fixture
+def daily(settings: Settings, hash_embedder: HashEmbedder, talk_video: Path) -> Iterator[tuple[str, str]]:
+    from search_ui import create_app
+
+    make_library(settings, hash_embedder)
+    video = settings.watch_dir / LONG
+    shutil.copy(talk_video, video)
+    evs = add_video(settings, video, [
+        {"description": "The lighthouse keeper climbs the stairs of the tower by the harbour at dawn",
+         "dialogue": "The lighthouse keeper climbed the stairs at dawn.", "start_sec": 26.0, "end_sec": 29.0,
+         "source": "subtitle", "people": ["keeper"], "objects": ["lamp", "stairs"], "location": "lighthouse"},
+        {"description": "A red room with a lighthouse painting", "start_sec": 0.0, "end_sec": 8.0},
+    ], hash_embedder)
+    with serve(create_app(settings, embedder_factory=lambda: hash_embedder)) as url:
+        yield url, evs[0].video_id
+
+
+def _fits(page: Any, url: str) -> None:
+    page.goto(url)
+    page.wait_for_load_state("load")
+    got = page.evaluate(OVERFLOW_JS)
+    assert got["scroll"] <= got["width"] and got["over"] == [], f"{url}: {got}"
+
+
+def test_every_page_fits_a_phone(daily: tuple[str, str], make_settings: Callable[..., Settings],
+                                 hash_embedder: HashEmbedder) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from search_ui import create_app
+
+    base, vid = daily
+    locked = make_settings(data_dir=Path(str(make_settings().data_dir) + "-locked"), ui_api_key="k" * 24)
+    with sync_playwright() as p, serve(create_app(locked, embedder_factory=lambda: hash_embedder)) as login_base:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+        for url in (base + "/", base + "/?q=lighthouse+keeper&mode=keyword&min_score=0", base + "/library",
+                    base + "/library?sort=name&page=3", base + f"/videos/{vid}?t=26", base + "/status",
+                    base + "/api/docs", login_base + "/login"):
+            _fits(page, url)
+        # the search page's controls are on screen and usable with a thumb
+        page.goto(base + "/")
+        box = page.locator("form.search button[type=submit]").bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+        page.fill("input[name=q]", "lighthouse keeper")
+        with page.expect_navigation():
+            page.locator("form.search button[type=submit]").tap()
+        assert page.locator("li.hit").count() >= 1
+        browser.close()
+
+
+def test_library_pages_and_sorts_in_a_real_browser(daily: tuple[str, str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, _ = daily
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(base + "/")
+        with page.expect_navigation():
+            page.locator("header a", has_text="Library").click()
+        assert page.url.endswith("/library")
+        first = page.locator(".card-name").all_inner_texts()
+        assert len(first) == 24 and first[0] == LONG  # newest first: the video added last
+        page.select_option("select[name=sort]", "name")
+        with page.expect_navigation():
+            page.click("form.library-filter button[type=submit]")
+        names = page.locator(".card-name").all_inner_texts()
+        assert names == sorted(names, key=str.casefold) and names[0] == "a_very_long_file_name_without_any_spaces_"\
+            "that_a_phone_must_wrap_a_very_long_file_name_without_any_spaces_that_a_phone_must_wrap_.mp4"
+        with page.expect_navigation():
+            page.locator("a[rel=next]").click()
+        second = page.locator(".card-name").all_inner_texts()
+        assert "page=2" in page.url and second[0] > names[-1] and not set(second) & set(names)
+        # a state chip narrows the list; a card opens its video
+        with page.expect_navigation():
+            page.locator("a.chip", has_text="failed").click()
+        assert page.locator("li.card").count() == 6
+        page.goto(base + "/library?q=talk-00")
+        with page.expect_navigation():
+            page.locator("li.card a.card-link").first.click()
+        assert "/videos/" in page.url and page.locator("h1.video-title").inner_text().startswith("talk-00")
+        browser.close()
