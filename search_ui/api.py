@@ -196,8 +196,11 @@ def similar(event_id: str) -> Any:
         size = min(100, max(1, int(request.args.get("size", 10))))
     except ValueError:
         return jsonify(error="size must be a whole number"), 400
+    order = request.args.get("order", "others-first")
+    if order not in ("others-first", "score"):
+        return jsonify(error="order must be others-first or score"), 400
     try:
-        res = services()["search"].similar(event_id, size)
+        res = services()["search"].similar(event_id, size, others_first=order == "others-first")
     except StoreError as exc:
         log.warning("similar: %s", exc)
         return jsonify(error=f"similar moments are unavailable: {public_message(exc)}"), 503

@@ -27,7 +27,7 @@ def clip_fields(event_id: str, video_id: str, video_path: str, start: float, end
     direct = src is None or browser_playable(src)
     a, b = (start, end + CLIP_PAD_S) if direct else (0.0, max(0.0, end - start) + CLIP_PAD_S)
     return {"clip_url": f"/media/clip/{event_id}#t={a:.2f},{b:.2f}", "clip_start": round(a, 3),
-            "clip_end": round(b, 3)}
+            "clip_end": round(b, 3), "clip_direct": direct}
 
 
 def with_clips(result: dict[str, Any]) -> dict[str, Any]:

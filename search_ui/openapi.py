@@ -24,14 +24,32 @@ _HIT: dict[str, Any] = {
         "score": {"type": "number", "minimum": 0, "maximum": 1, "description": "calibrated relevance"},
         "scores": {"type": "object", "additionalProperties": {"type": "number"}},
         "clip_url": {"type": "string"}, "clip_start": {"type": "number"}, "clip_end": {"type": "number"},
+        "clip_direct": {"type": "boolean", "description": "true: clip_url is the source itself (seek to "
+                        "clip_start); false: a clip transcoded on first request (503 + Retry-After until ready)"},
         "thumbnail_url": {"type": "string"},
         "highlights": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}},
                        "description": "HTML fragments: everything but <em> is escaped"},
+        "moment": {"type": "object", "description": "group=moment: the moment's span and how many events it holds",
+                   "required": ["start_sec", "end_sec", "events"],
+                   "properties": {"start_sec": {"type": "number"}, "end_sec": {"type": "number"},
+                                  "events": {"type": "integer", "minimum": 1}}},
+        "context": {"type": "array", "description": "group=moment: the other events of the moment (the scene "
+                    "around a line, its on-screen text), in time order",
+                    "items": {"type": "object", "required": ["event_id", "source", "start_sec", "end_sec", "score"],
+                              "properties": {"event_id": _ID, "source": {"type": "string"},
+                                             "start_sec": {"type": "number"}, "end_sec": {"type": "number"},
+                                             "description": {"type": "string"}, "dialogue": {"type": "string"},
+                                             "ocr_text": {"type": "string"}, "score": {"type": "number"},
+                                             "highlights": {"type": "object"},
+                                             "thumbnail_url": {"type": "string"}}}},
     },
 }
 _EVENT = {**_HIT, "required": ["event_id", "video_id", "start_sec", "end_sec", "clip_url"]}
 _RESULT = {"type": "object", "required": ["total", "hits", "min_score"], "properties": {
-    "total": {"type": "integer", "description": "matching events, exact up to 10,000"},
+    "total": {"type": "integer", "description": "matching events, exact up to 10,000 (group=moment: moments)"},
+    "group": {"enum": ["none", "moment"]},
+    "events_total": {"type": "integer", "description": "group=moment: the matching events"},
+    "events_total_relation": {"enum": ["eq", "gte"]},
     "total_relation": {"enum": ["eq", "gte"], "description": "gte: at least `total` (more than 10,000, or an "
                        "unfiltered semantic search on Elasticsearch beyond its 1,000 nearest neighbours)"},
     "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
@@ -113,6 +131,10 @@ def document() -> dict[str, Any]:
                            "only videos indexed on or after this day"),
                     _param("added_to", "query", {"type": "string", "format": "date"},
                            "only videos indexed on or before this day"),
+                    _param("group", "query", {"enum": ["none", "moment"], "default": "none"},
+                           "moment: hits of one video whose times overlap are one result, headed by the most "
+                           "specific event (a line before the scene around it); counted exactly when the best "
+                           "600 matching events hold every match, else total_relation is gte"),
                 ],
                 "responses": {"200": _json(_RESULT), **_errors(400, 503)}}},
             "/api/status": {"get": {"summary": "Every watched file and its state", "operationId": "status",
@@ -170,9 +192,12 @@ def document() -> dict[str, Any]:
                 "summary": "One event", "operationId": "event", "parameters": [EVENT_ID],
                 "responses": {"200": _json({"$ref": "#/components/schemas/Event"}), **_errors(404, 503)}}},
             "/api/events/{event_id}/similar": {"get": {
-                "summary": "More like this: the nearest events across all videos", "operationId": "similar",
+                "summary": "More like this: distinct moments nearest to an event", "operationId": "similar",
                 "parameters": [EVENT_ID, _param("size", "query", {"type": "integer", "minimum": 1, "maximum": 100},
-                                                "hits to return")],
+                                                "moments to return"),
+                               _param("order", "query", {"enum": ["others-first", "score"],
+                                                         "default": "others-first"},
+                                      "others-first: moments of other videos before those of the event's own")],
                 "responses": {"200": _json(_RESULT), **_errors(400, 404, 503)}}},
             "/api/upload": {"post": {
                 "summary": "Add a video to the watch folder", "operationId": "upload",

@@ -58,6 +58,7 @@ def _summary() -> dict[str, int]:
 def index() -> Any:
     s = services()
     params = request.args.to_dict()
+    params.setdefault("group", "moment")  # the page shows one result per moment
     error = None
     status = 200
     result: dict[str, Any] | None = None
@@ -80,6 +81,7 @@ def index() -> Any:
             mode=(query.mode.value if query else "hybrid"),
             video_id=(query.video_id if query else None),
             min_score=(query.min_score if query and query.min_score is not None else s["settings"].min_score),
+            group=(query.group if query else "moment"),
             result=result,
             error=error,
             summary=summary,

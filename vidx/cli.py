@@ -107,7 +107,7 @@ def cmd_search(args: argparse.Namespace, s: Settings) -> int:
 
     params = {"q": args.query, "mode": args.mode, "size": args.size, "page": args.page, "video_id": args.video_id,
               "min_score": args.min_score, "from": args.from_, "to": args.to, "added_from": args.added_from,
-              "added_to": args.added_to}
+              "added_to": args.added_to, "group": args.group}
     # the web app's own /api/search, in-process: `--json` prints exactly what the API answers
     app = create_app(s)
     resp = app.test_client().get("/api/search", query_string={k: str(v) for k, v in params.items() if v is not None},
@@ -124,11 +124,13 @@ def cmd_search(args: argparse.Namespace, s: Settings) -> int:
                                     f"{result['min_score']})" if result.get("below_threshold") else ""))
         return 0
     more = "+" if result.get("total_relation") == "gte" else ""
-    print(f"{result['total']:,}{more} events match; page {result['page']} of {result['pages']}", file=sys.stderr)
+    what = "moments" if result.get("group") == "moment" else "events"
+    print(f"{result['total']:,}{more} {what} match; page {result['page']} of {result['pages']}", file=sys.stderr)
     for h in result["hits"]:
         text = h["dialogue"] or h["description"]
+        also = f"  (+{len(h['context'])} in this moment)" if h.get("context") else ""
         print(f"{format_ts(h['start_sec'])}–{format_ts(h['end_sec'])}  {h['score']:.2f}  "
-              f"{Path(h['video_path']).name}  {text[:100]}")
+              f"{Path(h['video_path']).name}  {text[:100]}{also}")
     return 0
 
 
@@ -521,6 +523,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--added-from", metavar="DAY", help="only videos indexed on or after this day (YYYY-MM-DD)")
     sp.add_argument("--added-to", metavar="DAY", help="only videos indexed on or before this day")
     sp.add_argument("--min-score", type=float, help="relevance threshold 0-1 (default VIDX_MIN_SCORE)")
+    sp.add_argument("--group", choices=["none", "moment"], default="none",
+                    help="moment: one result per moment (a line and the scene around it are one), as the "
+                         "search page shows; default none (every event)")
     sp.add_argument("--json", action="store_true", help="print the same JSON as GET /api/search")
     folders(sp)
 

@@ -6,11 +6,12 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vidx.embed import Embedder
+from vidx.moments import Moment, group, same_moment
 from vidx.plan import TOTAL_CAP, Plan
 from vidx.store.base import EventSearcher, Hit, PlanResult, SearchMode, highlight_event
 
@@ -20,6 +21,9 @@ MAX_QUERY_CHARS = 4000
 DEFAULT_MIN_SCORE = 0.25  # chosen on the relevance benchmark (README "Search quality")
 MAX_SIZE = 100
 VIDEO_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+GROUPS = ("none", "moment")
+MOMENT_WINDOW_MIN = 60  # events ranked to group one page of moments (at least)
+MOMENT_WINDOW_CAP = 600  # ... and at most: grouped paging goes this deep
 
 
 class BadRequest(ValueError):
@@ -38,6 +42,7 @@ class Query:
     end: float | None = None  # only events that start before this second
     added_from: str | None = None  # only videos indexed on or after this day (YYYY-MM-DD)
     added_to: str | None = None  # ... on or before this day
+    group: str = "none"  # "moment": hits of one video whose times overlap are one result (vidx.moments)
 
 
 def parse_query(params: dict[str, Any], default_size: int = 20) -> Query:
@@ -80,11 +85,17 @@ def parse_query(params: dict[str, Any], default_size: int = 20) -> Query:
     end = _seconds(params.get("to"), "to")
     added_from = _day(params.get("added_from"), "added_from")
     added_to = _day(params.get("added_to"), "added_to")
+    group = str(params.get("group") or "none").lower()
+    if group not in GROUPS:
+        raise BadRequest("group must be none or moment")
     _check_cost(q)
+    if group == "moment" and (page - 1) * size >= MOMENT_WINDOW_CAP:
+        raise BadRequest(f"grouped results page through the best {MOMENT_WINDOW_CAP} matching events: "
+                         "narrow the search with words or filters, or use group=none")
     if (page - 1) * size >= TOTAL_CAP:
         raise BadRequest(f"pages go up to result {TOTAL_CAP:,}: narrow the search with words or filters")
     return Query(q=q, mode=mode, size=size, video_id=video_id, min_score=min_score, page=page, start=start, end=end,
-                 added_from=added_from, added_to=added_to)
+                 added_from=added_from, added_to=added_to, group=group)
 
 
 def _check_cost(q: str) -> None:
@@ -171,6 +182,24 @@ def hit_dict(h: Hit) -> dict[str, Any]:
     }
 
 
+def context_dict(h: Hit) -> dict[str, Any]:
+    """An event folded into a moment: enough to show it and to open it."""
+    e = h.event
+    return {"event_id": e.event_id, "source": e.source, "start_sec": e.start_sec, "end_sec": e.end_sec,
+            "description": e.description, "dialogue": e.dialogue, "ocr_text": e.ocr_text, "score": h.score,
+            "highlights": h.highlights, "thumbnail_url": thumbnail_url(e.event_id)}
+
+
+def moment_dict(m: Moment) -> dict[str, Any]:
+    """A moment as a hit: its head event's fields, the moment's best score, its span and the
+    events folded into it."""
+    d = hit_dict(m.head)
+    d["score"] = m.score
+    d["moment"] = {"start_sec": m.start, "end_sec": m.end, "events": 1 + len(m.context)}
+    d["context"] = [context_dict(h) for h in m.context]
+    return d
+
+
 QUERY_CACHE = 256  # query embeddings kept (paging and filters ask the same query again)
 QUERY_EMBED_CHARS = 300  # characters of a query that are embedded (all of them are matched as words)
 
@@ -253,9 +282,11 @@ class SearchService:
                 h.highlights = highlight_event(h.event, plan.text)
         return res
 
-    def similar(self, event_id: str, size: int = 10, min_score: float | None = None) -> dict[str, Any] | None:
-        """"More like this": the events nearest to one event's vector, across all videos
-        (the event itself left out). None when the event does not exist."""
+    def similar(self, event_id: str, size: int = 10, min_score: float | None = None,
+                others_first: bool = True) -> dict[str, Any] | None:
+        """"More like this": distinct moments nearest to one event's vector (its own moment
+        left out), from other videos first unless ``others_first`` is false. None when the
+        event does not exist."""
         from vidx import relevance as rel
 
         vec = self.store.event_vector(event_id)
@@ -265,14 +296,55 @@ class SearchService:
 
         cal = rel.calibration(self.embedder.model_id)
         threshold = self.min_score if min_score is None else min_score
-        # the same plan as a semantic search, ranked by the event's own vector
-        plan = Plan(mode=SearchMode.semantic, words=(), phrase="", filters=Filters(), threshold=threshold, size=size + 1,
-                    facets=False, unrelated=cal.unrelated, paraphrase=cal.paraphrase)
-        hits = [h for h in self.store.search(plan, vec).hits if h.event.event_id != event_id][:size]
-        return {"total": len(hits), "hits": [hit_dict(h) for h in hits], "min_score": threshold,
-                "below_threshold": 0}
+        # the same plan as a semantic search, ranked by the event's own vector; a deeper list,
+        # because the event's own moment and near-duplicates of one moment are folded away
+        plan = Plan(mode=SearchMode.semantic, words=(), phrase="", filters=Filters(), threshold=threshold,
+                    size=max(4 * size, 40), facets=False, unrelated=cal.unrelated, paraphrase=cal.paraphrase)
+        hits = self.store.search(plan, vec).hits
+        base = next((h for h in hits if h.event.event_id == event_id), None)  # nearest to itself: first
+        rest = [h for h in hits if h.event.event_id != event_id and not (base and same_moment(h, base))]
+        moments = group(rest)
+        if others_first and base is not None:  # stable: by score within each part
+            moments.sort(key=lambda m: m.head.event.video_id == base.event.video_id)
+        moments = moments[:size]
+        return {"total": len(moments), "hits": [moment_dict(m) for m in moments], "min_score": threshold,
+                "below_threshold": 0, "group": "moment"}
+
+    def _highlight(self, hits: Iterable[Hit], text: str) -> None:
+        for h in hits:
+            if not h.highlights:
+                h.highlights = highlight_event(h.event, text)
+
+    def search_moments(self, query: Query) -> dict[str, Any]:
+        """Results grouped by moment (:mod:`vidx.moments`). The engine ranks a window of the
+        best events (three pages' worth per page asked for, at least 60; every match when there
+        are at most 600); the moments are counted exactly when the window held every match
+        above the threshold, else the count is a lower bound (``total_relation: gte``). Facets and ``events_total`` count events."""
+        window = min(MOMENT_WINDOW_CAP, max(MOMENT_WINDOW_MIN, 3 * query.size * query.page))
+        plan = replace(self.plan(query), offset=0, size=window)
+        vector = None
+        if plan.has_text and plan.mode != SearchMode.keyword:
+            vector = self._query_vector(plan.text)
+        res = self.store.search(plan, vector)
+        if res.exact and window < res.total <= MOMENT_WINDOW_CAP:  # all of them fit: rank them all, count exactly
+            res = self.store.search(replace(plan, size=res.total), vector)
+        moments = group(res.hits)
+        complete = res.exact and res.total <= len(res.hits)
+        first = (query.page - 1) * query.size
+        shown = moments[first:first + query.size]
+        if plan.has_text:
+            for m in shown:
+                self._highlight([m.head, *m.context], plan.text)
+        threshold = self.min_score if query.min_score is None else query.min_score
+        return {"total": len(moments), "total_relation": "eq" if complete else "gte", "group": "moment",
+                "events_total": res.total, "events_total_relation": "eq" if res.exact else "gte",
+                "hits": [moment_dict(m) for m in shown], "min_score": threshold, "below_threshold": res.below,
+                "page": query.page, "pages": max(1, -(-len(moments) // query.size)),
+                "facets": {k: [list(x) for x in v] for k, v in res.facets.items()}}
 
     def search(self, query: Query) -> dict[str, Any]:
+        if query.group == "moment":
+            return self.search_moments(query)
         res = self.run(query)
         threshold = self.min_score if query.min_score is None else query.min_score
         shown = min(res.total, TOTAL_CAP)

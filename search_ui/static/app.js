@@ -1,21 +1,54 @@
-// Optional enhancement: stop each clip at its event's end time, and retry a clip that is
-// still being prepared (the server answers 503 + Retry-After while it transcodes).
-// The page works without it (the #t=start,end fragment already seeks).
+// Result players: each shows its event's frame (the poster) and start time, plays from the
+// event's start and stops at its end. A clip that is still being prepared (the server
+// answers 503 + Retry-After while it transcodes) shows that it is being prepared, is asked
+// for again every second, and starts playing by itself once ready if the user pressed play.
+// The page works without this script (the #t=start,end fragment already seeks).
 document.querySelectorAll("video.player").forEach(function (v) {
   var end = parseFloat(v.dataset.end);
   var start = parseFloat(v.dataset.start);
   var retries = 0;
+  var wanted = false;
+  var note = null;
+  var began = 0;
+  function say(text) {
+    if (!note) {
+      note = document.createElement("span");
+      note.className = "clip-note";
+      note.setAttribute("role", "status");
+      v.insertAdjacentElement("afterend", note);
+    }
+    note.textContent = text;
+    note.hidden = !text;
+  }
   v.addEventListener("timeupdate", function () {
     if (!isNaN(end) && v.currentTime >= end && !v.paused) { v.pause(); }
   });
+  v.addEventListener("loadedmetadata", function () {
+    if (!isNaN(start) && Math.abs(v.currentTime - start) > 0.25) { v.currentTime = start; }
+  });
   v.addEventListener("play", function () {
+    wanted = true;
     if (!isNaN(start) && (v.currentTime < start - 0.5 || v.currentTime >= end)) { v.currentTime = start; }
   });
+  v.addEventListener("pause", function () { if (v.readyState >= 2) { wanted = false; } });
+  v.addEventListener("canplay", function () {
+    if (retries > 0) { say(""); }
+    if (wanted && v.paused) {
+      var p = v.play();
+      if (p && p.catch) { p.catch(function () {}); }
+    }
+  });
   v.addEventListener("error", function () {
-    if (retries >= 60) { return; }
+    if (retries >= 120) { say("The clip could not be prepared."); return; }
+    if (retries === 0) { began = Date.now(); }
     retries += 1;
+    say("Preparing the clip… " + Math.round((Date.now() - began) / 1000) + " s");
     var src = v.getAttribute("src");
-    setTimeout(function () { v.setAttribute("src", src); v.load(); }, 1000);
+    setTimeout(function () {
+      v.setAttribute("src", src);
+      v.preload = "auto";
+      v.load();
+    }, 1000);
   });
 });
 

@@ -84,6 +84,21 @@ def test_totals_pages_filters_and_facets_are_true_through_the_cli(library: tuple
     assert ex["total"] == sum(1 for *_, t in lecture_cues() + meeting_cues() if "budget" in t and "orchard" not in t)
 
 
+def test_a_line_and_the_scene_around_it_are_one_moment_through_the_cli(library: tuple[dict[str, str], Path]) -> None:
+    env, _ = library
+    lines = [t for s, e, t in lecture_cues() if "orchard" in t and e > 0 and s < 59.0]
+    args = ("--mode", "keyword", "--from", "0", "--to", "59", "--size", "100", "--min-score", "0.3")
+    flat = search_json(env, "orchard video:lecture.mp4", *args)
+    # the first minute's scene holds the lines spoken in it, so it matches too
+    assert flat["total"] == len(lines) + 1 and sum(h["source"] == "scene" for h in flat["hits"]) == 1
+    grouped = search_json(env, "orchard video:lecture.mp4", *args, "--group", "moment")
+    assert grouped["total"] == len(lines) and grouped["total_relation"] == "eq" and grouped["events_total"] == len(lines) + 1
+    assert {h["source"] for h in grouped["hits"]} == {"subtitle"}
+    assert sorted(h["dialogue"] for h in grouped["hits"]) == sorted(lines)
+    assert [len(h["context"]) for h in grouped["hits"]].count(1) == 1  # the scene, folded into one line
+    assert grouped["hits"][0]["score"] == flat["hits"][0]["score"]
+
+
 def test_the_api_and_the_cli_give_the_same_json(library: tuple[dict[str, str], Path]) -> None:
     env, tmp = library
     port = free_port()
@@ -97,6 +112,10 @@ def test_the_api_and_the_cli_give_the_same_json(library: tuple[dict[str, str], P
         assert code == 200 and api["total"] > 600
         cli = search_json(env, "budget harbour", "--mode", "hybrid", "--size", "20", "--page", "3")
         assert cli == api
+        code, api = get_json(f"{url}/api/search?{urllib.parse.urlencode({**params, 'group': 'moment'})}")
+        assert code == 200 and api["group"] == "moment"
+        assert api == search_json(env, "budget harbour", "--mode", "hybrid", "--size", "20", "--page", "3",
+                                  "--group", "moment")
         code, err = get_json(f"{url}/api/search?{urllib.parse.urlencode({'q': 'budget ' * 5000})}")
         assert code == 400 and "too long" in err["error"]
         many = " ".join(f"w{i}x" for i in range(60))

@@ -237,3 +237,39 @@ def test_a_typo_finds_the_word_in_the_engine(svc: SearchService, lib: dict[str, 
     assert search(svc, q="tunnnnnnel", mode="keyword")["total"] == 0
     orch = [e for e in everything(lib) if "orchard" in words_of(e)]
     assert search(svc, q="orcahrd", mode="keyword")["total"] == len(orch)  # two letters swapped: one edit
+
+
+def test_moments_fold_scenes_into_their_lines_and_page_exactly(svc: SearchService, store: EventStore,
+                                                               lib: dict[str, list[Event]]) -> None:
+    """group=moment on a library far larger than a page: 20 s scenes around every ten lines of
+    the lecture's first 400 s; each scene folds into a matching line inside it, or stands alone."""
+    scenes = []
+    for k in range(20):
+        e = Event(event_id=event_id_for(LECTURE * 2, "t/1", 20.0 * k, 20.0 * k + 20, 10_000 + k), video_id=LECTURE,
+                  video_path="/lib/lecture.mp4", start_sec=20.0 * k, end_sec=20.0 * k + 20,
+                  description="the harbor seen from the hill", source="scene", analyzer="t/1",
+                  indexed_at="2026-11-01T10:00:00+00:00")
+        e.embedding = [float(x) for x in EMB.embed_query(e.embedding_text())]
+        scenes.append(e)
+    store.replace_video_events(LECTURE, lib[LECTURE] + scenes)
+    by_id = {e.event_id: e for e in lib[LECTURE] + scenes}
+    for mode in ("keyword", "hybrid"):
+        q: dict[str, Any] = {"q": "harbor", "mode": mode, "video_id": LECTURE, "from": 0, "to": 399.9,
+                             "min_score": 0.3}
+        matched = [by_id[i] for i in all_ids(svc, **q)]  # the events, ungrouped
+        lines = [e for e in matched if e.source == "subtitle"]
+        if mode == "keyword":
+            assert {e.event_id for e in lines} == {e.event_id for e in lib[LECTURE]
+                                                   if e.start_sec < 399.9 and "harbor" in words_of(e)}
+        found = [x for x in scenes if x in matched]
+        alone = [x for x in found if not any(x.start_sec <= e.start_sec and e.end_sec <= x.end_sec for e in lines)]
+        first = search(svc, **q, group="moment", size=25)
+        assert first["events_total"] == len(matched) and len(found) == 20, mode
+        assert first["total"] == len(lines) + len(alone) and first["total_relation"] == "eq", mode
+        heads, folded = [], []
+        for page in range(1, first["pages"] + 1):
+            for h in search(svc, **q, group="moment", size=25, page=page)["hits"]:
+                heads.append(h["event_id"])
+                folded += [c["event_id"] for c in h["context"]]
+        assert sorted(heads) == sorted(e.event_id for e in lines + alone), mode
+        assert sorted(folded) == sorted(x.event_id for x in found if x not in alone), mode

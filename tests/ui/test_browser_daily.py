@@ -138,3 +138,34 @@ def test_library_pages_and_sorts_in_a_real_browser(daily: tuple[str, str]) -> No
             page.locator("li.card a.card-link").first.click()
         assert "/videos/" in page.url and page.locator("h1.video-title").inner_text().startswith("talk-00")
         browser.close()
+
+
+def test_result_players_start_at_their_event_and_a_transcoded_clip_plays_on_the_first_press(
+        daily: tuple[str, str], settings: Settings, hash_embedder: HashEmbedder) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.media import make_video
+
+    base, _ = daily
+    src = make_video(settings.watch_dir / "old.avi", fps=10, codec="mpeg4", container="avi", audio="mp3")
+    add_video(settings, src, [{"start_sec": 2.0, "end_sec": 5.0, "description": "a weathervane turns on the roof",
+                               "source": "scene"}], hash_embedder)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, "--autoplay-policy=no-user-gesture-required"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        # a file the browser plays: before any press the player stands at the event's start
+        page.goto(base + "/?q=lighthouse+keeper&mode=keyword")
+        v = page.locator("li.hit video").first
+        page.wait_for_function("v => v.readyState >= 1 && Math.abs(v.currentTime - 26) < 0.3",
+                               arg=v.element_handle(), timeout=20000)
+        # a file it cannot play is transcoded on the first press, which is enough to watch it
+        page.goto(base + "/?q=weathervane&mode=keyword")
+        v = page.locator("li.hit video").first
+        assert v.get_attribute("preload") == "none"  # no transcoding until someone asks
+        v.evaluate("v => { v.muted = true; }")
+        page.locator("li.hit").first.focus()
+        page.keyboard.press("Enter")  # the page's shortcut: the same play() as the player's button
+        page.wait_for_selector(".clip-note:has-text('Preparing the clip')", timeout=10000)
+        page.wait_for_function("v => !v.paused && v.currentTime > 0.3", arg=v.element_handle(), timeout=60000)
+        assert page.locator(".clip-note").is_hidden()
+        browser.close()
