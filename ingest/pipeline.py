@@ -363,7 +363,7 @@ class Pipeline:
             row = self.ledger.get(key)
             attempts = (row.attempts if row else 0) + 1
             self.ledger.set(key, state="processing", attempts=attempts, progress=0.0, error=None, warnings=0,
-                            note=None)
+                            note=None, started_at=time.time())
             ctx = VideoContext(path=path, key=key, row=row)
             try:
                 self._run_stages(ctx)
@@ -406,7 +406,8 @@ class Pipeline:
                 log.info("%s", n)
             self.ledger.set(key, state="done", events=ctx.events, progress=1.0, warnings=len(warnings),
                             error="; ".join(warnings)[:2000] if warnings else None,
-                            note="; ".join(notes)[:2000] if notes else None, message=None)
+                            note="; ".join(notes)[:2000] if notes else None, message=None,
+                            finished_at=time.time(), seconds_spent=dt)
             log.info("indexed %d events in %.1fs%s (%s; inside analyse, overlapping: %s)", ctx.events, dt,
                      f" with {len(warnings)} warning(s)" if warnings else "",
                      ", ".join(f"{k} {v:.1f}s" for k, v in ctx.timings.items()),

@@ -97,7 +97,7 @@ def entries(rows: list[FileRow], languages: dict[str, list[str]]) -> list[dict[s
             "size_bytes": first.size,
             "added": added,
             "added_at": _iso(added),
-            "finished_at": _iso(max(r.updated_at for r in done)) if done else None,
+            "finished_at": _iso(max(r.finished_at or r.updated_at for r in done)) if done else None,
             "languages": languages.get(first.video_id or "", []),
             "error": first.error if first.state == "failed" else None,
             "_key": key,

@@ -64,7 +64,12 @@ _VIDEO_STATUS = {"type": "object", "required": ["path", "state"], "properties": 
     "error": {"type": ["string", "null"]}, "note": {"type": ["string", "null"]},
     "message": {"type": ["string", "null"]}, "progress": {"type": "number"}, "warnings": {"type": "integer"},
     "attempts": {"type": "integer"}, "analyzer": {"type": ["string", "null"]},
-    "duration_sec": {"type": ["number", "null"]}, "missing_since": {"type": ["number", "null"]}}}
+    "duration_sec": {"type": ["number", "null"]}, "missing_since": {"type": ["number", "null"]},
+    "size_bytes": {"type": "integer"},
+    "added_at": {"type": ["string", "null"], "format": "date-time", "description": "first seen"},
+    "started_at": {"type": ["string", "null"], "format": "date-time", "description": "last analysis started"},
+    "finished_at": {"type": ["string", "null"], "format": "date-time", "description": "indexed"},
+    "seconds_spent": {"type": ["number", "null"], "description": "how long the last analysis took"}}}
 
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:

@@ -184,6 +184,21 @@ def _bytes(n: int | None) -> str:
     return f"{size:.1f} TB"
 
 
+@bp.app_template_filter("when")
+def _when(iso: str | None) -> str:
+    """A date and minute for the status page (UTC, as stored)."""
+    return iso[:16].replace("T", " ") if iso else "–"
+
+
+@bp.app_template_filter("took")
+def _took(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return format_ts(seconds)
+
+
 @bp.app_template_filter("day")
 def _day(iso: str | None) -> str:
     return iso[:10] if iso else "–"

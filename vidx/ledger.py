@@ -45,7 +45,10 @@ CREATE TABLE IF NOT EXISTS files(
     missing_since REAL,
     message TEXT,
     note TEXT,
-    subs_digest TEXT
+    subs_digest TEXT,
+    started_at REAL,
+    finished_at REAL,
+    seconds_spent REAL
 );
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS files_state ON files(state);
@@ -65,6 +68,12 @@ CREATE TABLE IF NOT EXISTS windows(
     PRIMARY KEY(video_id, analyzer_key, idx)
 );
 """
+
+
+def _iso(ts: float | None) -> str | None:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else None
 
 
 @dataclass
@@ -89,6 +98,9 @@ class FileRow:
     message: str | None = None  # what the video is doing now ("speech 01:20 of 03:00, ETA 00:40")
     note: str | None = None  # worth knowing about the last run (e.g. why there is no speech)
     subs_digest: str | None = None  # the subtitle sidecars' bytes when it was last analysed ('' for none)
+    started_at: float | None = None  # when its last analysis started
+    finished_at: float | None = None  # ... and when it was indexed
+    seconds_spent: float | None = None  # how long that analysis took
 
     def status_dict(self) -> dict[str, Any]:
         """The public shape used by /api/status and `vidx status --json`."""
@@ -106,6 +118,11 @@ class FileRow:
             "missing_since": self.missing_since,
             "message": self.message if self.state == "processing" else None,
             "note": self.note,
+            "size_bytes": self.size,
+            "added_at": _iso(self.created_at),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at) if self.state == "done" else None,
+            "seconds_spent": round(self.seconds_spent, 1) if self.seconds_spent is not None else None,
         }
 
 
@@ -134,7 +151,8 @@ class Ledger:
                 conn.executescript(_SCHEMA)
                 cols = {r[1] for r in conn.execute("PRAGMA table_info(files)")}
                 for col, kind in (("missing_since", "REAL"), ("message", "TEXT"), ("note", "TEXT"),
-                                  ("subs_digest", "TEXT")):
+                                  ("subs_digest", "TEXT"), ("started_at", "REAL"), ("finished_at", "REAL"),
+                                  ("seconds_spent", "REAL")):
                     if col not in cols:  # a ledger made by an older vidx
                         conn.execute(f"ALTER TABLE files ADD COLUMN {col} {kind}")
                 if "inputs" not in {r[1] for r in conn.execute("PRAGMA table_info(windows)")}:

@@ -81,6 +81,49 @@ document.querySelectorAll("video.player").forEach(function (v) {
       seek(parseFloat(a.dataset.t || a.dataset.start));
     });
   });
+  // a click anywhere on an event row or a transcript line seeks (its own links keep their job)
+  document.querySelectorAll(".event-list li, .lines li").forEach(function (row) {
+    row.addEventListener("click", function (ev) {
+      if (ev.target.closest("a, button, video, input")) { return; }
+      seek(parseFloat(row.dataset.start));
+    });
+  });
+  // keyboard: space plays or pauses, j / k jump to the previous / next event
+  var starts = Array.prototype.map.call(document.querySelectorAll(".event-list li"), function (li) {
+    return parseFloat(li.dataset.start);
+  }).filter(function (x) { return !isNaN(x); }).sort(function (a, b) { return a - b; });
+  document.addEventListener("keydown", function (ev) {
+    var tag = (document.activeElement && document.activeElement.tagName) || "";
+    if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA" || ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
+    var t = player.currentTime;
+    if (ev.key === " " && tag !== "BUTTON" && tag !== "VIDEO") {
+      ev.preventDefault();
+      if (player.paused) { seek(t); } else { player.pause(); }
+    } else if (ev.key === "k") {
+      var next = starts.filter(function (s) { return s > t + 0.3; })[0];
+      if (next !== undefined) { seek(next); }
+    } else if (ev.key === "j") {
+      var prev = starts.filter(function (s) { return s < t - 1.0; }).pop();
+      seek(prev === undefined ? 0 : prev);
+    }
+  });
+  // a link to the moment being watched
+  var copy = document.getElementById("copy-moment");
+  var box = document.getElementById("moment-url");
+  if (copy && box) {
+    copy.addEventListener("click", function () {
+      var url = copy.dataset.base + "?t=" + player.currentTime.toFixed(1);
+      box.value = url;
+      box.hidden = false;
+      box.select();
+      var done = function () { copy.textContent = "link copied"; };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(url).then(done, function () {});
+      } else {
+        try { if (document.execCommand("copy")) { done(); } } catch (e) { /* the box shows it to copy by hand */ }
+      }
+    });
+  }
   var marked = document.querySelectorAll("[data-start][data-end]:not(video)");
   player.addEventListener("timeupdate", function () {
     var t = player.currentTime;
@@ -105,6 +148,7 @@ document.querySelectorAll("video.player").forEach(function (v) {
         data.videos.forEach(function (v) {
           var tr = known[v.path];
           if (!tr) { added = true; return; }
+          if (tr.className !== "state-" + v.state && (v.state === "done" || v.state === "failed")) { added = true; }
           tr.className = "state-" + v.state;
           tr.querySelector(".state").textContent = v.state;
           tr.querySelector("progress").value = v.progress;

@@ -87,6 +87,12 @@ def test_status_json(indexed: Path) -> None:
     (v,) = data["videos"]
     assert v["state"] == "done" and v["events"] == 8 and v["progress"] == 1.0 and v["error"] is None
     assert set(v) >= {"video_id", "path", "state", "events", "error", "progress"}
+    # when it came, when it was indexed, how big and how long it took (the status page shows them)
+    from datetime import datetime
+
+    added, started, finished = (datetime.fromisoformat(v[k]) for k in ("added_at", "started_at", "finished_at"))
+    assert added <= started <= finished and 0 < v["seconds_spent"] <= (finished - started).total_seconds() + 1
+    assert v["size_bytes"] == Path(v["path"]).stat().st_size
 
 
 def test_api_clip_thumbnail_and_page(indexed: Path, real_embedder: Any) -> None:

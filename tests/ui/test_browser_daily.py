@@ -169,3 +169,36 @@ def test_result_players_start_at_their_event_and_a_transcoded_clip_plays_on_the_
         page.wait_for_function("v => !v.paused && v.currentTime > 0.3", arg=v.element_handle(), timeout=60000)
         assert page.locator(".clip-note").is_hidden()
         browser.close()
+
+
+def test_video_page_rows_seek_keys_jump_and_a_moment_link_is_offered(daily: tuple[str, str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, vid = daily
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, "--autoplay-policy=no-user-gesture-required"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(base + f"/videos/{vid}")
+        video = page.locator("#main-player")
+        video.evaluate("v => { v.muted = true; }")
+        page.wait_for_function("v => v.readyState >= 1", arg=video.element_handle(), timeout=20000)
+        ticks = page.locator(".tl-ticks span").all_inner_texts()
+        assert ticks[0] == "00:00" and len(ticks) == 5 and ticks[-1] == "00:29"
+        # a click on the text of an event row (not its time link) seeks to the event
+        page.locator(".event-list li", has_text="lighthouse keeper").locator(".text").click()
+        page.wait_for_function("v => Math.abs(v.currentTime - 26) < 0.5", arg=video.element_handle(), timeout=10000)
+        # j goes back to the previous event, k forward to the next
+        page.locator("h1").click()
+        page.keyboard.press("j")
+        page.wait_for_function("v => v.currentTime < 1", arg=video.element_handle(), timeout=10000)
+        page.keyboard.press("k")
+        page.wait_for_function("v => Math.abs(v.currentTime - 26) < 0.5", arg=video.element_handle(), timeout=10000)
+        page.keyboard.press(" ")
+        page.wait_for_function("v => v.paused", arg=video.element_handle(), timeout=10000)
+        page.click("#copy-moment")
+        url = page.locator("#moment-url").input_value()
+        assert url.startswith(f"{base}/videos/{vid}?t=26.")
+        page.goto(url)
+        page.wait_for_function("v => v.readyState >= 1 && Math.abs(v.currentTime - 26) < 0.6",
+                               arg=page.locator("#main-player").element_handle(), timeout=20000)
+        browser.close()

@@ -100,7 +100,16 @@ def test_status_page_lists_files_with_progress_and_reasons(lib: tuple[Flask, lis
     assert "broken.mp4" in html and "not a readable video &lt;b&gt;x&lt;/b&gt;" in html
     assert 'value="0.420"' in html and "speech 00:20 of 03:00, ETA 00:40" in html
     assert "all-MiniLM-L6-v2" in html and "1 failed" in html
+    ledger.observe("/w/done.mp4", 3 * 1024 * 1024, 1, "")
+    ledger.set("/w/done.mp4", state="done", duration_sec=185.0, created_at=1_780_000_000.0,
+               started_at=1_780_000_100.0, finished_at=1_780_000_112.5, seconds_spent=12.5)
+    html = app.test_client().get("/status").get_data(as_text=True)
+    row = html[html.index('data-path="/w/done.mp4"'):].split("</tr>")[0]
+    for shown in ("2026-05-28 20:26", "03:05", "3.0 MB", "12.5 s"):
+        assert shown in row, shown
     status = app.test_client().get("/api/status").get_json()
+    done = next(v for v in status["videos"] if v["path"].endswith("done.mp4"))
+    assert done["finished_at"] == "2026-05-28T20:28:32+00:00" and done["seconds_spent"] == 12.5
     busy = next(v for v in status["videos"] if v["path"].endswith("busy.mp4"))
     assert busy["message"].startswith("speech") and busy["progress"] == 0.42
 
