@@ -7,7 +7,9 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
+from ingest.alerts import Alerts
 from ingest.analyzers import make_analyzer
 from ingest.lifecycle import Lifecycle, SweepReport
 from ingest.pipeline import Outcome, Pipeline
@@ -18,7 +20,9 @@ from vidx.config import Settings
 from vidx.embed import Embedder, load_embedder
 from vidx.ledger import Ledger, LedgerError
 from vidx.media import VIDEO_EXTENSIONS
+from vidx.search import SearchService
 from vidx.store import EventStore, open_store
+from vidx.store.base import EventSearcher
 
 log = logging.getLogger("ingest.daemon")
 
@@ -52,8 +56,12 @@ def build_pipeline(
 
 
 class Daemon:
-    def __init__(self, settings: Settings, pipeline: Pipeline, progress: ConsoleProgress | None = None) -> None:
+    def __init__(self, settings: Settings, pipeline: Pipeline, progress: ConsoleProgress | None = None,
+                 alerts: Alerts | None = None) -> None:
         self.settings = settings
+        # saved searches run on each indexed video, through the same search as the UI's
+        self.alerts = alerts or Alerts(settings, SearchService(cast(EventSearcher, pipeline.store),
+                                                               lambda: pipeline.embedder, settings.min_score))
         self.pipeline = pipeline
         self.ledger = pipeline.ledger
         self.progress = progress
@@ -111,10 +119,20 @@ class Daemon:
         out = self.pipeline.process(path)
         if self.progress:
             self.progress.finish(str(path.absolute()), out.state, out.events, out.error)
+        if out.state == "done" and out.events:
+            self._alert(out)
         if out.state == "pending" and out.error != "cancelled":
             self._retry_at[str(out.path)] = time.monotonic() + RETRY_BACKOFF_S
         self.outcomes.append(out)
         return out
+
+    def _alert(self, out: Outcome) -> None:
+        try:
+            row = self.ledger.get(str(out.path))
+            if row is not None and row.video_id:
+                self.alerts.after_indexed(row.video_id, out.path.name)
+        except Exception as exc:  # noqa: BLE001 (notifications never stop indexing)
+            log.error("saved searches were not run on %s: %s", out.path.name, exc)
 
     def _retry_pending(self) -> None:
         now = time.monotonic()
@@ -184,6 +202,7 @@ class Daemon:
         self.heartbeat_path.parent.mkdir(parents=True, exist_ok=True)
         self.heartbeat_path.write_text(f"{time.time():.0f}\n")
         threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
+        threading.Thread(target=self.alerts.run, args=(self.stop_event,), name="alerts", daemon=True).start()
         self.watcher.start()
         log.info("watching %s (rescan every %.0fs)", self.watcher.root, self.settings.rescan_seconds)
         last_maintenance = 0.0

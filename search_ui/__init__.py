@@ -49,11 +49,13 @@ def create_app(
 
     from search_ui.api import bp as api_bp
     from search_ui.media import bp as media_bp
+    from search_ui.saved import bp as saved_bp
     from search_ui.views import bp as views_bp
 
     app.register_blueprint(api_bp)
     app.register_blueprint(media_bp)
     app.register_blueprint(views_bp)
+    app.register_blueprint(saved_bp)
 
     key = settings.ui_api_key.get_secret_value() if settings.ui_api_key else None
     app.secret_key = session_secret(key)

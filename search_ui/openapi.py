@@ -81,6 +81,16 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): _json({"$ref": "#/components/schemas/Error"}, what[c]) for c in codes}
 
 
+_SAVED_OUT: dict[str, Any] = {
+    "type": "object", "required": ["id", "q", "mode"],
+    "properties": {"id": {"type": "string"}, "q": {"type": "string"}, "mode": {"type": "string"},
+                   "min_score": {"type": ["number", "null"]}, "created_at": {"type": "number"},
+                   "notify_to": {"type": ["string", "null"], "description": "where notifications go (the URL "
+                                 "without its secrets)"},
+                   "notifications": {"type": "object", "properties": {
+                       "sent": {"type": "integer"}, "waiting": {"type": "integer"},
+                       "last_sent": {"type": ["number", "null"]}, "last_error": {"type": ["string", "null"]}}}},
+}
 _LIBRARY_VIDEO: dict[str, Any] = {
     "type": "object",
     "required": ["video_id", "name", "state", "events"],
@@ -109,6 +119,8 @@ EVENT_ID = _param("event_id", "path", _ID, "the event's id")
 
 
 def document() -> dict[str, Any]:
+    from vidx.saved import SavedSearchIn
+
     return {
         "openapi": "3.1.0",
         "info": {"title": "vidx", "version": __version__,
@@ -204,6 +216,25 @@ def document() -> dict[str, Any]:
                                                          "default": "others-first"},
                                       "others-first: moments of other videos before those of the event's own")],
                 "responses": {"200": _json(_RESULT), **_errors(400, 404, 503)}}},
+            "/api/saved-searches": {
+                "get": {"summary": "Saved searches with their notifications (sent, waiting, last error)",
+                        "operationId": "savedSearches",
+                        "responses": {"200": _json({"type": "object", "required": ["saved_searches"], "properties": {
+                            "saved_searches": {"type": "array", "items": _SAVED_OUT}}})}},
+                "post": {"summary": "Save a search; with notify, each new video's matching moments are sent there",
+                         "operationId": "saveSearch",
+                         "description": "notify is an Apprise URL (json://, ntfy://, mailto://, tgram://, ...) or "
+                                        "an http(s):// webhook that gets a JSON POST. After each video the daemon "
+                                        "indexes, every saved search runs on it; the matching moments (video name, "
+                                        "time, text, link) make one notification, kept and retried until sent.",
+                         "requestBody": {"required": True, "content": {
+                             "application/json": {"schema": SavedSearchIn.model_json_schema()}}},
+                         "responses": {"201": _json(_SAVED_OUT, "saved"), **_errors(400),
+                                       "403": _json({"$ref": "#/components/schemas/Error"}, "missing CSRF token")}}},
+            "/api/saved-searches/{search_id}": {"delete": {
+                "summary": "Delete a saved search (its unsent notifications go with it)", "operationId": "deleteSaved",
+                "parameters": [_param("search_id", "path", {"type": "string"}, "the saved search's id")],
+                "responses": {"204": {"description": "deleted"}, **_errors(404)}}},
             "/api/upload": {"post": {
                 "summary": "Add a video to the watch folder", "operationId": "upload",
                 "description": "Written under a temporary name and renamed when complete. A browser session needs "

@@ -213,7 +213,10 @@ def status_page() -> Any:
     health = s["store"].health()
     counts = s["ledger"].summary()
     analyzers = sorted({r.analyzer for r in rows if r.analyzer})
+    from search_ui.saved import saved_with_state
+
     return render_template("status.html", rows=rows, paused=data.get("forgetting_paused"), health=health,
+                           saved=saved_with_state(),
                            settings=s["settings"], counts=counts, analyzers=analyzers,
                            uploaded=request.args.get("uploaded", "")[:200])
 

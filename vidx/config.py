@@ -229,6 +229,11 @@ class Settings(BaseSettings):
         0.25, ge=0, le=1,
         description="Relevance (0-1) a hit needs to be shown; below it a search answers 'nothing relevant'.",
     )
+    public_url: str | None = Field(
+        None, description="The address people open vidx at, for links in notifications "
+        "(default http://HOST:PORT).")
+    alert_retry_seconds: float = Field(
+        30.0, gt=0, description="First wait before a failed notification is sent again (doubling, up to 15 min).")
 
     @field_validator("asr_device")
     @classmethod
@@ -342,6 +347,23 @@ class Settings(BaseSettings):
     @property
     def clips_dir(self) -> Path:
         return self.data_dir / "clips"
+
+    @property
+    def saved_searches_path(self) -> Path:
+        """Saved searches: written by the web UI, read by the daemon."""
+        return self.data_dir / "saved-searches.sqlite3"
+
+    @property
+    def alerts_path(self) -> Path:
+        """Notifications to send and sent: written by the daemon, read by the web UI."""
+        return self.data_dir / "alerts.sqlite3"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def requests_dir(self) -> Path:
