@@ -218,12 +218,38 @@ def openapi() -> Any:
 
 @bp.get("/api/docs")
 def api_docs() -> Any:
-    """The API described for people, rendered on the server from the OpenAPI document."""
-    from flask import render_template
+    """The API for people: Swagger UI ("try it out", response schemas) from the installed
+    swagger-ui-py package (no CDN), with the same document rendered on the server below
+    (it works without JavaScript)."""
+    from flask import make_response, render_template
 
     from search_ui.openapi import document
 
-    return render_template("api_docs.html", doc=document())
+    resp = make_response(render_template("api_docs.html", doc=document()))
+    # Swagger UI draws its icons as data: images and sets styles from script
+    resp.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
+    return resp
+
+
+SWAGGER_FILES = {"swagger-ui-bundle.js", "swagger-ui.css", "swagger-ui-standalone-preset.js"}
+
+
+@bp.get("/docs-assets/<name>")
+def docs_assets(name: str) -> Any:
+    """Swagger UI's files, served from the swagger-ui-py package."""
+    from pathlib import Path
+
+    from flask import abort, send_from_directory
+
+    if name not in SWAGGER_FILES:
+        abort(404)
+    try:
+        import swagger_ui
+    except ImportError:
+        abort(404, description="swagger-ui-py is not installed")
+    return send_from_directory(Path(swagger_ui.__file__).parent / "static", name, max_age=86400)
 
 
 @bp.post("/api/upload")

@@ -76,6 +76,8 @@ def daily(settings: Settings, hash_embedder: HashEmbedder, talk_video: Path) -> 
 def _fits(page: Any, url: str) -> None:
     page.goto(url)
     page.wait_for_load_state("load")
+    if url.endswith("/api/docs"):
+        page.wait_for_selector(".opblock", timeout=20000)  # Swagger UI has drawn the routes
     got = page.evaluate(OVERFLOW_JS)
     assert got["scroll"] <= got["width"] and got["over"] == [], f"{url}: {got}"
 
@@ -202,3 +204,29 @@ def test_video_page_rows_seek_keys_jump_and_a_moment_link_is_offered(daily: tupl
         page.wait_for_function("v => v.readyState >= 1 && Math.abs(v.currentTime - 26) < 0.6",
                                arg=page.locator("#main-player").element_handle(), timeout=20000)
         browser.close()
+
+
+def test_api_docs_try_it_out_calls_the_api_from_the_page(daily: tuple[str, str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, _ = daily
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(base + "/api/docs")
+        op = page.locator("#operations-default-search")
+        op.wait_for(timeout=20000)
+        op.locator(".opblock-summary").click()
+        op.locator("button.try-out__btn").click()
+        op.locator("input[placeholder='q']").fill("lighthouse keeper")
+        op.locator("button.execute").click()
+        page.wait_for_selector("#operations-default-search .live-responses-table .response-col_status", timeout=20000)
+        status = op.locator(".live-responses-table .response .response-col_status").first.inner_text().strip()
+        assert status == "200"
+        assert "lighthouse" in op.locator(".live-responses-table .microlight").first.inner_text()
+        # response schemas are shown for the route
+        assert op.locator(".responses-wrapper").inner_text().count("Hit") >= 1 or "hits" in op.inner_text()
+        browser.close()
+    assert not [e for e in errors if "Content Security Policy" in e], errors
