@@ -57,6 +57,10 @@ def create_app(
     app.register_blueprint(views_bp)
     app.register_blueprint(saved_bp)
 
+    from search_ui.i18n import init_app as init_i18n
+
+    init_i18n(app)
+
     key = settings.ui_api_key.get_secret_value() if settings.ui_api_key else None
     app.secret_key = session_secret(key)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from flask import Blueprint, render_template, request
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from search_ui import services
@@ -71,7 +72,7 @@ def index() -> Any:
         error, status = str(exc), 400
     except StoreError as exc:
         log.warning("search failed: %s", exc)
-        error, status = f"Search is unavailable: {public_message(exc)}.", 503
+        error, status = _("Search is unavailable: %(why)s.", why=public_message(exc)), 503
     summary = _summary()
     names = s["ledger"].names_for([h["video_id"] for h in (result or {}).get("hits", [])])
     return (
@@ -108,9 +109,9 @@ def video_page(video_id: str) -> Any:
         events = s["store"].events_for_video(video_id)
     except StoreError as exc:
         log.warning("video page: %s", exc)
-        abort(503, description=f"The index is unavailable: {public_message(exc)}.")
+        abort(503, description=_("The index is unavailable: %(why)s.", why=public_message(exc)))
     if not events:
-        abort(404, description="No such video.")
+        abort(404, description=_("No such video."))
     try:
         t = max(0.0, float(request.args.get("t", "0")))
     except ValueError:
@@ -141,9 +142,9 @@ def similar_page(event_id: str) -> Any:
         base = s["store"].get_event(event_id)
     except StoreError as exc:
         log.warning("similar page: %s", exc)
-        abort(503, description=f"The index is unavailable: {public_message(exc)}.")
+        abort(503, description=_("The index is unavailable: %(why)s.", why=public_message(exc)))
     if res is None or base is None:
-        abort(404, description="No such event.")
+        abort(404, description=_("No such event."))
     res = with_clips(res)
     names = s["ledger"].names_for([h["video_id"] for h in res["hits"]])
     return render_template("index.html", q="", mode="semantic", video_id=None, result=res, error=None,
@@ -195,7 +196,7 @@ def _took(seconds: float | None) -> str:
     if seconds is None:
         return "–"
     if seconds < 60:
-        return f"{seconds:.1f} s"
+        return _("%(s).1f s", s=seconds)
     return format_ts(seconds)
 
 
@@ -237,13 +238,13 @@ def login() -> Any:
     error = None
     if request.method == "POST":
         if not csrf_ok(request):
-            error = "The form expired: try again."
+            error = _("The form expired: try again.")
         elif key_matches(request.form.get("key", ""), s.ui_api_key.get_secret_value()):
             session.clear()
             session["auth"] = True
             return redirect(nxt, code=303)
         else:
-            error = "Wrong key."
+            error = _("Wrong key.")
     return render_template("login.html", error=error, next=nxt), (401 if error else 200)
 
 

@@ -1,3 +1,9 @@
+// Words of the page's language, from the <body>'s data-t-* attributes (English if missing).
+function t(key, fallback) {
+  var v = document.body && document.body.dataset["t" + key.charAt(0).toUpperCase() + key.slice(1)];
+  return v || fallback;
+}
+
 // Result players: each shows its event's frame (the poster) and start time, plays from the
 // event's start and stops at its end. A clip that is still being prepared (the server
 // answers 503 + Retry-After while it transcodes) shows that it is being prepared, is asked
@@ -39,10 +45,10 @@ document.querySelectorAll("video.player").forEach(function (v) {
     }
   });
   v.addEventListener("error", function () {
-    if (retries >= 120) { say("The clip could not be prepared."); return; }
+    if (retries >= 120) { say(t("failedClip", "The clip could not be prepared.")); return; }
     if (retries === 0) { began = Date.now(); }
     retries += 1;
-    say("Preparing the clip… " + Math.round((Date.now() - began) / 1000) + " s");
+    say(t("preparing", "Preparing the clip…") + " " + Math.round((Date.now() - began) / 1000) + " s");
     var src = v.getAttribute("src");
     setTimeout(function () {
       v.setAttribute("src", src);
@@ -116,7 +122,7 @@ document.querySelectorAll("video.player").forEach(function (v) {
       box.value = url;
       box.hidden = false;
       box.select();
-      var done = function () { copy.textContent = "link copied"; };
+      var done = function () { copy.textContent = t("copied", "link copied"); };
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(url).then(done, function () {});
       } else {
@@ -138,6 +144,7 @@ document.querySelectorAll("video.player").forEach(function (v) {
 (function () {
   var table = document.getElementById("files");
   if (!table) { return; }
+  var names = JSON.parse(table.dataset.stateNames || "{}");
   function refresh() {
     fetch("/api/status", { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
@@ -150,7 +157,7 @@ document.querySelectorAll("video.player").forEach(function (v) {
           if (!tr) { added = true; return; }
           if (tr.className !== "state-" + v.state && (v.state === "done" || v.state === "failed")) { added = true; }
           tr.className = "state-" + v.state;
-          tr.querySelector(".state").textContent = v.state;
+          tr.querySelector(".state").textContent = names[v.state] || v.state;
           tr.querySelector("progress").value = v.progress;
           tr.querySelector(".message").textContent = v.state === "processing" && v.message ? v.message : "";
           tr.querySelector(".events").textContent = v.events;

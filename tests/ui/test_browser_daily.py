@@ -230,3 +230,31 @@ def test_api_docs_try_it_out_calls_the_api_from_the_page(daily: tuple[str, str])
         assert op.locator(".responses-wrapper").inner_text().count("Hit") >= 1 or "hits" in op.inner_text()
         browser.close()
     assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+def test_the_chinese_ui_in_a_real_browser(daily: tuple[str, str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, _ = daily
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        ctx = browser.new_context(locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"},
+                                  viewport=PHONE, is_mobile=True, has_touch=True)
+        page = ctx.new_page()
+        page.goto(base + "/")
+        assert page.locator("form.search button[type=submit]").inner_text() == "搜索"
+        page.fill("input[name=q]", "lighthouse keeper")
+        with page.expect_navigation():
+            page.locator("form.search button[type=submit]").tap()
+        assert "个片段" in page.locator("p.count").inner_text() and page.locator("li.hit a.open").first.inner_text() == "打开视频"
+        got = page.evaluate(OVERFLOW_JS)
+        assert got["scroll"] <= got["width"], got
+        with page.expect_navigation():
+            page.locator("header a", has_text="视频库").click()
+        assert page.locator("h1").inner_text() == "视频库"
+        with page.expect_navigation():
+            page.locator("a.lang", has_text="English").click()
+        assert page.locator("h1").inner_text() == "Library"
+        page.goto(base + "/status")  # the choice is remembered
+        assert page.locator("h1").inner_text() == "Status"
+        browser.close()

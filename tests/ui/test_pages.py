@@ -105,7 +105,7 @@ def test_status_page_lists_files_with_progress_and_reasons(lib: tuple[Flask, lis
                started_at=1_780_000_100.0, finished_at=1_780_000_112.5, seconds_spent=12.5)
     html = app.test_client().get("/status").get_data(as_text=True)
     row = html[html.index('data-path="/w/done.mp4"'):].split("</tr>")[0]
-    for shown in ("2026-05-28 20:26", "03:05", "3.0 MB", "12.5 s"):
+    for shown in ("5/28/26, 8:26\u202fPM", "03:05", "3.0 MB", "12.5 s"):
         assert shown in row, shown
     status = app.test_client().get("/api/status").get_json()
     done = next(v for v in status["videos"] if v["path"].endswith("done.mp4"))
