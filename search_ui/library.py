@@ -9,10 +9,9 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from vidx.ledger import FileRow
+from vidx.ledger import FileRow, iso_time
 
 log = logging.getLogger("search_ui.library")
 
@@ -64,10 +63,6 @@ class LibraryQuery:
         return cls(sort=sort, state=state, lang=lang, q=(args.get("q") or "").strip()[:200], page=page, size=size)
 
 
-def _iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else None
-
-
 def _state(rows: list[FileRow]) -> str:
     states = {"missing" if r.missing_since else r.state for r in rows}
     for s in ("done", "processing", "pending", "failed"):  # a copy that is done makes the video playable
@@ -96,8 +91,8 @@ def entries(rows: list[FileRow], languages: dict[str, list[str]]) -> list[dict[s
             "duration_sec": first.duration_sec,
             "size_bytes": first.size,
             "added": added,
-            "added_at": _iso(added),
-            "finished_at": _iso(max(r.finished_at or r.updated_at for r in done)) if done else None,
+            "added_at": iso_time(added),
+            "finished_at": iso_time(max(r.finished_at or r.updated_at for r in done)) if done else None,
             "languages": languages.get(first.video_id or "", []),
             "error": first.error if first.state == "failed" else None,
             "_key": key,

@@ -70,7 +70,7 @@ CREATE TABLE IF NOT EXISTS windows(
 """
 
 
-def _iso(ts: float | None) -> str | None:
+def iso_time(ts: float | None) -> str | None:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else None
@@ -119,9 +119,9 @@ class FileRow:
             "message": self.message if self.state == "processing" else None,
             "note": self.note,
             "size_bytes": self.size,
-            "added_at": _iso(self.created_at),
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at) if self.state == "done" else None,
+            "added_at": iso_time(self.created_at),
+            "started_at": iso_time(self.started_at),
+            "finished_at": iso_time(self.finished_at) if self.state == "done" else None,
             "seconds_spent": round(self.seconds_spent, 1) if self.seconds_spent is not None else None,
         }
 

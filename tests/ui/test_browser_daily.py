@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
@@ -27,6 +28,8 @@ CHROMIUM = chromium_path()
 ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 PHONE = {"width": 390, "height": 844}
+# VIDX_SCREENSHOTS=1 make test refreshes the README's screenshots in docs/screenshots
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots" if os.environ.get("VIDX_SCREENSHOTS") else None
 LONG = "a_very_long_file_name_without_any_spaces_that_a_phone_must_wrap_" * 2 + ".mp4"
 
 # every element that reaches past the right edge of the viewport (the page would scroll sideways)
@@ -119,6 +122,8 @@ def test_library_pages_and_sorts_in_a_real_browser(daily: tuple[str, str]) -> No
         with page.expect_navigation():
             page.locator("header a", has_text="Library").click()
         assert page.url.endswith("/library")
+        if SHOTS:
+            page.screenshot(path=str(SHOTS / "library.png"))
         first = page.locator(".card-name").all_inner_texts()
         assert len(first) == 24 and first[0] == LONG  # newest first: the video added last
         page.select_option("select[name=sort]", "name")
@@ -246,6 +251,8 @@ def test_the_chinese_ui_in_a_real_browser(daily: tuple[str, str]) -> None:
         page.fill("input[name=q]", "lighthouse keeper")
         with page.expect_navigation():
             page.locator("form.search button[type=submit]").tap()
+        if SHOTS:
+            page.screenshot(path=str(SHOTS / "phone.png"))
         assert "个片段" in page.locator("p.count").inner_text() and page.locator("li.hit a.open").first.inner_text() == "打开视频"
         got = page.evaluate(OVERFLOW_JS)
         assert got["scroll"] <= got["width"], got
