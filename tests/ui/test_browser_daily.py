@@ -265,3 +265,29 @@ def test_the_chinese_ui_in_a_real_browser(daily: tuple[str, str]) -> None:
         page.goto(base + "/status")  # the choice is remembered
         assert page.locator("h1").inner_text() == "Status"
         browser.close()
+
+
+def test_a_line_inside_a_scene_is_one_result_in_a_real_browser(daily: tuple[str, str], settings: Settings,
+                                                               hash_embedder: HashEmbedder) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, _ = daily
+    add_video(settings, settings.watch_dir / "harbour.mp4", [
+        {"start_sec": 40.0, "end_sec": 70.0, "source": "scene", "description": "boats in the harbour at dusk",
+         "dialogue": "the weathervane spins over the harbour"},
+        {"start_sec": 52.0, "end_sec": 55.0, "source": "subtitle", "dialogue": "the weathervane spins over the harbour"},
+        {"start_sec": 50.0, "end_sec": 58.0, "source": "vlm", "description": "a weathervane spins on a roof"},
+    ], hash_embedder)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(base + "/?q=weathervane+spins&mode=keyword")
+        assert page.locator("li.hit").count() == 1
+        hit = page.locator("li.hit").first
+        assert hit.locator(".range").inner_text() == "00:52–00:55" and hit.locator(".source").first.inner_text() == "subtitle"
+        hit.locator("details.context summary").click()
+        assert hit.locator("details.context li").count() == 2
+        with page.expect_navigation():
+            page.locator("a.group-toggle").click()
+        assert page.locator("li.hit").count() == 3  # every event, on request
+        browser.close()
