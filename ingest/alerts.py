@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import PurePath
 from typing import Any
 
 from vidx.config import Settings
@@ -114,7 +113,3 @@ class Alerts:
                 log.error("notifications: %s", exc)
             self._wake.wait(SEND_EVERY_S)
             self._wake.clear()
-
-
-def video_name(path: str) -> str:
-    return PurePath(path).name

@@ -6,14 +6,11 @@ ten thousand videos is a few milliseconds of Python here; the store is asked onc
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from vidx.ledger import FileRow, iso_time
-
-log = logging.getLogger("search_ui.library")
 
 SORTS = {
     "newest": ("added", True),
@@ -114,10 +111,8 @@ def listing(rows: list[FileRow], languages: dict[str, list[str]], query: Library
     if query.lang:
         items = [v for v in items if any(x.startswith(query.lang[:2]) for x in v["languages"])]
     field, desc = SORTS[query.sort]
-    items.sort(key=lambda v: v["name"].casefold())  # ties by name, stable under the main key
-    if field == "name":
-        pass
-    else:
+    items.sort(key=lambda v: v["name"].casefold())  # by name, and ties by name under the other keys
+    if field != "name":
         items.sort(key=lambda v: (v[field] is None, -(v[field] or 0) if desc else (v[field] or 0)))
     total = len(items)
     pages = max(1, math.ceil(total / query.size))

@@ -200,11 +200,6 @@ def _took(seconds: float | None) -> str:
     return format_ts(seconds)
 
 
-@bp.app_template_filter("day")
-def _day(iso: str | None) -> str:
-    return iso[:10] if iso else "–"
-
-
 @bp.get("/status")
 def status_page() -> Any:
     """Every file with its state and progress; the page refreshes itself from /api/status."""
