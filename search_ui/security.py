@@ -4,9 +4,11 @@
 * Set: API clients send ``Authorization: Bearer KEY`` (or ``X-Api-Key``, or HTTP Basic with
   the key as password); browser users sign in once on ``/login`` and get a signed,
   HttpOnly, SameSite=Strict session cookie.
-* Every state-changing request (upload) made with a session (or without any key set) must
-  carry the session's CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``);
-  requests authenticated by the key itself need none (no browser sends it by itself).
+* Every state-changing request (upload, forms) made with a session (or without any key set)
+  must carry the session's CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``);
+  requests authenticated by the key itself need none (no browser sends it by itself), nor do
+  requests with ``Content-Type: application/json``: a page on another site cannot send one
+  without a CORS preflight, which vidx never answers with permission.
 """
 
 from __future__ import annotations

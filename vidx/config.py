@@ -13,7 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,7 +22,7 @@ from pydantic_settings import (
 )
 
 ENV_PREFIX = "VIDX_"
-SECRET_FIELDS = ("es_api_key", "es_password", "kibana_password", "openai_api_key", "ui_api_key")
+SECRET_FIELDS = ("es_api_key", "es_password", "kibana_password", "openai_api_key", "ui_api_key", "llm_api_key")
 
 
 class AnalyzerChoice(str, Enum):
@@ -172,6 +172,17 @@ class Settings(BaseSettings):
     window_seconds: float = Field(90.0, ge=10, description="Target window length for long videos.")
     window_overlap: float = Field(12.0, ge=0, description="Overlap between windows, seconds.")
 
+    # --- answers and summaries (vidx.ask, vidx.summary) -------------------------
+    llm_url: str | None = Field(
+        None, description="OpenAI-compatible chat server that answers questions and writes summaries, e.g. "
+        "http://localhost:8000/v1 (default: VIDX_OPENAI_BASE_URL; 'off': always extractive answers).")
+    llm_model: str | None = Field(None, description="Model name on that server (default: the first listed).")
+    llm_api_key: SecretStr | None = Field(None, description="API key of that server (default: VIDX_OPENAI_API_KEY).")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for one answer before giving the "
+                               "extractive one instead.")
+    llm_max_tokens: int = Field(700, ge=32, le=32768, description="Cap on the tokens of one answer.")
+    ask_evidence: int = Field(8, ge=1, le=30, description="Moments retrieved as evidence for one question.")
+
     # --- embeddings -----------------------------------------------------------
     embed_model: str = Field(
         "all-MiniLM-L6-v2", description="sentence-transformers model name or local path (bundled default)."
@@ -291,11 +302,13 @@ class Settings(BaseSettings):
             raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return v
 
-    @field_validator("es_url", "openai_base_url", "kibana_url")
+    @field_validator("es_url", "openai_base_url", "kibana_url", "llm_url")
     @classmethod
-    def _http_url(cls, v: str | None) -> str | None:
+    def _http_url(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is None or v.strip() == "":
             return None
+        if info.field_name == "llm_url" and v.strip().lower() == "off":
+            return "off"
         v = v.strip().rstrip("/")
         if not (v.startswith("http://") or v.startswith("https://")):
             raise ValueError("must start with http:// or https://")

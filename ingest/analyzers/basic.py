@@ -327,7 +327,7 @@ class BasicAnalyzer:
             dialogue = " ".join([*(c.text for c in sc.cues), spoken_between(transcript, sc.start, sc.end)]).strip()
             desc = f"Scene {i + 1} of {n} ({format_ts(start)}–{format_ts(end)}): {sc.look or 'picture'}."
             if sc.ocr_text:
-                desc += f" On-screen text: {sc.ocr_text}."
+                desc += f" On-screen text: {' '.join(sc.ocr_text.split())}."
             eid = event_id_for(job.sha256, self.version, start, end, i)
             events.append(
                 Event(event_id=eid, start_sec=start, end_sec=end, description=desc, dialogue=dialogue,

@@ -98,7 +98,7 @@ class OcrEngine:
         txts = getattr(out, "txts", None) or ()
         scores = getattr(out, "scores", None) or ()
         good = [t.strip() for t, s in zip(txts, scores) if s >= MIN_SCORE and t.strip()]
-        return " ".join(good)[:2000]
+        return "\n".join(good)[:2000]  # one line each, top to bottom: the first is a slide's title
 
     @classmethod
     def _read_lines(cls, engine: Any, rgb: np.ndarray, regions: TextRegions) -> str:
@@ -127,7 +127,7 @@ class OcrEngine:
             lines.append(_Line(box, grey.copy(), str(txts[0]).strip(), float(scores[0])))
             regions.recognised += 1
         regions.lines = lines
-        return " ".join(ln.text for ln in lines if ln.score >= MIN_SCORE and ln.text)[:2000]
+        return "\n".join(ln.text for ln in lines if ln.score >= MIN_SCORE and ln.text)[:2000]
 
     @classmethod
     def _engine(cls, threads: int) -> Any:
