@@ -123,8 +123,16 @@ def video_page(video_id: str) -> Any:
     items = [hit_dict(Hit(event=e, score=1.0)) for e in events]
     items = with_clips({"hits": items})["hits"]
     current = next((e.event_id for e in events if e.start_sec <= t < e.end_sec), None)
+    from search_ui.ask import summaries
+
+    try:
+        summary = summaries().ready(video_id, events)  # None: the page fetches it once shown
+    except Exception as exc:  # a summary helps; it never stops the page
+        log.warning("summary of %s: %s", video_id, exc)
+        summary = None
     return render_template("video.html", video_id=video_id, name=name, events=items, t=t, duration=duration,
-                           playable=playable, transcript=transcript_lines(events), current=current)
+                           playable=playable, transcript=transcript_lines(events), current=current,
+                           video_summary=summary)
 
 
 @bp.get("/similar/<event_id>")
@@ -249,3 +257,50 @@ def logout() -> Any:
 
     session.clear()
     return redirect("/login", code=303)
+
+
+_CITE = re.compile(r"\[(\d+)\]")
+
+
+def answer_parts(answer: str, numbers: set[int]) -> list[tuple[str, int | None]]:
+    """The answer as text pieces and citation numbers (``[2]`` becomes a link to citation 2)."""
+    parts: list[tuple[str, int | None]] = []
+    pos = 0
+    for m in _CITE.finditer(answer):
+        n = int(m.group(1))
+        if n not in numbers:
+            continue
+        parts.append((answer[pos:m.start()], None))
+        parts.append((m.group(0), n))
+        pos = m.end()
+    parts.append((answer[pos:], None))
+    return [p for p in parts if p[0]]
+
+
+@bp.get("/ask")
+def ask_page() -> Any:
+    """Ask the library: the answer with numbered citations that play their moment. Works
+    without script (the answer is made here); app.js streams it instead as it is written."""
+    from pydantic import ValidationError
+
+    from search_ui.ask import _with_clips, asker
+    from vidx.ask import AskRequest
+
+    q = (request.args.get("q") or "").strip()
+    video = (request.args.get("video") or "").strip() or None
+    result = None
+    error = None
+    if q:
+        try:
+            result = _with_clips(asker().ask(AskRequest(question=q, video=video)))
+        except ValidationError:
+            error = _("The question is too long or empty.")
+        except BadRequest as exc:
+            error = str(exc)
+        except StoreError as exc:
+            log.warning("ask page: %s", exc)
+            error = _("The index is unavailable: %(why)s.", why=public_message(exc))
+    parts = answer_parts(result["answer"], {c["n"] for c in result["citations"]}) if result else []
+    names = services()["ledger"].names_for([c["video_id"] for c in result["citations"]]) if result else {}
+    return render_template("ask.html", q=q, video=video, result=result, parts=parts, error=error, names=names,
+                           has_model=asker().model is not None)

@@ -248,21 +248,45 @@ class Summaries:
             self._ready = True
         return db
 
-    def get(self, video_id: str) -> dict[str, Any] | None:
-        """The video's summary (None for a video without events); made on first request."""
-        events = self.events_for_video(video_id)
-        if not events:
-            return None
-        method = f"llm:{self.model.name}" if self.model is not None else "extractive"
-        fp = fingerprint(events, method)
+    def _method(self) -> str:
+        return f"llm:{self.model.name}" if self.model is not None else "extractive"
+
+    def _cached(self, video_id: str, fp: str) -> dict[str, Any] | None:
         with self._lock:
             db = self._db()
             try:
                 row = db.execute("SELECT fingerprint, data FROM summaries WHERE video_id = ?", (video_id,)).fetchone()
             finally:
                 db.close()
-        if row and row[0] == fp:
-            return dict(json.loads(row[1]), video_id=video_id, cached=True)
+        return dict(json.loads(row[1]), video_id=video_id, cached=True) if row and row[0] == fp else None
+
+    def ready(self, video_id: str, events: Sequence[Event]) -> dict[str, Any] | None:
+        """The summary when it costs nothing to show now (cached, or made without a model),
+        else None: a page then asks for it after it has loaded."""
+        if not events:
+            return None
+        if self.model is None:
+            return self.get(video_id)
+        try:
+            return self._cached(video_id, fingerprint(events, self._method()))
+        except LLMError:  # the model's name could not be asked
+            return None
+
+    def get(self, video_id: str) -> dict[str, Any] | None:
+        """The video's summary (None for a video without events); made on first request."""
+        events = self.events_for_video(video_id)
+        if not events:
+            return None
+        try:
+            method = self._method()
+        except LLMError as exc:  # the server cannot even name its model
+            chapters = chapters_of(events)
+            return {"summary": extractive_summary(events, chapters), "chapters": chapters, "method": "extractive",
+                    "note": f"{exc}; an extractive summary is shown instead", "video_id": video_id, "cached": False}
+        fp = fingerprint(events, method)
+        hit = self._cached(video_id, fp)
+        if hit is not None:
+            return hit
         started = datetime.now(UTC)
         data = summarise(events, self.model)
         log.info("summarised video %s (%d events, %s) in %.1fs", video_id, len(events), data["method"],

@@ -9,7 +9,7 @@ function t(key, fallback) {
 // answers 503 + Retry-After while it transcodes) shows that it is being prepared, is asked
 // for again every second, and starts playing by itself once ready if the user pressed play.
 // The page works without this script (the #t=start,end fragment already seeks).
-document.querySelectorAll("video.player").forEach(function (v) {
+function initPlayer(v) {
   var end = parseFloat(v.dataset.end);
   var start = parseFloat(v.dataset.start);
   var retries = 0;
@@ -56,7 +56,8 @@ document.querySelectorAll("video.player").forEach(function (v) {
       v.load();
     }, 1000);
   });
-});
+}
+document.querySelectorAll("video.player").forEach(initPlayer);
 
 // Video page: seek from the timeline, the event list and the transcript; highlight the
 // event and the line being played.
@@ -186,4 +187,163 @@ document.querySelectorAll("video.player").forEach(function (v) {
       if (v) { var p = v.play(); if (p && p.catch) { p.catch(function () {}); } }
     }
   });
+})();
+
+// Ask page: the answer streams in as the model writes it (NDJSON from POST /api/ask); then
+// its [n] markers link to the citations, each a player of its moment. Without this script
+// the form asks the server, which renders the whole answer.
+(function () {
+  var form = document.getElementById("ask-form");
+  var box = document.getElementById("answer");
+  if (!form || !box) { return; }
+  function say(key, fallback) { return box.dataset["t" + key.charAt(0).toUpperCase() + key.slice(1)] || fallback; }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined) { e.textContent = text; }
+    return e;
+  }
+  function ts(sec) {
+    sec = Math.max(0, Math.floor(sec));
+    var h = Math.floor(sec / 3600), m = Math.floor(sec % 3600 / 60), s = sec % 60;
+    var mm = (m < 10 ? "0" : "") + m, ss = (s < 10 ? "0" : "") + s;
+    return h ? h + ":" + mm + ":" + ss : mm + ":" + ss;
+  }
+  function play(n) {
+    var li = document.getElementById("cite-" + n);
+    if (!li) { return; }
+    li.scrollIntoView({ block: "nearest" });
+    var v = li.querySelector("video");
+    if (v) { var p = v.play(); if (p && p.catch) { p.catch(function () {}); } }
+  }
+  box.addEventListener("click", function (ev) {
+    var a = ev.target.closest("a.cite");
+    if (a) { ev.preventDefault(); play(a.dataset.n); }
+  });
+  function render(done) {
+    box.textContent = "";
+    var text = el("p", "answer-text");
+    var known = {};
+    done.citations.forEach(function (c) { known[c.n] = true; });
+    done.answer.split(/(\[\d+\])/).forEach(function (part) {
+      var m = /^\[(\d+)\]$/.exec(part);
+      if (m && known[m[1]]) {
+        var a = el("a", "cite", part);
+        a.href = "#cite-" + m[1];
+        a.dataset.n = m[1];
+        text.appendChild(a);
+      } else if (part) {
+        text.appendChild(document.createTextNode(part));
+      }
+    });
+    box.appendChild(text);
+    if (done.note) { box.appendChild(el("p", "note", done.note)); }
+    var list = el("ol", "citations");
+    done.citations.forEach(function (c) {
+      var li = el("li", "citation");
+      li.id = "cite-" + c.n;
+      var v = el("video", "player");
+      v.controls = true;
+      v.preload = "none";
+      v.setAttribute("playsinline", "");
+      v.poster = c.thumbnail_url;
+      v.src = c.clip_url;
+      v.dataset.start = c.clip_start;
+      v.dataset.end = c.clip_end;
+      li.appendChild(v);
+      var meta = el("div", "meta");
+      var when = el("p", "when");
+      when.appendChild(el("span", "n", "[" + c.n + "]"));
+      when.appendChild(document.createTextNode(" "));
+      when.appendChild(el("span", "range", ts(c.start_sec) + "–" + ts(c.end_sec)));
+      when.appendChild(document.createTextNode(" "));
+      var open = el("a", "video", c.video_path.split("/").pop());
+      open.href = "/videos/" + c.video_id + "?t=" + c.start_sec.toFixed(2);
+      when.appendChild(open);
+      when.appendChild(document.createTextNode(" "));
+      when.appendChild(el("span", "source", c.source));
+      meta.appendChild(when);
+      meta.appendChild(el("p", "snippet", "\u201c" + c.text.slice(0, 400) + "\u201d"));
+      li.appendChild(meta);
+      list.appendChild(li);
+      initPlayer(v);
+    });
+    box.appendChild(list);
+  }
+  form.addEventListener("submit", function (ev) {
+    if (!window.fetch || !window.TextDecoder) { return; }  // the server answers instead
+    var q = form.querySelector("input[name=q]").value.trim();
+    if (!q) { return; }
+    ev.preventDefault();
+    var body = { question: q, stream: true };
+    var video = form.querySelector("input[name=video]");
+    if (video) { body.video = video.value; }
+    history.replaceState(null, "", "?q=" + encodeURIComponent(q) + (video ? "&video=" + encodeURIComponent(video.value) : ""));
+    box.textContent = "";
+    var status = el("p", "note", say("thinking", "Looking through the library…"));
+    var text = el("p", "answer-text streaming");
+    box.appendChild(status);
+    box.appendChild(text);
+    fetch("/api/ask", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Accept": "application/x-ndjson" },
+      body: JSON.stringify(body)
+    }).then(function (resp) {
+      if (!resp.ok) {
+        return resp.json().then(function (e) { status.textContent = e.error || say("failed", "The answer could not be made."); });
+      }
+      var reader = resp.body.getReader();
+      var dec = new TextDecoder();
+      var buf = "";
+      function handle(line) {
+        if (!line.trim()) { return; }
+        var item = JSON.parse(line);
+        if (item.type === "evidence") { status.textContent = say("writing", "Writing the answer…"); }
+        else if (item.type === "delta") { text.textContent += item.text; }
+        else if (item.type === "done") { render(item); }
+        else if (item.type === "error") { status.textContent = item.error; }
+      }
+      function pump() {
+        return reader.read().then(function (r) {
+          buf += dec.decode(r.value || new Uint8Array(), { stream: !r.done });
+          var lines = buf.split("\n");
+          buf = lines.pop();
+          lines.forEach(handle);
+          if (r.done) { handle(buf); return; }
+          return pump();
+        });
+      }
+      return pump();
+    }).catch(function () { status.textContent = say("failed", "The answer could not be made."); });
+  });
+})();
+
+// Video page: a summary a language model still has to write is fetched once the page is shown.
+(function () {
+  var sec = document.getElementById("video-summary");
+  if (!sec || !sec.querySelector(".summary-pending")) { return; }
+  fetch(sec.dataset.url, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; })
+    .then(function (data) {
+      var pending = sec.querySelector(".summary-pending");
+      if (!data) { pending.remove(); return; }
+      var p = document.createElement("p");
+      p.className = "summary-text";
+      p.textContent = data.summary;
+      pending.replaceWith(p);
+      if (data.chapters.length > 1) {
+        var ol = document.createElement("ol");
+        ol.className = "chapters";
+        data.chapters.forEach(function (ch) {
+          var li = document.createElement("li");
+          var a = document.createElement("a");
+          var s = Math.floor(ch.start_sec);
+          a.href = "?t=" + ch.start_sec.toFixed(2);
+          a.textContent = Math.floor(s / 60) + ":" + ("0" + s % 60).slice(-2);
+          li.appendChild(a);
+          li.appendChild(document.createTextNode(" " + ch.title));
+          ol.appendChild(li);
+        });
+        sec.appendChild(ol);
+      }
+    }).catch(function () {});
 })();
