@@ -26,6 +26,8 @@ Examples:
   vidx run                          daemon + web UI on http://127.0.0.1:8080
   vidx index talk.mp4 lectures/     analyse files now, with progress bars
   vidx search "lighthouse keeper" --mode keyword --json
+  vidx ask "when do the trucks arrive?"   an answer with cited moments
+  vidx mcp                          the library as MCP tools for an agent (stdio)
 """
 
 
@@ -131,6 +133,115 @@ def cmd_search(args: argparse.Namespace, s: Settings) -> int:
         also = f"  (+{len(h['context'])} in this moment)" if h.get("context") else ""
         print(f"{format_ts(h['start_sec'])}–{format_ts(h['end_sec'])}  {h['score']:.2f}  "
               f"{Path(h['video_path']).name}  {text[:100]}{also}")
+    return 0
+
+
+def _video_id(target: str, s: Settings) -> str | None:
+    """A video's id from its 32-digit id or its path (as the ledger knows it)."""
+    from vidx.ledger import Ledger
+    from vidx.search import VIDEO_ID_RE
+
+    if VIDEO_ID_RE.match(target.lower()):
+        return target.lower()
+    row = Ledger(s.ledger_path, read_only=True).get(str(Path(target).absolute()))
+    return row.video_id if row is not None and row.video_id else None
+
+
+def cmd_ask(args: argparse.Namespace, s: Settings) -> int:
+    """Ask the library; the answer is printed as the model writes it, then its citations."""
+    from search_ui import create_app
+    from vidx.schema import format_ts
+
+    body = {"question": args.question, "video": args.video, "person": args.person, "source": args.source,
+            "lang": args.lang, "from": args.from_, "to": args.to}
+    body = {k: v for k, v in body.items() if v is not None}
+    app = create_app(s)
+    client = app.test_client()
+    if args.json:  # exactly what POST /api/ask answers
+        resp = client.post("/api/ask", json=body, headers=_local_auth(s))
+        result = resp.get_json(silent=True) or {}
+        if resp.status_code != 200:
+            print(f"vidx ask: {result.get('error') or resp.status}", file=sys.stderr)
+            return 2 if resp.status_code == 400 else 1
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    resp = client.post("/api/ask", json={**body, "stream": True}, headers=_local_auth(s), buffered=False)
+    if resp.status_code != 200:
+        err = resp.get_json(silent=True) or {}
+        print(f"vidx ask: {err.get('error') or resp.status}", file=sys.stderr)
+        return 2 if resp.status_code == 400 else 1
+    done: dict[str, Any] = {}
+    streamed = False
+    buf = b""
+    for chunk in resp.response:
+        buf += chunk if isinstance(chunk, bytes) else str(chunk).encode()
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            item = json.loads(line) if line.strip() else {}
+            if item.get("type") == "delta" and sys.stdout.isatty():
+                print(item["text"], end="", flush=True)  # as it is written; the numbered answer follows
+                streamed = True
+            elif item.get("type") == "done":
+                done = item
+            elif item.get("type") == "error":
+                print(f"vidx ask: {item['error']}", file=sys.stderr)
+                return 1
+    if streamed:
+        print("\r\033[J", end="")
+    print(done.get("answer", ""))
+    if done.get("note"):
+        print(f"({done['note']})", file=sys.stderr)
+    for c in done.get("citations", []):
+        print(f"  [{c['n']}] {Path(c['video_path']).name} {format_ts(c['start_sec'])}–{format_ts(c['end_sec'])}  "
+              f"{c['text'][:120]}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace, s: Settings) -> int:
+    """A video's summary and chapters (made once, then cached until its events change)."""
+    from search_ui import create_app
+
+    vid = _video_id(args.video, s)
+    if vid is None:
+        print(f"vidx summary: {args.video} is not an indexed video (give its path or its 32-digit id)",
+              file=sys.stderr)
+        return 2
+    client = create_app(s).test_client()
+    if args.format in ("vtt", "txt"):
+        resp = client.get(f"/api/videos/{vid}/chapters", query_string={"format": args.format},
+                          headers=_local_auth(s))
+        if resp.status_code != 200:
+            print(f"vidx summary: {(resp.get_json(silent=True) or {}).get('error')}", file=sys.stderr)
+            return 1
+        sys.stdout.write(resp.get_data(as_text=True))
+        return 0
+    resp = client.get(f"/api/videos/{vid}/summary", headers=_local_auth(s))
+    data = resp.get_json(silent=True) or {}
+    if resp.status_code != 200:
+        print(f"vidx summary: {data.get('error') or resp.status}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
+    from vidx.summary import chapters_text
+
+    print(data["summary"])
+    if len(data["chapters"]) > 1:
+        print()
+        sys.stdout.write(chapters_text(data["chapters"]))
+    if data.get("note"):
+        print(f"({data['note']})", file=sys.stderr)
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace, s: Settings) -> int:
+    """The library as MCP tools: stdio by default, Streamable HTTP with --http."""
+    from search_ui.mcp_server import serve_http, serve_stdio
+
+    if args.http:
+        serve_http(s, args.mcp_host, args.mcp_port)
+    else:
+        serve_stdio(s)
     return 0
 
 
@@ -527,6 +638,36 @@ def build_parser() -> argparse.ArgumentParser:
                     help="moment: one result per moment (a line and the scene around it are one), as the "
                          "search page shows; default none (every event)")
     sp.add_argument("--json", action="store_true", help="print the same JSON as GET /api/search")
+    folders(sp)
+
+    sp = add("ask", cmd_ask, "ask the library a question; the answer cites the moments it comes from",
+             epilog="With VIDX_LLM_URL (or VIDX_OPENAI_BASE_URL) a language model answers from the moments found; "
+                    "without one, or when it fails, the best moments are quoted. Example: "
+                    "vidx ask \"what did the lecturer say about tidal power?\" --json")
+    sp.add_argument("question", metavar="QUESTION")
+    sp.add_argument("--video", help="only this video (its name, path or 32-digit id)")
+    sp.add_argument("--person", help="only moments with this person")
+    sp.add_argument("--source", choices=["speech", "subtitle", "scene", "vlm"], help="only this kind of event")
+    sp.add_argument("--lang", help="only events in this language (e.g. en, zh)")
+    sp.add_argument("--from", dest="from_", metavar="TIME", help="only moments ending after this time (s or mm:ss)")
+    sp.add_argument("--to", metavar="TIME", help="only moments starting before this time")
+    sp.add_argument("--json", action="store_true", help="print the same JSON as POST /api/ask")
+    folders(sp)
+
+    sp = add("summary", cmd_summary, "print a video's summary and chapters",
+             epilog="Example: vidx summary watch/lecture.mp4 --format txt  (chapters as '0:00 Title' lines)")
+    sp.add_argument("video", metavar="PATH_OR_ID", help="the video's path or its 32-digit id")
+    sp.add_argument("--format", choices=["text", "json", "vtt", "txt"], default="text",
+                    help="text (default), json (as GET /api/videos/<id>/summary), vtt or txt (chapters only)")
+    folders(sp)
+
+    sp = add("mcp", cmd_mcp, "serve the library to AI agents over the Model Context Protocol",
+             epilog="Tools: search, ask, get_video, get_transcript. Without --http it speaks over stdin/stdout "
+                    "(what desktop agents start); with --http it serves Streamable HTTP on /mcp, and "
+                    "VIDX_UI_API_KEY, when set, is required as a Bearer token. See README, 'Agents (MCP)'.")
+    sp.add_argument("--http", action="store_true", help="serve Streamable HTTP instead of stdio")
+    sp.add_argument("--host", dest="mcp_host", default="127.0.0.1", help="address for --http (default 127.0.0.1)")
+    sp.add_argument("--port", dest="mcp_port", type=int, default=8765, help="port for --http (default 8765)")
     folders(sp)
 
     sp = add("transcript", cmd_transcript, "print a video's transcript (subtitles or speech)",
