@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from vidx import __version__
+from vidx.ask import AskRequest
 
 _ID = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
 _ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
@@ -44,6 +45,26 @@ _HIT: dict[str, Any] = {
                                              "thumbnail_url": {"type": "string"}}}},
     },
 }
+_CHAPTER = {"type": "object", "required": ["start_sec", "end_sec", "title"], "properties": {
+    "start_sec": {"type": "number"}, "end_sec": {"type": "number"}, "title": {"type": "string"},
+    "event_id": _ID}}
+_SUMMARY = {"type": "object", "required": ["video_id", "summary", "chapters", "method"], "properties": {
+    "video_id": _ID, "summary": {"type": "string"}, "chapters": {"type": "array", "items": _CHAPTER},
+    "method": {"enum": ["llm", "extractive"]}, "model": {"type": "string"}, "cached": {"type": "boolean"},
+    "note": {"type": "string", "description": "why the model was not used (down, slow, unreadable answer)"}}}
+_CITATION = {"type": "object", "required": ["n", "event_id", "video_id", "video_path", "start_sec", "end_sec", "text",
+                                            "clip_url"], "properties": {
+    "n": {"type": "integer", "minimum": 1, "description": "the [n] in the answer"}, "label": {"type": "string"},
+    "event_id": _ID, "video_id": _ID, "video_path": {"type": "string"}, "start_sec": {"type": "number"},
+    "end_sec": {"type": "number"}, "text": {"type": "string"}, "source": {"type": "string"},
+    "kind": {"enum": ["moment", "chapter", "summary"]}, "clip_url": {"type": "string"},
+    "clip_start": {"type": "number"}, "clip_end": {"type": "number"}, "clip_direct": {"type": "boolean"},
+    "thumbnail_url": {"type": "string"}}}
+_ANSWER = {"type": "object", "required": ["question", "answer", "citations", "method", "evidence_count"], "properties": {
+    "question": {"type": "string"}, "answer": {"type": "string", "description": "[n] marks cite citations[n-1]"},
+    "citations": {"type": "array", "items": _CITATION}, "method": {"enum": ["llm", "extractive"]},
+    "model": {"type": "string"}, "evidence_count": {"type": "integer"},
+    "note": {"type": "string", "description": "why the model's answer is not shown (the extractive one is)"}}}
 _EVENT = {**_HIT, "required": ["event_id", "video_id", "start_sec", "end_sec", "clip_url"]}
 _RESULT = {"type": "object", "required": ["total", "hits", "min_score"], "properties": {
     "total": {"type": "integer", "description": "matching events, exact up to 10,000 (group=moment: moments)"},
@@ -257,6 +278,35 @@ def document() -> dict[str, Any]:
                                                                      "properties": {"path": {"type": "string"}}}}}},
                 "responses": {"202": _json({"type": "object"}, "queued"), **_errors(404),
                               "409": _json({"$ref": "#/components/schemas/Error"}, "the video has not failed")}}},
+            "/api/ask": {"post": {
+                "summary": "Ask the library: an answer with citations of the moments it comes from",
+                "operationId": "ask",
+                "description": "Moments are found with a hybrid search (the body's filters, the default threshold); "
+                               "a language model (VIDX_LLM_URL) answers from them, or, without one or when it "
+                               "fails, the best moments are quoted (method extractive, with a note). Citations are "
+                               "built from the evidence, never from the model's text. Nothing above the threshold: "
+                               "the answer says so and no model is called. stream=true (or Accept: "
+                               "application/x-ndjson) sends one JSON object per line: evidence, delta (pieces of "
+                               "the answer as written), done (the whole result). A JSON body needs no CSRF token.",
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": AskRequest.model_json_schema(by_alias=True)}}},
+                "responses": {"200": {"description": "the answer", "content": {
+                    "application/json": {"schema": _ANSWER},
+                    "application/x-ndjson": {"schema": {"type": "string"}}}}, **_errors(400, 503)}}},
+            "/api/videos/{video_id}/summary": {"get": {
+                "summary": "A video's summary and chapters", "operationId": "summary",
+                "description": "Made on first request (map-reduce with the language model when one is set, else the "
+                               "video's most central lines and its slide titles), then cached until the video's "
+                               "events change.",
+                "parameters": [VIDEO_ID],
+                "responses": {"200": _json(_SUMMARY), **_errors(404, 503)}}},
+            "/api/videos/{video_id}/chapters": {"get": {
+                "summary": "A video's chapters: JSON, WebVTT chapters or a '0:00 Title' list", "operationId": "chapters",
+                "parameters": [VIDEO_ID, _param("format", "query", {"enum": ["json", "vtt", "txt"]}, "format")],
+                "responses": {"200": {"description": "the chapters", "content": {
+                    "application/json": {"schema": {"type": "object", "required": ["video_id", "chapters"]}},
+                    "text/vtt": {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}}}},
+                    **_errors(400, 404, 503)}}},
             "/api/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
                                           "responses": {"200": _json({"type": "object"})}}},
         },

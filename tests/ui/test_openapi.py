@@ -52,5 +52,11 @@ def test_sample_answers_match_their_schemas(app: Flask, settings: Settings, hash
     _check(doc, schema("/api/events/{event_id}/similar"),
            c.get(f"/api/events/{evs[0].event_id}/similar?size=3").get_json())
     _check(doc, schema("/api/search", "400"), c.get("/api/search?mode=nope").get_json())
+    _check(doc, schema("/api/videos/{video_id}/summary"), c.get(f"/api/videos/{evs[0].video_id}/summary").get_json())
+    ask = doc["paths"]["/api/ask"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    answer = c.post("/api/ask", json={"question": "lighthouse keeper"}).get_json()
+    assert answer["citations"]
+    _check(doc, ask, answer)
+    _check(doc, ask, c.post("/api/ask", json={"question": "volcano eruption"}).get_json())
     page = c.get("/api/docs")
     assert page.status_code == 200 and b"GET /api/events/{event_id}/similar" in page.data
