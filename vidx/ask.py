@@ -35,6 +35,7 @@ PER_VIDEO = 4  # moments of one video in the evidence when the question is not a
 CONTEXT_GAP = 20.0  # a line this close before/after a moment is shown beside it
 MAX_QUESTION = 1000
 EXTRACTIVE_QUOTES = 3
+EXTRACTIVE_NEAR = 0.7  # quoted moments score at least this share of the best one (bench/ask_bench.py)
 NOTHING = "The library has nothing on this: no moment matched the question closely enough."
 NOT_ANSWERED = "The evidence found does not answer this question."
 
@@ -366,7 +367,9 @@ def read_answer(raw: str, labels: list[str]) -> tuple[str, list[str]]:
 def extractive(evidence: list[Evidence]) -> dict[str, Any]:
     """An answer without a model: the best moments quoted with their times."""
     moments = [e for e in evidence if e.kind == "moment"] or evidence
-    best = moments[:EXTRACTIVE_QUOTES]
+    top = max((e.score for e in moments), default=0.0)
+    # the best moments, and only those near the best: a far weaker match is noise beside it
+    best = [e for e in moments if e.score >= EXTRACTIVE_NEAR * top][:EXTRACTIVE_QUOTES]
     summary = next((e for e in evidence if e.kind == "summary"), None)
     lines = []
     cited = []

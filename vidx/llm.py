@@ -26,7 +26,10 @@ class LLMError(RuntimeError):
 class ChatModel(Protocol):
     """What answers and summaries need from a language model."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The model's name, as answers and summaries report it."""
+        ...
 
     def complete(self, messages: list[dict[str, str]], schema: dict[str, Any] | None = None,
                  max_tokens: int | None = None) -> str:

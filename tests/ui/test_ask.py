@@ -219,3 +219,13 @@ def test_json_clients_need_no_csrf_token_but_forms_still_do(settings: Settings, 
     assert r.status_code == 403 and "CSRF" in r.get_json()["error"]
     r = c.post("/api/requeue", data={"path": "/w/x.mp4"})
     assert r.status_code == 403
+
+
+def test_script_in_a_question_or_a_cited_line_is_shown_as_text(settings: Settings, hash_embedder: HashEmbedder) -> None:
+    meeting(settings, hash_embedder, "evil.mp4", [(1.0, 4.0, "<script>alert('line')</script> budget review")])
+    c = make_app(settings, hash_embedder).test_client()
+    page = c.get("/ask", query_string={"q": "<script>alert('q')</script> budget review"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#39;line&#39;)&lt;/script&gt;" in html  # the cited line, escaped
+    assert 'class="cite"' in html or "[1]" in html
