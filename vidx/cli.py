@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -432,6 +433,8 @@ def _reindex(args: argparse.Namespace, s: Settings) -> int:
     rows = [r for r in ledger.rows() if r.state in ("done", "failed")]
     store = open_store(s)
     embedder = load_embedder(s.embed_model, s.embed_batch_size, s.embed_device)
+    if args.embed_only:
+        return _reembed_store(args, store, embedder)
     rebuild = args.rebuild or not store.schema_matches(embedder.model_id, embedder.dims)
     if rebuild and args.only_other:
         print(f"vidx reindex: the store must be rebuilt for {embedder.model_id} ({embedder.dims} dims), which "
@@ -465,6 +468,56 @@ def _reindex(args: argparse.Namespace, s: Settings) -> int:
             return 1
         print(store.finish_rebuild(target, keep_old=args.keep_old))
     return 1 if failed else 0
+
+
+def _reembed_store(args: argparse.Namespace, store: Any, embedder: Any) -> int:
+    """``vidx reindex --embed-only``: a new store from the stored events with the embedding
+    model of VIDX_EMBED_MODEL; nothing is decoded or analysed again."""
+    from vidx.reembed import reembed
+
+    if args.analyzer or args.only_other:
+        print("vidx reindex: --embed-only keeps every event as analysed: drop --analyzer/--only-other",
+              file=sys.stderr)
+        return 2
+    have = store.embedding_model()
+    if have == embedder.model_id and not args.rebuild:
+        print(f"the store already holds vectors of {embedder.model_id}: nothing to re-embed "
+              "(set VIDX_EMBED_MODEL to another model, or add --rebuild)")
+        return 0
+    videos = sorted(store.video_event_counts())
+    t0 = time.monotonic()
+    source, snapshot = store, None
+    from vidx.store.embedded import EmbeddedStore
+
+    if isinstance(store, EmbeddedStore):  # rebuilt in place: read the events from a snapshot of the file
+        snapshot = store.path.with_name(store.path.name + ".reembed-source")
+        source = store.snapshot(snapshot)
+    target = store.begin_rebuild(embedder.model_id, embedder.dims)
+
+    def progress(done: int, total: int, vid: str) -> None:
+        if not args.quiet and (done == total or done % 10 == 0):
+            print(f"re-embedding: {done}/{total} videos ({time.monotonic() - t0:.0f} s)", file=sys.stderr)
+
+    def undo() -> str:
+        if snapshot is not None:  # the file as it was, vectors of the old model and all
+            store.restore_from(snapshot)
+            snapshot.unlink(missing_ok=True)
+            return f"{store.path} is back as it was"
+        return store.abort_rebuild(target)
+
+    try:
+        report = reembed(source, target, embedder, videos, progress)
+    except BaseException:  # never leave a half-built index in place of the one users search
+        print(f"vidx reindex: interrupted; {undo()}", file=sys.stderr)
+        raise
+    if report.failed:
+        print(f"vidx reindex: {len(report.failed)} video(s) could not be written; {undo()}", file=sys.stderr)
+        return 1
+    if snapshot is not None:
+        snapshot.unlink(missing_ok=True)
+    print(f"re-embedded {report.events:,} events of {report.videos:,} videos with {embedder.model_id} "
+          f"(from {have or 'nothing'}) in {time.monotonic() - t0:.1f} s; {store.finish_rebuild(target)}")
+    return 0
 
 
 def cmd_verify(args: argparse.Namespace, s: Settings) -> int:
@@ -702,6 +755,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="rebuild the store even when its schema and embedding model still match")
     sp.add_argument("--keep-old", action="store_true",
                     help="Elasticsearch: keep the old index after switching the alias")
+    sp.add_argument("--embed-only", action="store_true",
+                    help="only re-embed: rebuild the store from its stored events with VIDX_EMBED_MODEL's model, "
+                         "without decoding or analysing any video again (e.g. VIDX_EMBED_MODEL=multilingual-e5-small "
+                         "vidx reindex --embed-only switches a library to cross-language search)")
     sp.add_argument("-q", "--quiet", action="store_true")
     folders(sp)
 
@@ -739,6 +796,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vidx.logs import setup_logging
 
     setup_logging(settings)
+    from vidx.store import with_embed_model
+
+    settings = with_embed_model(settings)  # VIDX_EMBED_MODEL=auto: the store's model, else the default
     from vidx.embed import EmbedderError
     from vidx.ledger import LedgerError
     from vidx.store.base import StoreError

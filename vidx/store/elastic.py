@@ -253,6 +253,20 @@ class ElasticStore:
                 raise SchemaMismatch(f"index {index} holds vectors of {have_model} ({have_dims} dims), the embedder is "
                                  f"{embedding_model} ({dims} dims): run `vidx reindex` or set VIDX_EMBED_MODEL back")
 
+    def embedding_model(self) -> str | None:
+        """The model whose vectors the index behind the alias holds (None: no index yet)."""
+        try:
+            if not self.es.indices.exists_alias(name=self.alias):
+                return None
+            got = dict(self.es.indices.get_mapping(index=self.alias))
+        except Exception as exc:
+            raise _es_error(exc, "get_mapping", self.url) from exc
+        for m in got.values():
+            model = m.get("mappings", {}).get("_meta", {}).get("embedding_model")
+            if model:
+                return str(model)
+        return None
+
     def schema_matches(self, embedding_model: str, dims: int) -> bool:
         try:
             if not self.es.indices.exists_alias(name=self.alias):

@@ -253,6 +253,29 @@ class EmbeddedStore:
         log.info("embedded store emptied for a rebuild with %s (%d dims)", embedding_model, dims)
         return self
 
+    def snapshot(self, path: Path) -> EmbeddedStore:
+        """A consistent copy of the whole file at ``path`` (SQLite's backup API), opened read-only."""
+        path.unlink(missing_ok=True)
+        dst = sqlite3.connect(path)
+        try:
+            self._conn().backup(dst)
+        finally:
+            dst.close()
+        return EmbeddedStore(path, read_only=True)
+
+    def restore_from(self, path: Path) -> None:
+        """Put a :meth:`snapshot` back in place of this store's content (readers follow)."""
+        before = int(self._meta("generation") or 0)
+        src = sqlite3.connect(path)
+        try:
+            src.backup(self._conn())
+        finally:
+            src.close()
+        with self._write() as conn:  # a generation no reader has seen: they reload their columns
+            gen = max(before, int(self._meta("generation") or 0)) + 1
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(gen),))
+        self._catalog = Catalog()
+
     def finish_rebuild(self, target: EventStore, keep_old: bool = False) -> str:
         return f"rebuilt {self.path} in place"
 
