@@ -21,7 +21,7 @@ from vidx.embed import Embedder, load_embedder
 from vidx.ledger import Ledger, LedgerError
 from vidx.media import VIDEO_EXTENSIONS
 from vidx.search import SearchService
-from vidx.store import EventStore, open_store, with_embed_model
+from vidx.store import EventStore, open_store
 from vidx.store.base import EventSearcher
 
 log = logging.getLogger("ingest.daemon")
@@ -44,7 +44,6 @@ def build_pipeline(
     force_analysis: bool = False,
 ) -> Pipeline:
     store = store or open_store(settings)
-    settings = with_embed_model(settings, store)  # VIDX_EMBED_MODEL=auto: the store's model, else the default
     ledger = ledger or Ledger(settings.ledger_path)
     factory = embedder_factory or (
         lambda: load_embedder(settings.embed_model, settings.embed_batch_size, settings.embed_device)

@@ -17,7 +17,7 @@ from vidx.config import Settings, load_settings
 from vidx.embed import Embedder, load_embedder
 from vidx.ledger import Ledger
 from vidx.search import SearchService
-from vidx.store import EventStore, open_store, with_embed_model
+from vidx.store import EventStore, open_store
 
 log = logging.getLogger("search_ui")
 
@@ -36,7 +36,6 @@ def create_app(
     app = Flask(__name__)
     app.config.update(JSON_SORT_KEYS=False)
     store = store or open_store(settings, read_only=True)  # nothing in the UI writes to the store
-    settings = with_embed_model(settings, store)  # VIDX_EMBED_MODEL=auto: the model the store was built with
     factory = embedder_factory or (
         lambda: load_embedder(settings.embed_model, settings.embed_batch_size, settings.embed_device)
     )

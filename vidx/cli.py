@@ -796,9 +796,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vidx.logs import setup_logging
 
     setup_logging(settings)
-    from vidx.store import with_embed_model
-
-    settings = with_embed_model(settings)  # VIDX_EMBED_MODEL=auto: the store's model, else the default
     from vidx.embed import EmbedderError
     from vidx.ledger import LedgerError
     from vidx.store.base import StoreError

@@ -185,9 +185,7 @@ class Settings(BaseSettings):
 
     # --- embeddings -----------------------------------------------------------
     embed_model: str = Field(
-        "auto", description="auto (a new store: multilingual-e5-small, bundled; an existing store: the model it was "
-        "built with), all-MiniLM-L6-v2 (bundled, English), multilingual-e5-small, or a sentence-transformers name "
-        "or local folder."
+        "all-MiniLM-L6-v2", description="sentence-transformers model name or local path (bundled default)."
     )
     embed_batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding batch.")
     embed_device: str = Field("cpu", description="Torch device for the embedder.")

