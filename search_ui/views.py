@@ -302,5 +302,6 @@ def ask_page() -> Any:
             error = _("The index is unavailable: %(why)s.", why=public_message(exc))
     parts = answer_parts(result["answer"], {c["n"] for c in result["citations"]}) if result else []
     names = services()["ledger"].names_for([c["video_id"] for c in result["citations"]]) if result else {}
-    return render_template("ask.html", q=q, video=video, result=result, parts=parts, error=error, names=names,
-                           has_model=asker().model is not None)
+    video_name = (services()["ledger"].names_for([video.lower()]).get(video.lower(), video)) if video else None
+    return render_template("ask.html", q=q, video=video, video_name=video_name, result=result, parts=parts,
+                           error=error, names=names, has_model=asker().model is not None)

@@ -126,3 +126,15 @@ def test_a_question_about_a_whole_video_is_answered_from_its_summary(
     assert out["citations"][0]["start_sec"] == 0.0 and out["citations"][0]["end_sec"] == 80.0
     summ = c.get(f"/api/videos/{vid}/summary").get_json()["summary"]
     assert out["answer"].startswith(summ)
+
+
+def test_the_video_page_asks_about_that_video_only(settings: Settings, hash_embedder: HashEmbedder) -> None:
+    vid = lecture(settings, hash_embedder)
+    add_video(settings, settings.watch_dir / "other.mp4",
+              [{"start_sec": 1.0, "end_sec": 4.0, "source": "speech", "dialogue": "Heat pumps are loud in winter."}],
+              hash_embedder)
+    c = make_app(settings, hash_embedder).test_client()
+    page = c.get(f"/videos/{vid}").get_data(as_text=True)
+    assert f'name="video" value="{vid}"' in page and 'action="/ask"' in page
+    html = c.get("/ask", query_string={"q": "heat pumps", "video": vid}).get_data(as_text=True)
+    assert "energy-lecture.mp4" in html and "other.mp4" not in html.split('class="citations"')[1]
