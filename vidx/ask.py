@@ -25,9 +25,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from vidx.llm import ChatModel, LLMError
+from vidx.llm import ChatModel, LLMError, read_json, unfence
 from vidx.schema import Event, format_ts
-from vidx.search import BadRequest, SearchService, clip_url, parse_query, thumbnail_url
+from vidx.search import SearchService, clip_url, parse_query, thumbnail_url
 
 log = logging.getLogger("vidx.ask")
 
@@ -160,10 +160,7 @@ class Asker:
 
     # ---------------------------------------------------------------- retrieval
     def retrieve(self, req: AskRequest) -> list[Evidence]:
-        try:
-            query = parse_query(search_params(req, max(self.evidence * 2, 10)))
-        except BadRequest:
-            raise
+        query = parse_query(search_params(req, max(self.evidence * 2, 10)))  # BadRequest: the caller's 400
         result = self.search.search(query)
         hits = result["hits"]
         one_video = bool(req.video) or len({h["video_id"] for h in hits}) == 1
@@ -292,46 +289,18 @@ class Asker:
 
 def partial_answer(raw: str) -> str:
     """The answer text found so far in a partly streamed reply (JSON or plain text)."""
-    s = raw.lstrip()
-    if s.startswith("```"):
-        s = s.split("\n", 1)[1] if "\n" in s else ""
+    s = unfence(raw)
     if not s.startswith("{"):
         return s
-    import json_repair
-
-    try:
-        data = json_repair.loads(s)
-    except Exception:  # a fragment it cannot read yet
-        return ""
+    data = read_json(s)  # a fragment is repaired: the answer's string so far
     return str(data.get("answer") or "") if isinstance(data, dict) else ""
-
-
-def _unfence(raw: str) -> str:
-    s = raw.strip()
-    if s.startswith("```"):
-        s = re.sub(r"^```\w*\s*|\s*```$", "", s)
-    return s.strip()
-
-
-def read_json(raw: str) -> Any:
-    """A model's JSON reply, repaired where it is cut short or fenced (``json-repair``); None
-    when it is not JSON at all."""
-    s = _unfence(raw)
-    if not s.startswith(("{", "[")):
-        return None
-    import json_repair
-
-    try:
-        return json_repair.loads(s)
-    except Exception:
-        return None
 
 
 def read_answer(raw: str, labels: list[str]) -> tuple[str, list[str]]:
     """The answer text with its markers renumbered ``[1]``, ``[2]`` in order of first use, and the
     labels it cites in that order. Markers and citations of labels that were not given are
     dropped. Reads JSON (``{"answer", "citations"}``, fenced or not) and plain text."""
-    s = _unfence(raw)
+    s = unfence(raw)
     listed: list[str] = []
     answer = s
     if s.startswith("{"):

@@ -11,6 +11,7 @@ too (:mod:`vidx.ask`). Every failure (down, slow, 429, an empty answer) is one
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -147,3 +148,25 @@ def load_chat_model(settings: Settings) -> ChatModel | None:
     if not llm_url(settings):
         return None
     return OpenAIChat(settings)
+
+
+def unfence(raw: str) -> str:
+    """A model's reply without the Markdown code fence some models put around JSON."""
+    s = raw.strip()
+    if s.startswith("```"):
+        s = re.sub(r"^```\w*\s*|\s*```$", "", s)
+    return s.strip()
+
+
+def read_json(raw: str) -> Any:
+    """A model's JSON reply, repaired where it is cut short or fenced (``json-repair``); None
+    when it is not JSON at all."""
+    s = unfence(raw)
+    if not s.startswith(("{", "[")):
+        return None
+    import json_repair
+
+    try:
+        return json_repair.loads(s)
+    except Exception:
+        return None

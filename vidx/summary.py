@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vidx.llm import ChatModel, LLMError
+from vidx.llm import ChatModel, LLMError, read_json
 from vidx.schema import Event, format_ts
 from vidx.text import stems
 
@@ -180,8 +180,6 @@ def _stretches(events: Sequence[Event], chapters: Sequence[dict[str, Any]]) -> l
 
 
 def _with_model(events: Sequence[Event], chapters: list[dict[str, Any]], model: ChatModel) -> dict[str, Any]:
-    from vidx.ask import read_json
-
     parts: list[str] = []
     titles: dict[str, str] = {}
     for stretch in _stretches(events, chapters):
