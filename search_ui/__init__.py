@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -138,6 +139,19 @@ def create_app(
         return render_template("error.html", code=500, message="Something went wrong."), 500
 
     return app
+
+
+_lazy_lock = threading.RLock()  # a service may make another on first use
+
+
+def lazy(name: str, make: Callable[[], Any]) -> Any:
+    """A service made on first use, once per app even when the first requests come together."""
+    ext = services()
+    if name not in ext:
+        with _lazy_lock:
+            if name not in ext:
+                ext[name] = make()
+    return ext[name]
 
 
 def services() -> dict[str, Any]:

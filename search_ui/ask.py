@@ -11,9 +11,10 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 from pydantic import ValidationError
 
-from search_ui import services
+from search_ui import lazy, services
 from search_ui.media import clip_fields
 from vidx.ask import Asker, AskRequest
+from vidx.llm import ChatModel, load_chat_model
 from vidx.search import VIDEO_ID_RE, BadRequest
 from vidx.store.base import StoreError, public_message
 from vidx.summary import Summaries, chapters_text, chapters_vtt
@@ -22,21 +23,20 @@ log = logging.getLogger("search_ui.ask")
 bp = Blueprint("ask", __name__)
 
 
-def asker() -> Asker:
-    s = services()
-    if "asker" not in s:
-        from vidx.llm import load_chat_model
-
-        model = load_chat_model(s["settings"])
-        s["summaries"] = Summaries(s["settings"].data_dir / "summaries.sqlite3", s["store"].events_for_video, model)
-        s["asker"] = Asker(s["search"], s["store"].events_for_video, model, summaries=s["summaries"],
-                           evidence=s["settings"].ask_evidence)
-    return s["asker"]  # type: ignore[no-any-return]
+def _model() -> ChatModel | None:
+    return lazy("chat_model", lambda: load_chat_model(services()["settings"]))
 
 
 def summaries() -> Summaries:
-    asker()
-    return services()["summaries"]  # type: ignore[no-any-return]
+    s = services()
+    return lazy("summaries", lambda: Summaries(s["settings"].summaries_path, s["store"].events_for_video,  # type: ignore[no-any-return]
+                                               _model()))
+
+
+def asker() -> Asker:
+    s = services()
+    return lazy("asker", lambda: Asker(s["search"], s["store"].events_for_video, _model(),  # type: ignore[no-any-return]
+                                       summaries=summaries(), evidence=s["settings"].ask_evidence))
 
 
 def _with_clips(item: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, jsonify, redirect, request, url_for
 from pydantic import ValidationError
 
-from search_ui import services
+from search_ui import lazy, services
 from vidx.saved import Outbox, SavedSearches, SavedSearchIn
 
 log = logging.getLogger("search_ui.saved")
@@ -19,17 +19,11 @@ bp = Blueprint("saved", __name__)
 
 
 def _saved() -> SavedSearches:
-    ext = services()
-    if "saved" not in ext:
-        ext["saved"] = SavedSearches(ext["settings"].saved_searches_path)
-    return ext["saved"]  # type: ignore[no-any-return]
+    return lazy("saved", lambda: SavedSearches(services()["settings"].saved_searches_path))  # type: ignore[no-any-return]
 
 
 def _outbox() -> Outbox:
-    ext = services()
-    if "outbox" not in ext:
-        ext["outbox"] = Outbox(ext["settings"].alerts_path, read_only=True)
-    return ext["outbox"]  # type: ignore[no-any-return]
+    return lazy("outbox", lambda: Outbox(services()["settings"].alerts_path, read_only=True))  # type: ignore[no-any-return]
 
 
 def saved_with_state() -> list[dict[str, Any]]:

@@ -367,6 +367,11 @@ class Settings(BaseSettings):
         return self.data_dir / "saved-searches.sqlite3"
 
     @property
+    def summaries_path(self) -> Path:
+        """Video summaries and chapters: written by the web UI (and the CLI) when first asked for."""
+        return self.data_dir / "summaries.sqlite3"
+
+    @property
     def alerts_path(self) -> Path:
         """Notifications to send and sent: written by the daemon, read by the web UI."""
         return self.data_dir / "alerts.sqlite3"

@@ -237,10 +237,11 @@ class Summaries:
         self._ready = False
 
     def _db(self) -> sqlite3.Connection:
+        from vidx.sqlite import connect
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=10)
+        db = connect(self.path, read_only=False)
         if not self._ready:
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("CREATE TABLE IF NOT EXISTS summaries (video_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
                        "data TEXT NOT NULL, made_at TEXT NOT NULL)")
             self._ready = True
