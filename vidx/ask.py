@@ -31,6 +31,7 @@ from vidx.search import SearchService, clip_url, parse_query, thumbnail_url
 
 log = logging.getLogger("vidx.ask")
 
+PER_CLAUSE = 2  # best moments of each part of a question that asks several things
 PER_VIDEO = 4  # moments of one video in the evidence when the question is not about one video
 CONTEXT_GAP = 20.0  # a line this close before/after a moment is shown beside it
 MAX_QUESTION = 1000
@@ -126,6 +127,20 @@ def event_text(e: Event | dict[str, Any]) -> str:
     return " — ".join(" ".join(p.split()) for p in parts if p.strip())
 
 
+_CLAUSE = re.compile(r"[?;]|,?\s+and\s+(?=(?:who|what|when|where|why|how|which|whom|whose)\b)|,\s+and\s+",
+                     re.IGNORECASE)
+
+
+def clauses(question: str) -> list[str]:
+    """The parts of a question that asks several things ("who …, and when …?"); one part when
+    it asks one (a part needs two words that are not stop words)."""
+    from vidx.text import query_terms
+
+    parts = [p.strip(" ,.") for p in _CLAUSE.split(question)]
+    parts = [p for p in parts if len(query_terms(p)) >= 2]
+    return parts if len(parts) > 1 else [question]
+
+
 def whole_video_question(question: str) -> bool:
     return bool(_WHOLE_VIDEO.search(question))
 
@@ -161,8 +176,20 @@ class Asker:
     # ---------------------------------------------------------------- retrieval
     def retrieve(self, req: AskRequest) -> list[Evidence]:
         query = parse_query(search_params(req, max(self.evidence * 2, 10)))  # BadRequest: the caller's 400
-        result = self.search.search(query)
-        hits = result["hits"]
+        hits = self.search.search(query)["hits"]
+        parts = clauses(req.question)
+        if len(parts) > 1:  # "who …, and when …?": each part's best moments too, after the whole's
+            seen = {h["event_id"] for h in hits[: self.evidence - PER_CLAUSE * len(parts)]}
+            head = hits[: self.evidence - PER_CLAUSE * len(parts)]
+            more: list[dict[str, Any]] = []
+            for part in parts:
+                sub = self.search.search(parse_query(search_params(req.model_copy(update={"question": part}),
+                                                                   PER_CLAUSE)))["hits"]
+                for h in sub:
+                    if h["event_id"] not in seen:
+                        seen.add(h["event_id"])
+                        more.append(h)
+            hits = head + more + [h for h in hits if h["event_id"] not in seen]
         one_video = bool(req.video) or len({h["video_id"] for h in hits}) == 1
         picked: list[dict[str, Any]] = []
         per: dict[str, int] = {}

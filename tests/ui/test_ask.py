@@ -229,3 +229,15 @@ def test_script_in_a_question_or_a_cited_line_is_shown_as_text(settings: Setting
     assert page.status_code == 200 and "<script>alert" not in html
     assert "&lt;script&gt;alert(&#39;line&#39;)&lt;/script&gt;" in html  # the cited line, escaped
     assert 'class="cite"' in html or "[1]" in html
+
+
+def test_a_question_that_asks_two_things_gets_evidence_for_both(settings: Settings, hash_embedder: HashEmbedder) -> None:
+    meeting(settings, hash_embedder)
+    with chat_server(lambda body: "") as srv:
+        srv.reply = lambda body: (f"Maria interviews [{label_of(srv, 'Maria')}]; numbers go to finance by Friday "
+                                  f"[{label_of(srv, 'finance')}].")
+        out = make_app(settings, hash_embedder, llm_url=srv.url).test_client().post(
+            "/api/ask", json={"question": "Who interviews candidates for the support team, and when are the "
+                                          "finance numbers due?"}).get_json()
+    assert [c["start_sec"] for c in out["citations"]] == [31.0, 76.0]
+    assert out["answer"] == "Maria interviews [1]; numbers go to finance by Friday [2]."
