@@ -141,6 +141,13 @@ def create_app(
     return app
 
 
+def validation_message(exc: Any) -> str:
+    """A pydantic ValidationError as one line for a 400: the first wrong field and why."""
+    first = exc.errors()[0]
+    where = ".".join(str(x) for x in first.get("loc", ())) or "body"
+    return f"{where}: {first.get('msg', 'invalid')}".replace("Value error, ", "")
+
+
 _lazy_lock = threading.RLock()  # a service may make another on first use
 
 

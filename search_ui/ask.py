@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 from pydantic import ValidationError
 
-from search_ui import lazy, services
+from search_ui import lazy, services, validation_message
 from search_ui.media import clip_fields
 from vidx.ask import Asker, AskRequest
 from vidx.llm import ChatModel, load_chat_model
@@ -45,12 +45,6 @@ def _with_clips(item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def _problem(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(x) for x in err["loc"]) or "body"
-    return f"{where}: {err['msg']}"
-
-
 @bp.post("/api/ask")
 def ask() -> Any:
     body = request.get_json(silent=True)
@@ -59,7 +53,7 @@ def ask() -> Any:
     try:
         req = AskRequest.model_validate(body)
     except ValidationError as exc:
-        return jsonify(error=_problem(exc)), 400
+        return jsonify(error=validation_message(exc)), 400
     a = asker()
     streaming = req.stream or "application/x-ndjson" in request.headers.get("Accept", "")
     try:

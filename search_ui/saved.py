@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, jsonify, redirect, request, url_for
 from pydantic import ValidationError
 
-from search_ui import lazy, services
+from search_ui import lazy, services, validation_message
 from vidx.saved import Outbox, SavedSearches, SavedSearchIn
 
 log = logging.getLogger("search_ui.saved")
@@ -60,9 +60,7 @@ def add_saved() -> Any:
                                              if data.get(k) is not None})
         row = _saved().add(item)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first.get("loc", ())) or "body"
-        return jsonify(error=f"{where}: {first.get('msg', 'invalid')}".replace("Value error, ", "")), 400
+        return jsonify(error=validation_message(exc)), 400
     except ValueError as exc:
         return jsonify(error=str(exc)), 400
     if from_form and request.form.get("then") == "search":

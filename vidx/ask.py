@@ -32,6 +32,7 @@ from vidx.search import SearchService, clip_url, parse_query, thumbnail_url
 log = logging.getLogger("vidx.ask")
 
 PER_CLAUSE = 2  # best moments of each part of a question that asks several things
+MAX_CLAUSES = 3  # parts of one question searched on their own
 PER_VIDEO = 4  # moments of one video in the evidence when the question is not about one video
 CONTEXT_GAP = 20.0  # a line this close before/after a moment is shown beside it
 MAX_QUESTION = 1000
@@ -177,10 +178,10 @@ class Asker:
     def retrieve(self, req: AskRequest) -> list[Evidence]:
         query = parse_query(search_params(req, max(self.evidence * 2, 10)))  # BadRequest: the caller's 400
         hits = self.search.search(query)["hits"]
-        parts = clauses(req.question)
+        parts = clauses(req.question)[:MAX_CLAUSES]
         if len(parts) > 1:  # "who …, and when …?": each part's best moments too, after the whole's
-            seen = {h["event_id"] for h in hits[: self.evidence - PER_CLAUSE * len(parts)]}
-            head = hits[: self.evidence - PER_CLAUSE * len(parts)]
+            head = hits[: max(0, self.evidence - PER_CLAUSE * len(parts))]
+            seen = {h["event_id"] for h in head}
             more: list[dict[str, Any]] = []
             for part in parts:
                 sub = self.search.search(parse_query(search_params(req.model_copy(update={"question": part}),
@@ -200,14 +201,20 @@ class Asker:
             picked.append(h)
             if len(picked) == self.evidence:
                 break
+        memo: dict[str, list[Event]] = {}  # each video's events, read once per question
+
+        def events_of(vid: str) -> list[Event]:
+            if vid not in memo:
+                memo[vid] = self.events_for_video(vid)
+            return memo[vid]
+
         out: list[Evidence] = []
         if self.summaries is not None and whole_video_question(req.question):
             vid = query.video_id or (picked[0]["video_id"] if picked else None)
             if vid is None and req.video:
                 vid = self._video_by_name(req.video)
             if vid is not None:
-                out.extend(self._summary_evidence(vid))
-        lines_cache: dict[str, list[Event]] = {}
+                out.extend(self._summary_evidence(vid, events_of(vid)))
         for h in picked:
             text = event_text(h) or event_text(next(iter(h.get("context") or []), {}))
             ev = Evidence(label="", event_id=h["event_id"], video_id=h["video_id"], video_path=h["video_path"],
@@ -217,7 +224,7 @@ class Asker:
                 extra = event_text(c)
                 if extra and extra not in ev.text and len(ev.after) < 2:
                     ev.after.append(extra)
-            self._neighbours(ev, lines_cache)
+            self._neighbours(ev, events_of(ev.video_id))
             out.append(ev)
         for i, ev in enumerate(out, 1):
             ev.label = f"E{i}"
@@ -227,15 +234,14 @@ class Asker:
         res = self.search.search(parse_query({"q": f'video:"{name}"', "size": 1, "mode": "keyword"}))
         return res["hits"][0]["video_id"] if res["hits"] else None
 
-    def _summary_evidence(self, video_id: str) -> list[Evidence]:
+    def _summary_evidence(self, video_id: str, events: list[Event]) -> list[Evidence]:
         try:
-            summ = self.summaries.get(video_id)
+            summ = self.summaries.get(video_id, events)
         except Exception as exc:  # a summary is a help, never a reason to fail the question
             log.warning("summary of %s: %s", video_id, exc)
             return []
         if summ is None:
             return []
-        events = self.events_for_video(video_id)
         first = min(events, key=lambda e: e.start_sec) if events else None
         path = first.video_path if first else ""
         end = max((e.end_sec for e in events), default=0.0)
@@ -248,13 +254,11 @@ class Asker:
                                 text=ch["title"], source="chapter", score=1.0, kind="chapter"))
         return out
 
-    def _neighbours(self, ev: Evidence, cache: dict[str, list[Event]]) -> None:
-        if ev.video_id not in cache:
-            events = [e for e in self.events_for_video(ev.video_id)
-                      if e.source in ("speech", "subtitle") and e.dialogue.strip()]
-            events.sort(key=lambda e: e.start_sec)
-            cache[ev.video_id] = events
-        lines = cache[ev.video_id]
+    @staticmethod
+    def _neighbours(ev: Evidence, events: list[Event]) -> None:
+        """The spoken lines just before and after a moment (within CONTEXT_GAP seconds)."""
+        lines = sorted((e for e in events if e.source in ("speech", "subtitle") and e.dialogue.strip()),
+                       key=lambda e: e.start_sec)
         before = [e for e in lines if e.end_sec <= ev.start_sec + 0.05 and ev.start_sec - e.end_sec <= CONTEXT_GAP
                   and e.event_id != ev.event_id]
         after = [e for e in lines if e.start_sec >= ev.end_sec - 0.05 and e.start_sec - ev.end_sec <= CONTEXT_GAP

@@ -265,15 +265,16 @@ class Summaries:
         if not events:
             return None
         if self.model is None:
-            return self.get(video_id)
+            return self.get(video_id, events)
         try:
             return self._cached(video_id, fingerprint(events, self._method()))
         except LLMError:  # the model's name could not be asked
             return None
 
-    def get(self, video_id: str) -> dict[str, Any] | None:
-        """The video's summary (None for a video without events); made on first request."""
-        events = self.events_for_video(video_id)
+    def get(self, video_id: str, events: Sequence[Event] | None = None) -> dict[str, Any] | None:
+        """The video's summary (None for a video without events); made on first request.
+        ``events``: the video's events when the caller has them already."""
+        events = self.events_for_video(video_id) if events is None else events
         if not events:
             return None
         try:
