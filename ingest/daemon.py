@@ -152,6 +152,18 @@ class Daemon:
             log.error("deleted files are not checked: %s", exc)
             return None
 
+    def _sync_names(self) -> None:
+        """Names given, merged or hidden in the web UI or CLI go into the stored events."""
+        if not self.settings.people_path.exists():
+            return
+        from vidx.people_sync import NamedStore, sync_pending
+
+        try:
+            sync_pending(self.pipeline.people, cast(NamedStore, self.pipeline.store), lambda: self.pipeline.embedder,
+                         self.stop_event.is_set)
+        except Exception as exc:  # noqa: BLE001 (names are retried at the next tick; indexing goes on)
+            log.error("names were not written into the events: %s", exc)
+
     def take_requests(self) -> int:
         """Requests the web UI left in <data_dir>/requests (it never writes the ledger)."""
         import json
@@ -219,6 +231,7 @@ class Daemon:
                     last_maintenance = time.monotonic()
                     self._retry_pending()
                     self._forget_deleted()
+                self._sync_names()
                 self.stop_event.wait(self.settings.poll_seconds)
         finally:
             self.watcher.stop()

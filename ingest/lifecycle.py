@@ -96,6 +96,10 @@ class Lifecycle:
         if not ID_RE.match(video_id):  # never build a path from an unexpected value
             raise ValueError(f"not a video id: {video_id!r}")
         n = self.store.delete_video(video_id)
+        if self.settings.people_path.exists():
+            from vidx.people import PeopleDB
+
+            PeopleDB(self.settings.people_path).forget_video(video_id)
         for folder in (self.settings.thumbs_dir, self.settings.clips_dir):
             shutil.rmtree(folder / video_id, ignore_errors=True)
         self.ledger.clear_windows(video_id)

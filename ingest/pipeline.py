@@ -33,6 +33,7 @@ from vidx.errors import Cancelled, ServiceUnavailable
 from vidx.ledger import FileRow, Ledger, WindowRow
 from vidx.logs import current_video
 from vidx.media import ProbeError, VideoInfo, frame_at, jpeg_bytes, probe
+from vidx.people import PeopleDB
 from vidx.schema import video_id_for
 from vidx.store.base import EventWriter, SchemaMismatch, StoreError
 
@@ -267,6 +268,35 @@ class ThumbnailStage(_Base):
                 tmp.unlink(missing_ok=True)
 
 
+class PeopleStage(_Base):
+    """Who speaks: the video's speakers are matched against the people of the library
+    (:mod:`vidx.people`) and each speech event is given its speaker's name."""
+
+    name = "people"
+
+    def run(self, ctx: VideoContext) -> None:
+        p = self.p
+        if not p.settings.voices_on or ctx.analysis is None:
+            return
+        from vidx.people import VoicePrint
+        from vidx.people_sync import name_events
+
+        a = ctx.analysis
+        db = p.people
+        if a.voices is None or not a.voices.speakers:
+            db.forget_video(ctx.video_id)  # the video's events are replaced: their old voices go
+            return
+        starts = {eid: e.start_sec for e in a.events if (eid := e.event_id) in a.turns}
+        prints = [VoicePrint(s.label, s.print, s.seconds, s.sample,
+                             next((eid for eid, lab in a.turns.items()
+                                   if lab == s.label and abs(starts[eid] - s.sample[0]) < 0.002), ""))
+                  for s in a.voices.speakers]
+        mapping = db.register_video(ctx.video_id, prints, a.turns, a.voices.model_id,
+                                    across=p.settings.people_voice_match)
+        name_events(db, ctx.video_id, a.events)
+        log.info("people: %d speaker(s) -> person %s", len(prints), ", ".join(str(v) for v in mapping.values()))
+
+
 class EmbedStage(_Base):
     name = "embed"
 
@@ -326,7 +356,8 @@ class Pipeline:
         self.force_analysis = force_analysis  # `vidx reindex`: analyse even content indexed elsewhere
         self.lifecycle = Lifecycle(settings, ledger, store)
         self.stages: list[Stage] = [ProbeStage(self), HashStage(self), SchemaStage(self), AnalyseStage(self),
-                                    ThumbnailStage(self), EmbedStage(self), StoreStage(self)]
+                                    ThumbnailStage(self), PeopleStage(self), EmbedStage(self), StoreStage(self)]
+        self._people: PeopleDB | None = None
 
     @property
     def embedder(self) -> Embedder:
@@ -337,6 +368,12 @@ class Pipeline:
             self.store.ensure_schema(emb.model_id, emb.dims)
             self._embedder = emb
         return self._embedder
+
+    @property
+    def people(self) -> PeopleDB:
+        if self._people is None:
+            self._people = PeopleDB(self.settings.people_path)
+        return self._people
 
     def preflight(self) -> None:
         """Check the store's schema and embedding model once, before any video is analysed.

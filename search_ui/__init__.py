@@ -51,6 +51,7 @@ def create_app(
     from search_ui.api import bp as api_bp
     from search_ui.ask import bp as ask_bp
     from search_ui.media import bp as media_bp
+    from search_ui.people import bp as people_bp
     from search_ui.saved import bp as saved_bp
     from search_ui.views import bp as views_bp
 
@@ -59,6 +60,7 @@ def create_app(
     app.register_blueprint(views_bp)
     app.register_blueprint(saved_bp)
     app.register_blueprint(ask_bp)
+    app.register_blueprint(people_bp)
 
     from search_ui.i18n import init_app as init_i18n
 

@@ -76,7 +76,7 @@ def transcript(video_id: str) -> Any:
         return jsonify(error=f"the transcript is unavailable: {public_message(exc)}"), 503
     if not events:
         return jsonify(error="no such video"), 404
-    lines = transcript_lines(events)
+    lines = transcript_lines(events, speakers_of(video_id))
     if fmt == "json":
         return jsonify(video_id=video_id, lines=lines)
     name = s["ledger"].names_for([video_id]).get(video_id, video_id)
@@ -85,6 +85,18 @@ def transcript(video_id: str) -> Any:
     resp = Response(body, mimetype=mime)
     resp.headers["Content-Disposition"] = f'attachment; filename="{stem}.{fmt}"'
     return resp
+
+
+def speakers_of(video_id: str) -> dict[str, tuple[int, str, bool]]:
+    """{speech event id: (person id, name, hidden)}; empty when no people are known."""
+    from search_ui.people import people_db
+
+    db = people_db()
+    try:
+        return db.speakers_of(video_id) if db.exists() else {}
+    except Exception as exc:  # noqa: BLE001 (a transcript without names beats none)
+        log.warning("speakers unavailable: %s", exc)
+        return {}
 
 
 def _video_rows(video_id: str) -> list[Any]:

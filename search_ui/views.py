@@ -97,6 +97,7 @@ def video_page(video_id: str) -> Any:
     """One video: the player, a timeline of its events, the event list and the transcript."""
     from flask import abort
 
+    from search_ui.api import speakers_of
     from search_ui.media import resolve_media
     from vidx.media import browser_playable
     from vidx.search import VIDEO_ID_RE, Hit, hit_dict
@@ -131,7 +132,7 @@ def video_page(video_id: str) -> Any:
         log.warning("summary of %s: %s", video_id, exc)
         summary = None
     return render_template("video.html", video_id=video_id, name=name, events=items, t=t, duration=duration,
-                           playable=playable, transcript=transcript_lines(events), current=current,
+                           playable=playable, transcript=transcript_lines(events, speakers_of(video_id)), current=current,
                            video_summary=summary)
 
 

@@ -134,6 +134,17 @@ class Settings(BaseSettings):
     asr_device: str = Field("auto", description="auto | cpu | cuda: where faster-whisper runs.")
     asr_compute_type: str = Field("auto", description="auto (int8 on CPU, float16 on GPU) or a CTranslate2 type.")
     asr_beam_size: int = Field(1, ge=1, le=10, description="Beam size of the decoder (1: greedy, fastest).")
+    # --- people ------------------------------------------------------------
+    people: Literal["auto", "off"] = Field(
+        "auto", description="auto | off: recognise who speaks, across the library (off: no voiceprints are made).")
+    people_voices: bool = Field(True, description="Recognise speakers by voice (needs speech: VIDX_ASR).")
+    people_voice_split: float = Field(
+        0.86, gt=0, lt=1,
+        description="Cosine above which two lines of one video are one speaker (bench/people_bench.py).")
+    people_voice_match: float = Field(
+        0.89, gt=0, lt=1,
+        description="Cosine above which a speaker is a person already known from another video.")
+
     models_dir: Path | None = Field(None, description="Where prepared models are kept (default: <data_dir>/models).")
 
     # --- Qwen3-VL (local transformers or an OpenAI-compatible server) ----------
@@ -365,6 +376,15 @@ class Settings(BaseSettings):
     def saved_searches_path(self) -> Path:
         """Saved searches: written by the web UI, read by the daemon."""
         return self.data_dir / "saved-searches.sqlite3"
+
+    @property
+    def people_path(self) -> Path:
+        """Voiceprints and the people they belong to: the daemon adds voices, the web UI and CLI name them."""
+        return self.data_dir / "people.sqlite3"
+
+    @property
+    def voices_on(self) -> bool:
+        return self.people == "auto" and self.people_voices
 
     @property
     def summaries_path(self) -> Path:

@@ -10,13 +10,22 @@ from vidx.schema import Event
 FORMATS = ("json", "srt", "vtt")
 
 
-def transcript_lines(events: Sequence[Event]) -> list[dict[str, Any]]:
+def transcript_lines(events: Sequence[Event],
+                     speakers: dict[str, tuple[int, str, bool]] | None = None) -> list[dict[str, Any]]:
     """The spoken lines of a video in time order: subtitle lines when the video has them
-    (human-made), else recognised speech; both when both were indexed (VIDX_ASR=on)."""
+    (human-made), else recognised speech; both when both were indexed (VIDX_ASR=on).
+    ``speakers`` ({event id: (person id, name, hidden)}) gives speech lines their speaker."""
     lines = [e for e in events if e.source in ("subtitle", "speech") and e.dialogue.strip()]
     lines.sort(key=lambda e: (e.start_sec, e.end_sec, e.source))
-    return [{"start_sec": e.start_sec, "end_sec": e.end_sec, "text": e.dialogue.strip(), "source": e.source,
-             "language": e.language, "event_id": e.event_id} for e in lines]
+    out = []
+    for e in lines:
+        d: dict[str, Any] = {"start_sec": e.start_sec, "end_sec": e.end_sec, "text": e.dialogue.strip(),
+                             "source": e.source, "language": e.language, "event_id": e.event_id, "speaker": None}
+        who = (speakers or {}).get(e.event_id)
+        if who is not None and not who[2]:
+            d["speaker"] = {"id": who[0], "name": who[1]}
+        out.append(d)
+    return out
 
 
 def _ts(sec: float, sep: str) -> str:
@@ -32,12 +41,29 @@ def _one_line(text: str) -> str:
     return " ".join(text.split()).replace("-->", "->")
 
 
+def _who(x: dict[str, Any]) -> str:
+    sp = x.get("speaker")
+    return _one_line(str(sp["name"])) if sp else ""
+
+
 def to_srt(lines: Sequence[dict[str, Any]]) -> str:
-    blocks = [f"{i}\n{_ts(x['start_sec'], ',')} --> {_ts(x['end_sec'], ',')}\n{_one_line(x['text'])}\n"
+    blocks = [f"{i}\n{_ts(x['start_sec'], ',')} --> {_ts(x['end_sec'], ',')}\n"
+              f"{_who(x) + ': ' if _who(x) else ''}{_one_line(x['text'])}\n"
               for i, x in enumerate(lines, 1)]
     return "\n".join(blocks)
 
 
+def _vtt_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def to_vtt(lines: Sequence[dict[str, Any]]) -> str:
-    blocks = [f"{_ts(x['start_sec'], '.')} --> {_ts(x['end_sec'], '.')}\n{_one_line(x['text'])}\n" for x in lines]
+    """WebVTT; a known speaker is a voice tag (``<v Ada Quill>…``). Cue text is escaped, as
+    WebVTT requires for ``&``, ``<`` and ``>``."""
+    def cue(x: dict[str, Any]) -> str:
+        who = _who(x)
+        text = _vtt_text(_one_line(x["text"]))
+        return f"<v {_vtt_text(who)}>{text}" if who else text
+
+    blocks = [f"{_ts(x['start_sec'], '.')} --> {_ts(x['end_sec'], '.')}\n{cue(x)}\n" for x in lines]
     return "WEBVTT\n\n" + "\n".join(blocks)

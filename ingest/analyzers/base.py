@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from vidx.ledger import WindowRow
 from vidx.media import VideoInfo
@@ -50,6 +50,8 @@ class Analysis:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # worth knowing, not a problem (e.g. why no speech)
     busy: dict[str, float] = field(default_factory=dict)  # seconds each part of the analysis worked (they overlap)
+    voices: Any = None  # ingest.people.diarize.Diarization of the speech, when voices are recognised
+    turns: dict[str, int] = field(default_factory=dict)  # speech event id -> speaker label
 
 
 class Analyzer(Protocol):

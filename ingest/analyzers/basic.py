@@ -29,7 +29,7 @@ import numpy as np
 from ingest.analyzers.base import Analysis, AnalysisError, ProgressFn, VideoJob
 from ingest.analyzers.ocr import OCR_WIDTH, InlineOcr, OcrEngine, OcrWorker, TextReader, TextRegions
 from ingest.sampling import Sample, changed_fraction, iter_samples
-from ingest.speech.events import speech_events, spoken_between
+from ingest.speech.events import speaker_turns, speech_events, spoken_between
 from ingest.speech.recognizer import Transcript
 from ingest.speech.service import SpeechService
 from ingest.subtitles import Cue, load_cues
@@ -352,4 +352,5 @@ class BasicAnalyzer:
             if home is not None and home.thumb:
                 thumbs[e.event_id] = home.thumb
         events.extend(spoken)
-        return Analysis(events=events, thumbnails=thumbs)
+        return Analysis(events=events, thumbnails=thumbs, voices=transcript.speakers if transcript else None,
+                        turns=speaker_turns(transcript, spoken))

@@ -23,6 +23,15 @@ def spoken_between(transcript: Transcript | None, start: float, end: float) -> s
     return " ".join(x for x in out if x).strip()
 
 
+def speaker_turns(transcript: Transcript | None, events: list[Event]) -> dict[str, int]:
+    """{speech event id: speaker label} from the transcript's speakers (events as made by
+    :func:`speech_events`, one per line in order)."""
+    if transcript is None or transcript.speakers is None:
+        return {}
+    labels = transcript.speakers.line_speaker
+    return {e.event_id: lab for e, lab in zip(events, labels) if lab is not None}
+
+
 def speech_events(transcript: Transcript | None, sha256: str, version: str, first_index: int,
                   common: dict[str, Any], duration: float) -> list[Event]:
     if transcript is None:

@@ -39,6 +39,7 @@ class Transcript:
     lines: list[SpokenLine]
     audio_seconds: float = 0.0
     model: str = ""
+    speakers: Any = None  # ingest.people.diarize.Diarization, when voices are recognised
 
 
 class SpeechRecognizer(Protocol):

@@ -134,6 +134,8 @@ class SpeechService:
                 task.transcript = into_sentences(rec.transcribe(audio.samples, lang if language else None, progress))
                 task.done_s = task.total_s
                 tr = task.transcript
+                if s.voices_on and tr.lines:
+                    task.note = _speakers(tr, audio.samples, s) or task.note
                 log.info("speech: %d line(s), language %s (p=%.2f), %.0fs of audio in %.1fs", len(tr.lines),
                          tr.language or "?", tr.probability, tr.audio_seconds, time.monotonic() - task.started)
             except AudioError as exc:
@@ -149,6 +151,24 @@ class SpeechService:
         task._thread = threading.Thread(target=run, name="speech", daemon=True)
         task._thread.start()
         return task
+
+
+def _speakers(transcript: Transcript, samples: object, settings: Settings) -> str:
+    """Who speaks each line (into ``transcript.speakers``); a reason when it cannot be told."""
+    from ingest.people.diarize import diarize
+    from ingest.people.voice import VoiceModelError, load_encoder
+
+    try:
+        enc = load_encoder()
+        transcript.speakers = diarize(samples, [(x.start, x.end) for x in transcript.lines], enc,  # type: ignore[arg-type]
+                                      within=settings.people_voice_split)
+    except VoiceModelError as exc:
+        log.warning("speakers are not recognised: %s", exc)
+        return f"speakers are not recognised: {exc}"
+    except (RuntimeError, ValueError, MemoryError) as exc:
+        log.warning("speaker recognition failed (%s: %s); lines keep no speaker", type(exc).__name__, exc)
+        return f"speaker recognition failed: {exc}"
+    return ""
 
 
 def describe_settings(settings: Settings) -> str:

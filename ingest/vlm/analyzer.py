@@ -18,7 +18,7 @@ import numpy as np
 
 from ingest.analyzers.base import Analysis, ProgressFn, VideoJob
 from ingest.sampling import fit_size, iter_samples
-from ingest.speech.events import speech_events, spoken_between
+from ingest.speech.events import speaker_turns, speech_events, spoken_between
 from ingest.speech.recognizer import Transcript
 from ingest.speech.service import SpeechService
 from ingest.subtitles import Cue, load_cues
@@ -286,6 +286,9 @@ class VlmAnalyzer:
             events.append(Event(event_id=eid, start_sec=round(c.start, 3), end_sec=round(c.end, 3),
                                 description=f"Line: {c.text}", dialogue=c.text, source="subtitle",
                                 language=c.lang[:2] if c.lang else "", **common))
-        events.extend(speech_events(transcript, job.sha256, self.version, len(merged) + len(cues), common,
-                                    job.info.duration_sec))
-        return Analysis(events=events, thumbnails=out_thumbs, warnings=warnings)
+        spoken_events = speech_events(transcript, job.sha256, self.version, len(merged) + len(cues), common,
+                                      job.info.duration_sec)
+        events.extend(spoken_events)
+        return Analysis(events=events, thumbnails=out_thumbs, warnings=warnings,
+                        voices=transcript.speakers if transcript else None,
+                        turns=speaker_turns(transcript, spoken_events))

@@ -129,6 +129,10 @@ class EventBrowser(Protocol):
         """Every event of one video, in time order."""
         ...
 
+    def event_vectors(self, video_id: str) -> dict[str, np.ndarray]:
+        """The stored vector of each event of one video (to write events back unchanged)."""
+        ...
+
     def video_event_counts(self) -> dict[str, int]: ...
 
     def video_paths(self) -> dict[str, str]:

@@ -684,6 +684,23 @@ class ElasticStore:
                 return out
             after = hits[-1]["sort"]
 
+    def event_vectors(self, video_id: str, page_size: int = 500) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {"size": page_size, "query": {"term": {"video_id": video_id}},
+                                    "sort": [{"event_id": "asc"}], "_source": ["event_id", "embedding"]}
+            if after is not None:
+                body["search_after"] = after
+            hits = self._search(body, "reading a video's vectors")["hits"]["hits"]
+            for h in hits:
+                vec = h["_source"].get("embedding")
+                if vec:
+                    out[h["_source"]["event_id"]] = np.asarray(vec, dtype=np.float32)
+            if len(hits) < page_size:
+                return out
+            after = hits[-1]["sort"]
+
     def _composite(self, fields: Sequence[str], page_size: int) -> Iterator[tuple[dict[str, Any], int]]:
         """Every bucket of a ``composite`` aggregation, paged: no cap on the number of keys
         (a ``terms`` aggregation stops at its ``size``)."""

@@ -522,6 +522,12 @@ class EmbeddedStore:
         ).fetchall()
         return [Event.model_validate_json(r[0]) for r in rows]
 
+    def event_vectors(self, video_id: str) -> dict[str, np.ndarray]:
+        if self._missing():
+            return {}
+        rows = self._conn().execute("SELECT event_id, vec FROM events WHERE video_id = ?", (video_id,)).fetchall()
+        return {r[0]: np.frombuffer(r[1], dtype=np.float32).copy() for r in rows if r[1]}
+
     def video_event_counts(self) -> dict[str, int]:
         if self._missing():
             return {}

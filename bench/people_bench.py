@@ -1,0 +1,188 @@
+"""Speakers: how well vidx tells voices apart within a video and finds a voice again across videos.
+
+Generated meetings: synthetic voices (espeak-ng) take turns with different sentences; the
+lines vidx gets are the turns (as the speech recogniser returns sentences). Measured with
+vidx's own diarization (:mod:`ingest.people.diarize`) and library matching (:mod:`vidx.people`):
+
+* the share of speech time given the wrong speaker (each found speaker mapped to the true
+  voice it overlaps most), per clustering threshold;
+* across videos: the same voice in two meetings becoming one person, and two different voices
+  ever becoming one person, per matching threshold.
+
+A baseline in the same run: every line given to one speaker.
+
+    python bench/people_bench.py [--meetings 10] [--out results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# espeak-ng voices this encoder tells apart (measured: most variants are not separable; see docs/benchmarks.md)
+VOICES = ["en-us+f3", "en-us+klatt", "en-029", "en-us+m3"]
+PER_MEETING = 3  # each meeting: three of VOICES taking turns
+SUBJECTS = ["The finance team", "Our new manager", "The delivery driver", "My neighbour", "The support desk",
+            "Every customer", "The night shift", "The building owner", "Our lawyer", "The school board",
+            "The design group", "A local reporter"]
+VERBS = ["asked about", "complained about", "will review", "has approved", "forgot", "wants to change",
+         "is worried about", "fixed", "printed", "cancelled", "paid for", "moved"]
+OBJECTS = ["the quarterly budget", "the broken heater", "the parking rules", "the summer schedule",
+           "the warehouse lease", "the new website", "the coffee machine", "the training plan",
+           "the insurance claim", "the holiday party", "the window repairs", "the hiring freeze"]
+TAILS = ["before Friday.", "last week.", "again this morning.", "without telling anyone.", "in the evening.",
+         "after lunch.", "for the second time.", "yesterday."]
+
+
+def sentences(rng: random.Random, n: int) -> list[str]:
+    out: set[str] = set()
+    while len(out) < n:
+        out.add(f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(TAILS)}")
+    return sorted(out)
+
+
+def synth(text: str, voice: str) -> np.ndarray:
+    from scipy.signal import resample_poly
+
+    from tests.media import speak
+
+    data, hz = speak(text, voice=voice)
+    a = data.astype(np.float32) / 32768
+    return resample_poly(a, 16000, hz).astype(np.float32) if hz != 16000 else a
+
+
+def meeting(voices: list[str], lines: list[str], rng: random.Random,
+            gap: float = 0.4) -> tuple[np.ndarray, list[tuple[float, float]], list[int]]:
+    """Audio, line spans and the true voice of each line (turns in a shuffled order, no voice twice in a row)."""
+    order: list[int] = []
+    for _ in lines:
+        choices = [v for v in range(len(voices)) if not order or v != order[-1]]
+        order.append(rng.choice(choices))
+    parts, spans, t = [np.zeros(8000, dtype=np.float32)], [], 0.5
+    for text, v in zip(lines, order):
+        a = synth(text, voices[v])
+        spans.append((t, t + len(a) / 16000))
+        parts.append(a)
+        parts.append(np.zeros(int(gap * 16000), dtype=np.float32))
+        t += len(a) / 16000 + gap
+    return np.concatenate(parts), spans, order
+
+
+def wrong_share(found: list[int | None], truth: list[int], spans: list[tuple[float, float]]) -> float:
+    dur = [e - s for s, e in spans]
+    total = sum(dur)
+    overlap: dict[tuple[int, int], float] = {}
+    for f, t, d in zip(found, truth, dur):
+        if f is not None:
+            overlap[(f, t)] = overlap.get((f, t), 0.0) + d
+    best = {}
+    for (f, t), d in overlap.items():
+        if d > best.get(f, (None, -1.0))[1]:
+            best[f] = (t, d)
+    right = sum(d for f, t, d in zip(found, truth, dur) if f is not None and best[f][0] == t)
+    return 1.0 - right / total
+
+
+def run(n_meetings: int = 10, lines_per: int = 12, seed: int = 7, quick: bool = False) -> dict[str, Any]:
+    from ingest.people.diarize import diarize
+    from ingest.people.voice import load_encoder
+    from vidx.people import PeopleDB, VoicePrint
+
+    if quick:
+        n_meetings, lines_per = 4, 8
+    rng = random.Random(seed)
+    enc = load_encoder()
+    pool = sentences(rng, n_meetings * lines_per)
+    meetings = []
+    t0 = time.perf_counter()
+    for m in range(n_meetings):
+        cast = rng.sample(range(len(VOICES)), PER_MEETING)
+        audio, spans, local = meeting([VOICES[v] for v in cast], pool[m * lines_per:(m + 1) * lines_per], rng)
+        meetings.append((audio, spans, [cast[x] for x in local]))
+    synth_s = time.perf_counter() - t0
+    audio_s = sum(len(a) / 16000 for a, _, _ in meetings)
+
+    within_grid = [0.74, 0.78, 0.82, 0.86, 0.90]
+    results: dict[str, Any] = {"voices": VOICES, "meetings": n_meetings, "lines_per_meeting": lines_per,
+                               "audio_seconds": round(audio_s, 1), "synthesis_seconds": round(synth_s, 1),
+                               "within": {}, "across": {}}
+    diarized: dict[float, list[Any]] = {}
+    for w in within_grid:
+        t0 = time.perf_counter()
+        ds = [diarize(a, spans, enc, within=w) for a, spans, _ in meetings]
+        secs = time.perf_counter() - t0
+        shares = [wrong_share(d.line_speaker, truth, spans) for d, (_, spans, truth) in zip(ds, meetings)]
+        results["within"][str(w)] = {
+            "wrong_speaker_time": round(float(np.mean(shares)), 3), "worst_meeting": round(float(max(shares)), 3),
+            "speakers_found_mean": round(float(np.mean([len(d.speakers) for d in ds])), 2),
+            "x_real_time": round(audio_s / max(secs, 1e-9), 1)}
+        diarized[w] = ds
+    results["baseline_one_speaker"] = {"wrong_speaker_time": round(float(np.mean(
+        [wrong_share([0] * len(truth), truth, spans) for _, spans, truth in meetings])), 3)}
+
+    # across videos: with the default clustering, register every meeting into a fresh library
+    from ingest.people.diarize import DEFAULT_WITHIN
+
+    ds = diarized[min(within_grid, key=lambda w: abs(w - DEFAULT_WITHIN))]
+    for across in [0.86, 0.89, 0.92, 0.95]:
+        with tempfile.TemporaryDirectory() as tmp:
+            db = PeopleDB(Path(tmp) / "people.sqlite3")
+            seen: list[dict[int, int]] = []  # per meeting: true voice -> person
+            for m, (d, (_, spans, truth)) in enumerate(zip(ds, meetings)):
+                prints = [VoicePrint(s.label, s.print, s.seconds, s.sample) for s in d.speakers]
+                mapping = db.register_video(f"meeting{m}", prints, {}, d.model_id, across=across)
+                got: dict[int, int] = {}
+                for s in d.speakers:  # the true voice of a found speaker: the one it overlaps most
+                    dur: dict[int, float] = {}
+                    for f, t, (a, b) in zip(d.line_speaker, truth, spans):
+                        if f == s.label:
+                            dur[t] = dur.get(t, 0.0) + b - a
+                    if dur:
+                        got[max(dur, key=lambda k: dur[k])] = mapping[s.label]
+                seen.append(got)
+            same_pairs = same_joined = diff_pairs = diff_merged = 0
+            for a, b in itertools.combinations(seen, 2):
+                for va, pa in a.items():
+                    for vb, pb in b.items():
+                        if va == vb:
+                            same_pairs += 1
+                            same_joined += int(pa == pb)
+                        else:
+                            diff_pairs += 1
+                            diff_merged += int(pa == pb)
+            results["across"][str(across)] = {
+                "same_voice_one_person": f"{same_joined}/{same_pairs}",
+                "same_voice_share": round(same_joined / max(1, same_pairs), 3),
+                "different_voices_merged": f"{diff_merged}/{diff_pairs}",
+                "persons": len(db.persons())}
+            db.close()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--meetings", type=int, default=10)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args(argv)
+    res = run(a.meetings, quick=a.quick)
+    text = json.dumps(res, indent=2)
+    if a.out:
+        a.out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""People at ingest: who speaks (voiceprints per speaker turn, clustered per video) and, later, who is seen."""

@@ -1,0 +1,391 @@
+"""People: voices (and later faces) recognised across the library, named once.
+
+One SQLite file, ``people.sqlite3`` in the data folder, written by the daemon (new voices)
+and by the web UI and CLI (names, merges, hiding, deletion):
+
+* ``persons`` — a person: a name (or none: shown as "Speaker N"), hidden or not;
+* ``voices`` — one voiceprint per speaker of a video (a 256-d unit vector), the person it
+  belongs to, its speech time and a sample line to play;
+* ``turns`` — which voice speaks each speech event;
+* ``pending`` — videos whose stored events must be given new names (after a rename, merge,
+  hide or delete); the daemon rewrites them (:func:`vidx.people_sync.apply_names`).
+
+A new video's speakers are matched against the voiceprints already known: a speaker joins
+the person whose closest voiceprint is at least ``across`` similar (cosine), each person at
+most once per video, best pairs first; an unmatched speaker becomes a new person. Prints
+never leave the data folder; deleting a person deletes their prints.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidx.sqlite import connect
+
+log = logging.getLogger("vidx.people")
+
+DEFAULT_ACROSS = 0.89  # cosine between voiceprints of one voice in two videos (bench/people_bench.py)
+MAX_NAME = 120
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS persons(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT,
+    hidden INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS voices(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    person_id INTEGER NOT NULL REFERENCES persons(id),
+    video_id TEXT NOT NULL,
+    label INTEGER NOT NULL,
+    print BLOB NOT NULL,
+    seconds REAL NOT NULL,
+    sample_start REAL NOT NULL,
+    sample_end REAL NOT NULL,
+    model TEXT NOT NULL,
+    sample_event TEXT NOT NULL DEFAULT '',
+    UNIQUE(video_id, label)
+);
+CREATE INDEX IF NOT EXISTS voices_person ON voices(person_id);
+CREATE TABLE IF NOT EXISTS turns(
+    event_id TEXT PRIMARY KEY,
+    video_id TEXT NOT NULL,
+    voice_id INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS turns_video ON turns(video_id);
+CREATE INDEX IF NOT EXISTS turns_voice ON turns(voice_id);
+CREATE TABLE IF NOT EXISTS pending(video_id TEXT PRIMARY KEY, since REAL NOT NULL);
+"""
+
+
+class PersonNotFound(KeyError):
+    pass
+
+
+class PeopleError(ValueError):
+    """A request about people that cannot be done (shown to the user as is)."""
+
+
+@dataclass
+class VoicePrint:
+    label: int
+    print: np.ndarray
+    seconds: float
+    sample: tuple[float, float]
+    sample_event: str = ""  # the speech event of the sample line
+
+
+@dataclass
+class Person:
+    id: int
+    name: str | None
+    hidden: bool
+    voices: int
+    videos: int
+    moments: int
+    seconds: float
+    sample: tuple[str, float, float, str] | None  # (video_id, start, end, event id) of a line to play
+
+    @property
+    def display(self) -> str:
+        return self.name or f"Speaker {self.id}"
+
+    @property
+    def has_voice(self) -> bool:
+        return self.voices > 0
+
+
+def display_name(pid: int, name: str | None) -> str:
+    return name or f"Speaker {pid}"
+
+
+def clean_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise PeopleError("name must be a string")
+    s = " ".join(name.replace("\x00", "").split())
+    if not s:
+        raise PeopleError("name must not be empty")
+    if len(s) > MAX_NAME:
+        raise PeopleError(f"name is longer than {MAX_NAME} characters")
+    if any(c in s for c in ',"'):
+        raise PeopleError('a name cannot hold a comma or a double quote (they separate names in searches)')
+    return s
+
+
+class PeopleDB:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn().executescript(_SCHEMA)
+
+    def _conn(self) -> Any:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = self._local.conn = connect(self.path, self.read_only)
+            c.row_factory = __import__("sqlite3").Row
+        return c
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        if self.read_only and not self.path.exists():
+            return []
+        return list(self._conn().execute(sql, tuple(args)))
+
+    # -- the daemon: a video's speakers ------------------------------------------------------
+    def register_video(self, video_id: str, prints: Sequence[VoicePrint], turns: dict[str, int],
+                       model: str, across: float = DEFAULT_ACROSS) -> dict[int, int]:
+        """Replace what is known of ``video_id``'s voices; returns {speaker label: person id}.
+        ``turns`` maps speech event ids to speaker labels."""
+        with self._lock:
+            c = self._conn()
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                old_persons = {r[0] for r in c.execute("SELECT person_id FROM voices WHERE video_id = ?", (video_id,))}
+                c.execute("DELETE FROM turns WHERE video_id = ?", (video_id,))
+                c.execute("DELETE FROM voices WHERE video_id = ?", (video_id,))
+                known = [(int(r[0]), int(r[1]), np.frombuffer(r[2], dtype=np.float32))
+                         for r in c.execute("SELECT v.id, v.person_id, v.print FROM voices v WHERE v.model = ?",
+                                            (model,))]
+                mapping = self._match(prints, known, across)
+                now = time.time()
+                for p in prints:
+                    if p.label not in mapping:
+                        cur = c.execute("INSERT INTO persons(name, hidden, created_at) VALUES (NULL, 0, ?)", (now,))
+                        mapping[p.label] = int(cur.lastrowid)
+                voice_ids: dict[int, int] = {}
+                for p in prints:
+                    cur = c.execute(
+                        "INSERT INTO voices(person_id, video_id, label, print, seconds, sample_start, sample_end, model,"
+                        " sample_event) VALUES (?,?,?,?,?,?,?,?,?)",
+                        (mapping[p.label], video_id, p.label, np.asarray(p.print, dtype=np.float32).tobytes(),
+                         float(p.seconds), float(p.sample[0]), float(p.sample[1]), model, p.sample_event))
+                    voice_ids[p.label] = int(cur.lastrowid)
+                c.executemany("INSERT OR REPLACE INTO turns(event_id, video_id, voice_id) VALUES (?,?,?)",
+                              [(eid, video_id, voice_ids[label]) for eid, label in turns.items() if label in voice_ids])
+                self._drop_empty(c, old_persons)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        return mapping
+
+    @staticmethod
+    def _match(prints: Sequence[VoicePrint], known: list[tuple[int, int, np.ndarray]],
+               across: float) -> dict[int, int]:
+        """Greedy best-first assignment of this video's speakers to known persons."""
+        if not prints or not known:
+            return {}
+        best: dict[tuple[int, int], float] = {}
+        for p in prints:
+            q = np.asarray(p.print, dtype=np.float32)
+            for _vid, pid, vec in known:
+                if len(vec) != len(q):
+                    continue
+                s = float(vec @ q)
+                if s > best.get((p.label, pid), -2.0):
+                    best[(p.label, pid)] = s
+        out: dict[int, int] = {}
+        used: set[int] = set()
+        for (label, pid), s in sorted(best.items(), key=lambda x: -x[1]):
+            if s < across:
+                break
+            if label in out or pid in used:
+                continue
+            out[label] = pid
+            used.add(pid)
+        return out
+
+    def _drop_empty(self, c: Any, pids: Iterable[int]) -> None:
+        """Unnamed persons left without any voice are forgotten."""
+        for pid in pids:
+            left = c.execute("SELECT COUNT(*) FROM voices WHERE person_id = ?", (pid,)).fetchone()[0]
+            if not left:
+                c.execute("DELETE FROM persons WHERE id = ? AND name IS NULL", (pid,))
+
+    def forget_video(self, video_id: str) -> None:
+        """The video left the library: its voices and turns go (people who only spoke there too,
+        unless named)."""
+        with self._lock:
+            c = self._conn()
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                pids = {r[0] for r in c.execute("SELECT person_id FROM voices WHERE video_id = ?", (video_id,))}
+                c.execute("DELETE FROM turns WHERE video_id = ?", (video_id,))
+                c.execute("DELETE FROM voices WHERE video_id = ?", (video_id,))
+                c.execute("DELETE FROM pending WHERE video_id = ?", (video_id,))
+                self._drop_empty(c, pids)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    # -- names for events -----------------------------------------------------------------
+    def speakers_of(self, video_id: str) -> dict[str, tuple[int, str, bool]]:
+        """{speech event id: (person id, display name, hidden)} for one video."""
+        rows = self._rows(
+            "SELECT t.event_id, p.id, p.name, p.hidden FROM turns t JOIN voices v ON v.id = t.voice_id "
+            "JOIN persons p ON p.id = v.person_id WHERE t.video_id = ?", (video_id,))
+        return {r[0]: (int(r[1]), display_name(int(r[1]), r[2]), bool(r[3])) for r in rows}
+
+    def names_of(self, video_id: str) -> dict[str, list[str]]:
+        """{speech event id: the names its people field holds} (hidden people: none)."""
+        return {eid: ([] if hidden else [name]) for eid, (_pid, name, hidden) in self.speakers_of(video_id).items()}
+
+    # -- pending name updates -------------------------------------------------------------
+    def _mark(self, c: Any, pids: Iterable[int]) -> None:
+        now = time.time()
+        for pid in pids:
+            c.execute("INSERT OR REPLACE INTO pending(video_id, since) SELECT DISTINCT video_id, ? FROM voices "
+                      "WHERE person_id = ?", (now, pid))
+
+    def pending(self) -> list[tuple[str, float]]:
+        """(video id, since) of the videos whose events wait for new names, oldest first."""
+        return [(r[0], float(r[1])) for r in self._rows("SELECT video_id, since FROM pending ORDER BY since")]
+
+    def done(self, video_id: str, since: float) -> None:
+        """The names asked for up to ``since`` are in the video's events (a later request stays)."""
+        self._conn().execute("DELETE FROM pending WHERE video_id = ? AND since <= ?", (video_id, since))
+
+    # -- the user: list, name, hide, merge, delete ------------------------------------------
+    def persons(self, include_hidden: bool = True) -> list[Person]:
+        rows = self._rows(
+            "SELECT p.id, p.name, p.hidden, COUNT(DISTINCT v.id), COUNT(DISTINCT v.video_id), "
+            "COALESCE(SUM(v.seconds), 0), (SELECT COUNT(*) FROM turns t JOIN voices v2 ON v2.id = t.voice_id "
+            "WHERE v2.person_id = p.id) FROM persons p LEFT JOIN voices v ON v.person_id = p.id "
+            "GROUP BY p.id ORDER BY p.name IS NULL, COALESCE(SUM(v.seconds), 0) DESC, p.id")
+        samples = {int(r[0]): (r[1], float(r[2]), float(r[3]), r[4]) for r in self._rows(
+            "SELECT person_id, video_id, sample_start, sample_end, sample_event FROM voices v WHERE seconds = "
+            "(SELECT MAX(seconds) FROM voices v2 WHERE v2.person_id = v.person_id)")}
+        out = [Person(id=int(r[0]), name=r[1], hidden=bool(r[2]), voices=int(r[3]), videos=int(r[4]),
+                      seconds=round(float(r[5]), 1), moments=int(r[6]), sample=samples.get(int(r[0])))
+               for r in rows]
+        return [p for p in out if include_hidden or not p.hidden]
+
+    def person(self, pid: int) -> Person:
+        for p in self.persons():
+            if p.id == pid:
+                return p
+        raise PersonNotFound(pid)
+
+    def moments(self, pid: int) -> list[tuple[str, str]]:
+        """(video id, event id) of everything the person said."""
+        return [(r[0], r[1]) for r in self._rows(
+            "SELECT t.video_id, t.event_id FROM turns t JOIN voices v ON v.id = t.voice_id WHERE v.person_id = ?",
+            (pid,))]
+
+    def videos_of(self, pid: int) -> list[str]:
+        return [r[0] for r in self._rows("SELECT DISTINCT video_id FROM voices WHERE person_id = ?", (pid,))]
+
+    def _exists(self, c: Any, pid: int) -> None:
+        if c.execute("SELECT 1 FROM persons WHERE id = ?", (pid,)).fetchone() is None:
+            raise PersonNotFound(pid)
+
+    def rename(self, pid: int, name: str | None) -> None:
+        name = clean_name(name) if name is not None else None
+        with self._lock:
+            c = self._conn()
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                self._exists(c, pid)
+                c.execute("UPDATE persons SET name = ? WHERE id = ?", (name, pid))
+                self._mark(c, [pid])
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def hide(self, pid: int, hidden: bool) -> None:
+        with self._lock:
+            c = self._conn()
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                self._exists(c, pid)
+                c.execute("UPDATE persons SET hidden = ? WHERE id = ?", (int(bool(hidden)), pid))
+                self._mark(c, [pid])
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def merge(self, pid: int, into: int) -> None:
+        """Everything of ``pid`` becomes ``into``'s; ``pid`` is gone. The kept name is
+        ``into``'s, or ``pid``'s when ``into`` has none."""
+        if pid == into:
+            raise PeopleError("a person cannot be merged into themselves")
+        with self._lock:
+            c = self._conn()
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                self._exists(c, pid)
+                self._exists(c, into)
+                self._mark(c, [pid, into])
+                c.execute("UPDATE persons SET name = COALESCE(name, (SELECT name FROM persons WHERE id = ?)) "
+                          "WHERE id = ?", (pid, into))
+                c.execute("UPDATE voices SET person_id = ? WHERE person_id = ?", (into, pid))
+                c.execute("DELETE FROM persons WHERE id = ?", (pid,))
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def split(self, pid: int, video_id: str) -> int:
+        """The voice ``pid`` has in ``video_id`` becomes a person of its own; returns its id."""
+        with self._lock:
+            c = self._conn()
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                self._exists(c, pid)
+                n = c.execute("SELECT COUNT(*) FROM voices WHERE person_id = ?", (pid,)).fetchone()[0]
+                mine = c.execute("SELECT COUNT(*) FROM voices WHERE person_id = ? AND video_id = ?",
+                                 (pid, video_id)).fetchone()[0]
+                if not mine:
+                    raise PeopleError(f"person {pid} has no voice in video {video_id}")
+                if mine == n:
+                    raise PeopleError("that is all the person has: nothing to split off")
+                new = int(c.execute("INSERT INTO persons(name, hidden, created_at) VALUES (NULL, 0, ?)",
+                                    (time.time(),)).lastrowid)
+                c.execute("UPDATE voices SET person_id = ? WHERE person_id = ? AND video_id = ?", (new, pid, video_id))
+                self._mark(c, [new])
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        return new
+
+    def delete(self, pid: int) -> None:
+        """The person and their voiceprints are deleted; their lines lose the name."""
+        with self._lock:
+            c = self._conn()
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                self._exists(c, pid)
+                self._mark(c, [pid])
+                vids = [r[0] for r in c.execute("SELECT id FROM voices WHERE person_id = ?", (pid,))]
+                c.executemany("DELETE FROM turns WHERE voice_id = ?", [(v,) for v in vids])
+                c.execute("DELETE FROM voices WHERE person_id = ?", (pid,))
+                c.execute("DELETE FROM persons WHERE id = ?", (pid,))
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        c = getattr(self._local, "conn", None)
+        if c is not None:
+            c.close()
+            self._local.conn = None
