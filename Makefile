@@ -16,6 +16,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --quiet --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install --quiet $(FIND_LINKS) "$(TORCH_SPEC)"
 	$(PIP) install --quiet $(FIND_LINKS) -e .
+	# the speaker model's weights (Apache-2.0); --no-deps: vidx reads the file itself and needs
+	# neither librosa nor webrtcvad (which imports pkg_resources)
+	$(PIP) install --quiet --no-deps "Resemblyzer==0.1.4"
 	touch $@
 
 install-test: $(VENV)/.installed-test

@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # espeak-ng voices this encoder tells apart (measured: most variants are not separable; see docs/benchmarks.md)
-VOICES = ["en-us+f3", "en-us+klatt", "en-029", "en-us+m3"]
+VOICES = ["en-us+f3", "en-us+klatt", "en-029"]
 PER_MEETING = 3  # each meeting: three of VOICES taking turns
 SUBJECTS = ["The finance team", "Our new manager", "The delivery driver", "My neighbour", "The support desk",
             "Every customer", "The night shift", "The building owner", "Our lawyer", "The school board",
@@ -76,7 +76,13 @@ def meeting(voices: list[str], lines: list[str], rng: random.Random,
         parts.append(a)
         parts.append(np.zeros(int(gap * 16000), dtype=np.float32))
         t += len(a) / 16000 + gap
-    return np.concatenate(parts), spans, order
+    audio = np.concatenate(parts)
+    # as the product meets them: a little room noise, and line times as a recogniser gives them
+    # (a few tenths of a second off either way)
+    audio = audio + np.float32(0.003) * np.asarray(np.random.default_rng(rng.randrange(1 << 30)).standard_normal(
+        len(audio)), dtype=np.float32)
+    spans = [(max(0.0, s - rng.uniform(0.0, 0.35)), e + rng.uniform(-0.25, 0.3)) for s, e in spans]
+    return audio, spans, order
 
 
 def wrong_share(found: list[int | None], truth: list[int], spans: list[tuple[float, float]]) -> float:
@@ -113,7 +119,7 @@ def run(n_meetings: int = 10, lines_per: int = 12, seed: int = 7, quick: bool = 
     synth_s = time.perf_counter() - t0
     audio_s = sum(len(a) / 16000 for a, _, _ in meetings)
 
-    within_grid = [0.74, 0.78, 0.82, 0.86, 0.90]
+    within_grid = [0.60, 0.65, 0.70, 0.75, 0.80, 0.85]
     results: dict[str, Any] = {"voices": VOICES, "meetings": n_meetings, "lines_per_meeting": lines_per,
                                "audio_seconds": round(audio_s, 1), "synthesis_seconds": round(synth_s, 1),
                                "within": {}, "across": {}}
@@ -135,7 +141,7 @@ def run(n_meetings: int = 10, lines_per: int = 12, seed: int = 7, quick: bool = 
     from ingest.people.diarize import DEFAULT_WITHIN
 
     ds = diarized[min(within_grid, key=lambda w: abs(w - DEFAULT_WITHIN))]
-    for across in [0.86, 0.89, 0.92, 0.95]:
+    for across in [0.75, 0.80, 0.85, 0.90, 0.95]:
         with tempfile.TemporaryDirectory() as tmp:
             db = PeopleDB(Path(tmp) / "people.sqlite3")
             seen: list[dict[int, int]] = []  # per meeting: true voice -> person

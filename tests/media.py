@@ -171,11 +171,12 @@ def meeting_lines() -> list[tuple[float, str]]:
             (84.0, "Thanks, talk to you tomorrow.")]
 
 
-def speech_track(lines: Sequence[tuple[float, str]], duration: float, rate: int = SPEECH_RATE) -> np.ndarray:
-    """A mono float track of ``duration`` seconds that says each ``(second, text)`` (espeak-ng)."""
+def speech_track(lines: Sequence[tuple[Any, ...]], duration: float, rate: int = SPEECH_RATE) -> np.ndarray:
+    """A mono float track of ``duration`` seconds that says each ``(second, text)`` or
+    ``(second, text, espeak-ng voice)``."""
     track = np.zeros(int(duration * rate), dtype=np.float32)
-    for t, text in lines:
-        data, hz = speak(text)
+    for t, text, *voice in lines:
+        data, hz = speak(text, voice=voice[0] if voice else "en-us")
         x = data.astype(np.float32) / 32768.0
         if hz != rate:  # espeak-ng speaks at 22050 Hz: resample linearly
             x = np.interp(np.arange(0, len(x) * rate / hz) * hz / rate, np.arange(len(x)), x).astype(np.float32)
@@ -200,7 +201,7 @@ def mux_track(out: Any, ast: Any, track: np.ndarray, rate: int = SPEECH_RATE) ->
         out.mux(pkt)
 
 
-def make_speech_video(path: Path, lines: Sequence[tuple[float, str]], duration: float,
+def make_speech_video(path: Path, lines: Sequence[tuple[Any, ...]], duration: float,
                       scenes: Sequence[tuple[float, tuple[int, int, int]]] | None = None, fps: int = 10,
                       size: tuple[int, int] = (320, 180), container: str | None = None,
                       audio_codec: str = "aac") -> Path:

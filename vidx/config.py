@@ -139,10 +139,10 @@ class Settings(BaseSettings):
         "auto", description="auto | off: recognise who speaks, across the library (off: no voiceprints are made).")
     people_voices: bool = Field(True, description="Recognise speakers by voice (needs speech: VIDX_ASR).")
     people_voice_split: float = Field(
-        0.86, gt=0, lt=1,
+        0.78, gt=0, lt=1,
         description="Cosine above which two lines of one video are one speaker (bench/people_bench.py).")
     people_voice_match: float = Field(
-        0.89, gt=0, lt=1,
+        0.85, gt=0, lt=1,
         description="Cosine above which a speaker is a person already known from another video.")
 
     models_dir: Path | None = Field(None, description="Where prepared models are kept (default: <data_dir>/models).")

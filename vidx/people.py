@@ -32,7 +32,7 @@ from vidx.sqlite import connect
 
 log = logging.getLogger("vidx.people")
 
-DEFAULT_ACROSS = 0.89  # cosine between voiceprints of one voice in two videos (bench/people_bench.py)
+DEFAULT_ACROSS = 0.85  # cosine between voiceprints of one voice in two videos (bench/people_bench.py)
 MAX_NAME = 120
 
 _SCHEMA = """

@@ -21,7 +21,7 @@ log = logging.getLogger("ingest.people.diarize")
 
 MIN_LINE_S = 0.8  # shorter lines are too short to embed alone: they join the nearest speaker
 MIN_SPEAKER_S = 2.0  # a cluster with less speech than this is not a speaker of its own
-DEFAULT_WITHIN = 0.86  # cosine: lines of one voice in one video (bench/people_bench.py)
+DEFAULT_WITHIN = 0.78  # cosine: lines of one voice in one video (bench/people_bench.py)
 MAX_LINES = 4000  # the clustering is quadratic: beyond this, lines are embedded but assigned to the nearest speaker
 
 
