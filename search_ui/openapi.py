@@ -65,6 +65,18 @@ _ANSWER = {"type": "object", "required": ["question", "answer", "citations", "me
     "citations": {"type": "array", "items": _CITATION}, "method": {"enum": ["llm", "extractive"]},
     "model": {"type": "string"}, "evidence_count": {"type": "integer"},
     "note": {"type": "string", "description": "why the model's answer is not shown (the extractive one is)"}}}
+_PERSON: dict[str, Any] = {"type": "object", "required": ["id", "name", "has_voice", "has_face", "moments", "videos",
+                                                         "thumbnail_url"], "properties": {
+    "id": {"type": "integer"}, "name": {"type": "string", "description": "the given name, or 'Speaker N'"},
+    "named": {"type": "boolean"}, "hidden": {"type": "boolean"}, "has_voice": {"type": "boolean"},
+    "has_face": {"type": "boolean", "description": "always false: faces are not recognised yet"},
+    "moments": {"type": "integer", "description": "lines spoken"}, "videos": {"type": "integer"},
+    "speech_seconds": {"type": "number"}, "thumbnail_url": {"type": ["string", "null"]},
+    "sample": {"type": ["object", "null"], "description": "a line to hear the voice: clip_url plays it"},
+    "url": {"type": "string"}, "page_url": {"type": "string"},
+    "moment_list": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}}}
+_PID = {"name": "pid", "in": "path", "required": True, "schema": {"type": "integer"}}
+
 _EVENT = {**_HIT, "required": ["event_id", "video_id", "start_sec", "end_sec", "clip_url"]}
 _RESULT = {"type": "object", "required": ["total", "hits", "min_score"], "properties": {
     "total": {"type": "integer", "description": "matching events, exact up to 10,000 (group=moment: moments)"},
@@ -307,6 +319,38 @@ def document() -> dict[str, Any]:
                     "application/json": {"schema": {"type": "object", "required": ["video_id", "chapters"]}},
                     "text/vtt": {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}}}},
                     **_errors(400, 404, 503)}}},
+            "/api/people": {"get": {
+                "summary": "People recognised by voice across the library", "operationId": "people",
+                "description": "Each speaker of each video is matched against the voices already known "
+                               "(VIDX_PEOPLE_VOICE_MATCH); an unmatched voice is a new person, shown as 'Speaker N' "
+                               "until named. Hidden people are listed with hidden=1.",
+                "parameters": [_param("hidden", "query", {"enum": ["0", "1"]}, "also list hidden people")],
+                "responses": {"200": _json({"type": "object", "required": ["total", "people"], "properties": {
+                    "total": {"type": "integer"}, "people": {"type": "array", "items": _PERSON}}})}}},
+            "/api/people/{pid}": {
+                "get": {"summary": "One person and what they said, across videos", "operationId": "person",
+                        "parameters": [_PID],
+                        "responses": {"200": _json({**_PERSON, "required": [*_PERSON["required"], "moment_list"]}),
+                                      **_errors(404, 503)}},
+                "patch": {"summary": "Name, rename or hide a person", "operationId": "update_person",
+                          "description": "The daemon writes the new name into the person's lines within seconds; "
+                                         "person:\"Name\" then finds them. name null: back to 'Speaker N'. "
+                                         "A JSON body needs no CSRF token.",
+                          "parameters": [_PID],
+                          "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                              "type": "object", "additionalProperties": False, "properties": {
+                                  "name": {"type": ["string", "null"], "maxLength": 120},
+                                  "hidden": {"type": "boolean"}}}}}},
+                          "responses": {"200": _json(_PERSON), **_errors(400, 404)}},
+                "delete": {"summary": "Delete a person and their voiceprints", "operationId": "delete_person",
+                           "parameters": [_PID],
+                           "responses": {"200": _json({"type": "object"}), **_errors(404)}}},
+            "/api/people/{pid}/merge": {"post": {
+                "summary": "Merge a person into another (the same person, found twice)", "operationId": "merge_person",
+                "parameters": [_PID],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["into"], "properties": {"into": {"type": "integer"}}}}}},
+                "responses": {"200": _json(_PERSON), **_errors(400, 404)}}},
             "/api/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
                                           "responses": {"200": _json({"type": "object"})}}},
         },
