@@ -235,6 +235,65 @@ def cmd_summary(args: argparse.Namespace, s: Settings) -> int:
     return 0
 
 
+def cmd_people(args: argparse.Namespace, s: Settings) -> int:
+    """List, name, hide, merge and delete the people vidx recognises by voice."""
+    from vidx.people import PeopleDB, PeopleError, PersonNotFound
+    from vidx.schema import format_ts
+    from vidx.writelock import WriterBusy, WriterLock
+
+    if not s.people_path.exists() and args.action != "list":
+        print("vidx people: no people yet (voices are recognised in videos with speech)", file=sys.stderr)
+        return 2
+    db = PeopleDB(s.people_path, read_only=args.action == "list" and not s.people_path.exists())
+    try:
+        if args.action == "list":
+            people = db.persons(include_hidden=args.all) if s.people_path.exists() else []
+            if args.json:
+                print(json.dumps([{"id": p.id, "name": p.display, "named": p.name is not None, "hidden": p.hidden,
+                                   "moments": p.moments, "videos": p.videos, "speech_seconds": p.seconds}
+                                  for p in people], indent=2, ensure_ascii=False))
+                return 0
+            if not people:
+                print("no people yet")
+            for p in people:
+                print(f"{p.id:>5}  {p.display}{'  (hidden)' if p.hidden else ''}  {p.moments} line(s) in "
+                      f"{p.videos} video(s), {format_ts(p.seconds)} of speech")
+            return 0
+        if args.person is None:
+            print(f"vidx people {args.action}: give the person's id (see vidx people list)", file=sys.stderr)
+            return 2
+        if args.action == "rename":
+            db.rename(args.person, args.value or None)
+        elif args.action in ("hide", "show"):
+            db.hide(args.person, args.action == "hide")
+        elif args.action == "merge":
+            if args.value is None or not args.value.isdigit():
+                print("vidx people merge: give the id of the person to keep: vidx people merge ID INTO", file=sys.stderr)
+                return 2
+            db.merge(args.person, int(args.value))
+        elif args.action == "delete":
+            db.delete(args.person)
+    except PersonNotFound:
+        print(f"vidx people: no person {args.person}", file=sys.stderr)
+        return 1
+    except PeopleError as exc:
+        print(f"vidx people: {exc}", file=sys.stderr)
+        return 2
+    # the names go into the stored events now when no daemon runs, else the daemon does it
+    try:
+        with WriterLock(s.data_dir, "people"):
+            from vidx.embed import load_embedder
+            from vidx.people_sync import sync_pending
+            from vidx.store import open_store
+
+            n = sync_pending(db, open_store(s), lambda: load_embedder(s.embed_model, s.embed_batch_size,
+                                                                      s.embed_device))
+            print(f"done: {n} line(s) now carry the new name")
+    except WriterBusy:
+        print("done: the running daemon writes the name into the lines within seconds")
+    return 0
+
+
 def cmd_mcp(args: argparse.Namespace, s: Settings) -> int:
     """The library as MCP tools: stdio by default, Streamable HTTP with --http."""
     from search_ui.mcp_server import serve_http, serve_stdio
@@ -705,6 +764,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--from", dest="from_", metavar="TIME", help="only moments ending after this time (s or mm:ss)")
     sp.add_argument("--to", metavar="TIME", help="only moments starting before this time")
     sp.add_argument("--json", action="store_true", help="print the same JSON as POST /api/ask")
+    folders(sp)
+
+    sp = add("people", cmd_people, "list, name, hide, merge and delete the people recognised by voice",
+             epilog="Examples: vidx people list; vidx people rename 7 \"Ada Quill\"; vidx people merge 9 7 "
+                    "(9 is the same person as 7); vidx people hide 3; vidx people delete 3 (deletes the "
+                    "voiceprints). Search then finds them with person:\"Ada Quill\".")
+    sp.add_argument("action", choices=["list", "rename", "hide", "show", "merge", "delete"], nargs="?",
+                    default="list")
+    sp.add_argument("person", type=int, nargs="?", help="the person's id (vidx people list)")
+    sp.add_argument("value", nargs="?", help="rename: the new name (empty: back to 'Speaker N'); merge: the id to keep")
+    sp.add_argument("--all", action="store_true", help="list: also hidden people")
+    sp.add_argument("--json", action="store_true", help="list: as JSON")
     folders(sp)
 
     sp = add("summary", cmd_summary, "print a video's summary and chapters",

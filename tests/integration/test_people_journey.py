@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_journeys import Running, base_env, get_json, wait_for
+from tests.integration.test_journeys import Running, base_env, get_json, vidx, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -110,3 +110,28 @@ def test_a_voice_named_once_is_found_in_both_meetings(tmp_path: Path) -> None:
         assert code == 200 and len(person["moment_list"]) == len(ADA_LINES_A) + len(ADA_LINES_B)
     finally:
         run.stop()
+    # the terminal, with no daemon running: list, name, and the name is in the index at once
+    listed = vidx(env, "people", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    other = next(p for p in json.loads(listed.stdout) if p["videos"] == 1)
+    named = vidx(env, "people", "rename", str(other["id"]), "Bo Chen")
+    assert named.returncode == 0 and f"done: {other['moments']} line(s)" in named.stdout, named.stdout + named.stderr
+    found = vidx(env, "search", 'person:"Bo Chen"', "--json")
+    assert json.loads(found.stdout)["total"] == other["moments"]
+    assert vidx(env, "people", "merge", str(other["id"]), "x").returncode == 2
+    assert vidx(env, "people", "rename", "999", "Nobody").returncode == 1
+
+
+def test_people_off_makes_no_voiceprints(tmp_path: Path) -> None:
+    from tests.media import espeak_available, make_speech_video
+
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng; make test does it)")
+    a = meeting(ADA_LINES_A, OTHER_A)
+    video = make_speech_video(tmp_path / "standup.mp4", a, a[-1][0] + 6)
+    env = base_env(tmp_path, VIDX_PEOPLE="off")
+    done = vidx(env, "index", str(video), "-q")
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "data" / "people.sqlite3").exists()
+    out = json.loads(vidx(env, "search", "warehouse inventory", "--json").stdout)
+    assert out["total"] >= 1 and all(not h["people"] for h in out["hits"])
