@@ -115,6 +115,25 @@ def speech_section(sp: dict[str, Any]) -> list[str]:
             f"{b['max_abs_s']} | {b['within_0_5_s']} of {b['of']} |", ""]
 
 
+def people_section(p: dict[str, Any]) -> list[str]:
+    md = ["## Speakers (people by voice)", "",
+          f"{p['meetings']} generated meetings of {p['lines_per_meeting']} turns ({p['audio_seconds']} s of speech), "
+          f"voices {', '.join(p['voices'])} (espeak-ng voices this encoder tells apart), line times jittered as a "
+          "recogniser gives them, room noise added (`bench/people_bench.py`). Wrong-speaker time: the share of speech "
+          "given a speaker that is not the voice it mostly holds.", "",
+          "| clustering threshold (VIDX_PEOPLE_VOICE_SPLIT) | wrong-speaker time | worst meeting | speakers found "
+          "(true: 3) | × real time |", "|---|---|---|---|---|"]
+    for k, v in p["within"].items():
+        md.append(f"| {k} | {v['wrong_speaker_time']} | {v['worst_meeting']} | {v['speakers_found_mean']} | "
+                  f"{v['x_real_time']} |")
+    md.append(f"| baseline: one speaker | {p['baseline_one_speaker']['wrong_speaker_time']} | | 1 | |")
+    md += ["", "| matching threshold (VIDX_PEOPLE_VOICE_MATCH) | same voice in two meetings = one person | "
+           "different voices merged | people |", "|---|---|---|---|"]
+    for k, v in p["across"].items():
+        md.append(f"| {k} | {v['same_voice_one_person']} | {v['different_voices_merged']} | {v['persons']} |")
+    return md + [""]
+
+
 def ask_section(ask: dict[str, Any]) -> list[str]:
     q = ask["questions"]
     md = ["## Asking the library", "",
@@ -142,7 +161,8 @@ def ask_section(ask: dict[str, Any]) -> list[str]:
 
 
 def render(results: Path, report: Path) -> str:
-    res = {n: _load(results, n) for n in ("ingest", "decoders", "store", "load", "speech_times", "ask", "gpu")}
+    res = {n: _load(results, n) for n in ("ingest", "decoders", "store", "load", "speech_times", "ask", "people",
+                                             "gpu")}
     img_dir = report.parent / "benchmarks"
     plots = _plots(res, img_dir)
     rel = img_dir.name
@@ -247,6 +267,8 @@ def render(results: Path, report: Path) -> str:
         md += speech_section(sp)
     if res["ask"]:
         md += ask_section(res["ask"])
+    if res.get("people"):
+        md += people_section(res["people"])
     gpu = res["gpu"]
     md += ["## GPU (Qwen3-VL)", ""]
     if not gpu or gpu.get("skipped"):

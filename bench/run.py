@@ -68,6 +68,8 @@ def main() -> int:
     run(["bench/speech_times.py", "--out", str(res / "speech_times.json")], res / "speech_times.json", 600)
     run(["bench/ask_bench.py", *(["--no-model"] if a.quick else []), "--out", str(res / "ask.json")],
         res / "ask.json", 1200)
+    run(["bench/people_bench.py", *(["--quick"] if a.quick else []), "--out", str(res / "people.json")],
+        res / "people.json", 900)
     (res / "gpu.json").unlink(missing_ok=True)
     run(["bench/gpu_smoke.py", *gpu, "--workdir", str(work / "gpu"), "--out", str(res / "gpu.json")],
         res / "gpu.json", 3600)
