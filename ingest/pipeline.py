@@ -269,22 +269,38 @@ class ThumbnailStage(_Base):
 
 
 class PeopleStage(_Base):
-    """Who speaks: the video's speakers are matched against the people of the library
-    (:mod:`vidx.people`) and each speech event is given its speaker's name."""
+    """Who speaks and who is seen: the video's speakers and faces are matched against the
+    people of the library (:mod:`vidx.people`); speech events get their speaker's name, scene
+    events the names of the faces seen in them."""
 
     name = "people"
 
     def run(self, ctx: VideoContext) -> None:
         p = self.p
-        if not p.settings.voices_on or ctx.analysis is None:
+        s = p.settings
+        if not (s.voices_on or s.faces_on) or ctx.analysis is None:
             return
-        from vidx.people import VoicePrint
+        from vidx.people import FacePrint
         from vidx.people_sync import name_events
 
         a = ctx.analysis
         db = p.people
+        if s.voices_on:
+            self._voices(ctx)
+        if a.faces is None:
+            db.forget_faces(ctx.video_id)  # the video's events are replaced: faces found before go
+        else:
+            db.register_faces(ctx.video_id, [FacePrint(f.t, f.descriptor, f.score, f.box, f.thumb) for f in a.faces],
+                              a.faces_model, match=s.people_face_match, min_faces=s.people_face_min)
+        name_events(db, ctx.video_id, a.events, fresh=True)
+
+    def _voices(self, ctx: VideoContext) -> None:
+        from vidx.people import VoicePrint
+
+        a, db = ctx.analysis, self.p.people
+        assert a is not None
         if a.voices is None or not a.voices.speakers:
-            db.forget_video(ctx.video_id)  # the video's events are replaced: their old voices go
+            db.forget_voices(ctx.video_id)  # the video's events are replaced: their old voices go
             return
         starts = {eid: e.start_sec for e in a.events if (eid := e.event_id) in a.turns}
         prints = [VoicePrint(s.label, s.print, s.seconds, s.sample,
@@ -292,8 +308,7 @@ class PeopleStage(_Base):
                                    if lab == s.label and abs(starts[eid] - s.sample[0]) < 0.002), ""))
                   for s in a.voices.speakers]
         mapping = db.register_video(ctx.video_id, prints, a.turns, a.voices.model_id,
-                                    across=p.settings.people_voice_match)
-        name_events(db, ctx.video_id, a.events)
+                                    across=self.p.settings.people_voice_match)
         log.info("people: %d speaker(s) -> person %s", len(prints), ", ".join(str(v) for v in mapping.values()))
 
 

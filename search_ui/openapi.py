@@ -69,8 +69,9 @@ _PERSON: dict[str, Any] = {"type": "object", "required": ["id", "name", "has_voi
                                                          "thumbnail_url"], "properties": {
     "id": {"type": "integer"}, "name": {"type": "string", "description": "the given name, or 'Speaker N'"},
     "named": {"type": "boolean"}, "hidden": {"type": "boolean"}, "has_voice": {"type": "boolean"},
-    "has_face": {"type": "boolean", "description": "always false: faces are not recognised yet"},
-    "moments": {"type": "integer", "description": "lines spoken"}, "videos": {"type": "integer"},
+    "has_face": {"type": "boolean"},
+    "moments": {"type": "integer", "description": "lines spoken plus faces seen"}, "videos": {"type": "integer"},
+    "lines": {"type": "integer"}, "faces": {"type": "integer"},
     "speech_seconds": {"type": "number"}, "thumbnail_url": {"type": ["string", "null"]},
     "sample": {"type": ["object", "null"], "description": "a line to hear the voice: clip_url plays it"},
     "url": {"type": "string"}, "page_url": {"type": "string"},
@@ -345,6 +346,11 @@ def document() -> dict[str, Any]:
                 "delete": {"summary": "Delete a person and their voiceprints", "operationId": "delete_person",
                            "parameters": [_PID],
                            "responses": {"200": _json({"type": "object"}), **_errors(404)}}},
+            "/api/people/{pid}/thumbnail": {"get": {
+                "summary": "The person's face (a JPEG crop of their clearest face)", "operationId": "person_thumbnail",
+                "parameters": [_PID],
+                "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {"schema": {
+                    "type": "string", "format": "binary"}}}}, **_errors(404)}}},
             "/api/people/{pid}/merge": {"post": {
                 "summary": "Merge a person into another (the same person, found twice)", "operationId": "merge_person",
                 "parameters": [_PID],

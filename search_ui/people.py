@@ -35,23 +35,32 @@ def person_dict(p: Person) -> dict[str, Any]:
         sample = {"video_id": vid, "start_sec": a, "end_sec": b, "event_id": eid,
                   **clip_fields(eid, vid, "", a, b)}
     return {"id": p.id, "name": p.display, "named": p.name is not None, "hidden": p.hidden,
-            "has_voice": p.has_voice, "has_face": False, "moments": p.moments, "videos": p.videos,
-            "speech_seconds": p.seconds, "thumbnail_url": None, "sample": sample,
+            "has_voice": p.has_voice, "has_face": p.has_face, "moments": p.moments + p.faces, "videos": p.videos,
+            "lines": p.moments, "faces": p.faces, "speech_seconds": p.seconds,
+            "thumbnail_url": f"/api/people/{p.id}/thumbnail" if p.has_face else None, "sample": sample,
             "url": f"/api/people/{p.id}", "page_url": f"/people/{p.id}"}
 
 
 def moments_of(pid: int) -> list[dict[str, Any]]:
     """What the person said, across videos, in (video, time) order."""
+    from vidx.people_sync import FACE_SOURCES
     from vidx.search import Hit, hit_dict
 
     db, store = people_db(), services()["store"]
     by_video: dict[str, set[str]] = {}
     for vid, eid in db.moments(pid):
         by_video.setdefault(vid, set()).add(eid)
+    seen: dict[str, list[float]] = {}
+    for vid, t in db.seen(pid):
+        seen.setdefault(vid, []).append(t)
     out: list[dict[str, Any]] = []
-    for vid in sorted(by_video):
+    for vid in sorted(set(by_video) | set(seen)):
+        times = seen.get(vid, [])
         for e in store.events_for_video(vid):
-            if e.event_id in by_video[vid]:
+            said = e.event_id in by_video.get(vid, set())
+            shown = e.source in FACE_SOURCES and any(e.start_sec <= t < max(e.end_sec, e.start_sec + 0.01)
+                                                     for t in times)
+            if said or shown:
                 d = hit_dict(Hit(event=e, score=1.0))
                 for k in ("score", "scores", "highlights"):
                     d.pop(k, None)
@@ -96,6 +105,18 @@ def _json_body() -> dict[str, Any] | Any:
     if not isinstance(body, dict):
         return None
     return body
+
+
+@bp.get("/api/people/<int:pid>/thumbnail")
+def person_thumbnail(pid: int) -> Any:
+    from flask import Response
+
+    data = people_db().thumbnail(pid)
+    if not data:
+        return jsonify(error="no face of this person"), 404
+    resp = Response(data, mimetype="image/jpeg")
+    resp.headers["Cache-Control"] = "private, max-age=60"
+    return resp
 
 
 @bp.patch("/api/people/<int:pid>")

@@ -329,3 +329,68 @@ def _busy_layer(arr: np.ndarray, t: float, n: int, font: Any) -> None:
     nh, nw = h // 3, w // 4
     y0, x0 = h // 2 - 20, w // 2 + 40
     arr[y0: y0 + nh, x0: x0 + nw] = (90 + rng.integers(0, 50, (nh, nw, 1))).astype(np.uint8)
+
+
+def face_photo(name: str) -> Any:
+    """A real face photo that ships inside an installed package, as a PIL image: ``hopper``
+    (matplotlib's sample data) or ``astronaut`` (scikit-image's data, public domain). None
+    when the package is missing."""
+    import importlib.util
+
+    from PIL import Image
+
+    if name == "hopper":
+        spec = importlib.util.find_spec("matplotlib")
+        rel = "mpl-data/sample_data/grace_hopper.jpg"
+    else:
+        spec = importlib.util.find_spec("skimage")
+        rel = "data/astronaut.png"
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / rel
+    if not path.is_file():
+        return None
+    img = Image.open(path).convert("RGB")
+    if name == "astronaut":  # the photo's upper part: her face, not the mission patch
+        img = img.crop((100, 0, 412, 320))
+    return img
+
+
+def face_frame(photo: Any, scale: float, pos: tuple[float, float], brightness: float,
+               size: tuple[int, int] = (1280, 720), bg: tuple[int, int, int] = (40, 60, 90)) -> np.ndarray:
+    """A frame with ``photo`` at ``scale`` of the frame's height, placed at ``pos`` (0-1 each way)."""
+    from PIL import Image, ImageEnhance
+
+    w, h = size
+    frame = Image.new("RGB", size, bg)
+    if photo is not None:
+        ph = int(h * scale)
+        pw = int(photo.width * ph / photo.height)
+        im = ImageEnhance.Brightness(photo.resize((pw, ph))).enhance(brightness)
+        frame.paste(im, (int((w - pw) * pos[0]), int((h - ph) * pos[1])))
+    return np.asarray(frame)
+
+
+def make_face_video(path: Path, scenes: Sequence[tuple[float, str | None, float, tuple[float, float], float]],
+                    fps: int = 10, size: tuple[int, int] = (1280, 720)) -> Path:
+    """Scenes ``(seconds, photo name or None, scale, position, brightness)``, each a still picture
+    on its own background colour (a hard cut between scenes)."""
+    import av
+
+    colours = [(40, 60, 90), (90, 50, 40), (40, 90, 50), (80, 80, 30), (30, 30, 30)]
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("libx264", rate=fps)
+        st.width, st.height, st.pix_fmt = size[0], size[1], "yuv420p"
+        st.options = {"preset": "ultrafast", "g": str(fps)}
+        n = 0
+        for k, (secs, name, scale, pos, bright) in enumerate(scenes):
+            arr = face_frame(face_photo(name) if name else None, scale, pos, bright, size, colours[k % len(colours)])
+            for _ in range(int(round(secs * fps))):
+                frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
+                frame.pts, frame.time_base = n, Fraction(1, fps)
+                for pkt in st.encode(frame):
+                    out.mux(pkt)
+                n += 1
+        for pkt in st.encode():
+            out.mux(pkt)
+    return path

@@ -250,14 +250,17 @@ def cmd_people(args: argparse.Namespace, s: Settings) -> int:
             people = db.persons(include_hidden=args.all) if s.people_path.exists() else []
             if args.json:
                 print(json.dumps([{"id": p.id, "name": p.display, "named": p.name is not None, "hidden": p.hidden,
-                                   "moments": p.moments, "videos": p.videos, "speech_seconds": p.seconds}
+                                   "has_voice": p.has_voice, "has_face": p.has_face, "lines": p.moments,
+                                   "faces": p.faces, "videos": p.videos, "speech_seconds": p.seconds}
                                   for p in people], indent=2, ensure_ascii=False))
                 return 0
             if not people:
                 print("no people yet")
             for p in people:
-                print(f"{p.id:>5}  {p.display}{'  (hidden)' if p.hidden else ''}  {p.moments} line(s) in "
-                      f"{p.videos} video(s), {format_ts(p.seconds)} of speech")
+                what = [f"{p.moments} line(s), {format_ts(p.seconds)} of speech" if p.has_voice else "",
+                        f"seen {p.faces} time(s)" if p.has_face else ""]
+                print(f"{p.id:>5}  {p.display}{'  (hidden)' if p.hidden else ''}  "
+                      f"{'; '.join(w for w in what if w)} in {p.videos} video(s)")
             return 0
         if args.person is None:
             print(f"vidx people {args.action}: give the person's id (see vidx people list)", file=sys.stderr)
@@ -766,7 +769,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print the same JSON as POST /api/ask")
     folders(sp)
 
-    sp = add("people", cmd_people, "list, name, hide, merge and delete the people recognised by voice",
+    sp = add("people", cmd_people, "list, name, hide, merge and delete the people recognised by voice and face",
              epilog="Examples: vidx people list; vidx people rename 7 \"Ada Quill\"; vidx people merge 9 7 "
                     "(9 is the same person as 7); vidx people hide 3; vidx people delete 3 (deletes the "
                     "voiceprints). Search then finds them with person:\"Ada Quill\".")

@@ -138,6 +138,16 @@ class Settings(BaseSettings):
     people: Literal["auto", "off"] = Field(
         "auto", description="auto | off: recognise who speaks, across the library (off: no voiceprints are made).")
     people_voices: bool = Field(True, description="Recognise speakers by voice (needs speech: VIDX_ASR).")
+    people_faces: bool = Field(True, description="Recognise faces on sampled frames (the basic analyzer).")
+    people_face_interval: float = Field(
+        5.0, gt=0, description="Seconds between the frames of a scene read for faces (and each scene's first frame).")
+    people_face_detector: Literal["hog", "cnn"] = Field(
+        "hog", description="hog (fast, frontal faces) or cnn (finds more faces; seconds per frame on a CPU).")
+    people_face_match: float = Field(
+        0.45, gt=0, lt=2,
+        description="Face descriptor distance within which a face is a person already known (bench/people_bench.py).")
+    people_face_min: int = Field(
+        3, ge=1, description="Look-alike faces needed before unknown faces become a new person.")
     people_voice_split: float = Field(
         0.78, gt=0, lt=1,
         description="Cosine above which two lines of one video are one speaker (bench/people_bench.py).")
@@ -385,6 +395,10 @@ class Settings(BaseSettings):
     @property
     def voices_on(self) -> bool:
         return self.people == "auto" and self.people_voices
+
+    @property
+    def faces_on(self) -> bool:
+        return self.people == "auto" and self.people_faces
 
     @property
     def summaries_path(self) -> Path:

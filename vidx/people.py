@@ -1,4 +1,4 @@
-"""People: voices (and later faces) recognised across the library, named once.
+"""People: voices and faces recognised across the library, named once.
 
 One SQLite file, ``people.sqlite3`` in the data folder, written by the daemon (new voices)
 and by the web UI and CLI (names, merges, hiding, deletion):
@@ -7,6 +7,10 @@ and by the web UI and CLI (names, merges, hiding, deletion):
 * ``voices`` — one voiceprint per speaker of a video (a 256-d unit vector), the person it
   belongs to, its speech time and a sample line to play;
 * ``turns`` — which voice speaks each speech event;
+* ``faces`` — each face found on a sampled frame: its descriptor (128-d), second, crop, and
+  the person it belongs to (none while it waits for look-alikes);
+* ``written`` — the face names last written into each non-speech event (so a new name
+  replaces the old one and leaves the names a VLM wrote alone);
 * ``pending`` — videos whose stored events must be given new names (after a rename, merge,
   hide or delete); the daemon rewrites them (:func:`vidx.people_sync.apply_names`).
 
@@ -32,6 +36,8 @@ from vidx.sqlite import connect
 
 log = logging.getLogger("vidx.people")
 
+DEFAULT_FACE_MATCH = 0.45  # descriptor distance: one person's photos <= 0.26, two people >= 0.61 (bench/people_bench.py)
+DEFAULT_FACE_MIN = 3  # faces that wait unassigned until this many look alike: then they are a new person
 DEFAULT_ACROSS = 0.85  # cosine between voiceprints of one voice in two videos (bench/people_bench.py)
 MAX_NAME = 120
 
@@ -64,6 +70,21 @@ CREATE TABLE IF NOT EXISTS turns(
 CREATE INDEX IF NOT EXISTS turns_video ON turns(video_id);
 CREATE INDEX IF NOT EXISTS turns_voice ON turns(voice_id);
 CREATE TABLE IF NOT EXISTS pending(video_id TEXT PRIMARY KEY, since REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS faces(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    video_id TEXT NOT NULL,
+    t REAL NOT NULL,
+    descriptor BLOB NOT NULL,
+    score REAL NOT NULL,
+    box TEXT NOT NULL,
+    thumb BLOB,
+    person_id INTEGER,
+    model TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS faces_video ON faces(video_id);
+CREATE INDEX IF NOT EXISTS faces_person ON faces(person_id);
+CREATE TABLE IF NOT EXISTS written(event_id TEXT PRIMARY KEY, video_id TEXT NOT NULL, names TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS written_video ON written(video_id);
 """
 
 
@@ -85,11 +106,21 @@ class VoicePrint:
 
 
 @dataclass
+class FacePrint:
+    t: float
+    descriptor: np.ndarray
+    score: float
+    box: tuple[int, int, int, int]
+    thumb: bytes = b""
+
+
+@dataclass
 class Person:
     id: int
     name: str | None
     hidden: bool
     voices: int
+    faces: int
     videos: int
     moments: int
     seconds: float
@@ -102,6 +133,10 @@ class Person:
     @property
     def has_voice(self) -> bool:
         return self.voices > 0
+
+    @property
+    def has_face(self) -> bool:
+        return self.faces > 0
 
 
 def display_name(pid: int, name: str | None) -> str:
@@ -213,7 +248,8 @@ class PeopleDB:
     def _drop_empty(self, c: Any, pids: Iterable[int]) -> None:
         """Unnamed persons left without any voice are forgotten."""
         for pid in pids:
-            left = c.execute("SELECT COUNT(*) FROM voices WHERE person_id = ?", (pid,)).fetchone()[0]
+            left = c.execute("SELECT (SELECT COUNT(*) FROM voices WHERE person_id = ?) + "
+                             "(SELECT COUNT(*) FROM faces WHERE person_id = ?)", (pid, pid)).fetchone()[0]
             if not left:
                 c.execute("DELETE FROM persons WHERE id = ? AND name IS NULL", (pid,))
 
@@ -224,9 +260,13 @@ class PeopleDB:
             c = self._conn()
             c.execute("BEGIN IMMEDIATE")
             try:
-                pids = {r[0] for r in c.execute("SELECT person_id FROM voices WHERE video_id = ?", (video_id,))}
+                pids = {r[0] for r in c.execute("SELECT person_id FROM voices WHERE video_id = ? UNION "
+                                                "SELECT person_id FROM faces WHERE video_id = ? AND person_id "
+                                                "IS NOT NULL", (video_id, video_id))}
                 c.execute("DELETE FROM turns WHERE video_id = ?", (video_id,))
                 c.execute("DELETE FROM voices WHERE video_id = ?", (video_id,))
+                c.execute("DELETE FROM faces WHERE video_id = ?", (video_id,))
+                c.execute("DELETE FROM written WHERE video_id = ?", (video_id,))
                 c.execute("DELETE FROM pending WHERE video_id = ?", (video_id,))
                 self._drop_empty(c, pids)
                 c.execute("COMMIT")
@@ -246,12 +286,135 @@ class PeopleDB:
         """{speech event id: the names its people field holds} (hidden people: none)."""
         return {eid: ([] if hidden else [name]) for eid, (_pid, name, hidden) in self.speakers_of(video_id).items()}
 
+    def forget_voices(self, video_id: str) -> None:
+        """The video was analysed again without voices: its voices and turns go."""
+        self.register_video(video_id, [], {}, "")
+
+    def forget_faces(self, video_id: str) -> None:
+        """The video was analysed again without faces: its faces go."""
+        with self._lock:
+            c = self._conn()
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                pids = {r[0] for r in c.execute("SELECT person_id FROM faces WHERE video_id = ? AND person_id "
+                                                "IS NOT NULL", (video_id,))}
+                c.execute("DELETE FROM faces WHERE video_id = ?", (video_id,))
+                self._drop_empty(c, pids)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def register_faces(self, video_id: str, faces: Sequence[FacePrint], model: str,
+                       match: float = DEFAULT_FACE_MATCH, min_faces: int = DEFAULT_FACE_MIN) -> None:
+        """Replace the video's faces and place them in the library, as Immich does: a face joins
+        the person of the nearest known face within ``match``; faces that match no one wait
+        until ``min_faces`` of them (from any videos) look alike, and then become a new person.
+        Other videos whose waiting faces became a person get their names (pending)."""
+        with self._lock:
+            c = self._conn()
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                old = {r[0] for r in c.execute("SELECT person_id FROM faces WHERE video_id = ? AND person_id "
+                                               "IS NOT NULL", (video_id,))}
+                c.execute("DELETE FROM faces WHERE video_id = ?", (video_id,))
+                known = [(int(r[0]), np.frombuffer(r[1], dtype=np.float32)) for r in c.execute(
+                    "SELECT person_id, descriptor FROM faces WHERE person_id IS NOT NULL AND model = ?", (model,))]
+                kp = np.array([k[0] for k in known], dtype=np.int64)
+                km = np.stack([k[1] for k in known]) if known else np.zeros((0, 128), dtype=np.float32)
+                for f in faces:
+                    d = np.asarray(f.descriptor, dtype=np.float32)
+                    pid = None
+                    if len(km):
+                        dist = np.linalg.norm(km - d, axis=1)
+                        j = int(np.argmin(dist))
+                        if dist[j] <= match:
+                            pid = int(kp[j])
+                    c.execute("INSERT INTO faces(video_id, t, descriptor, score, box, thumb, person_id, model) "
+                              "VALUES (?,?,?,?,?,?,?,?)",
+                              (video_id, float(f.t), d.tobytes(), float(f.score), ",".join(map(str, f.box)),
+                               f.thumb or None, pid, model))
+                self._cluster_waiting(c, model, match, min_faces, video_id)
+                self._drop_empty(c, old)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def _cluster_waiting(self, c: Any, model: str, match: float, min_faces: int, video_id: str) -> None:
+        rows = list(c.execute("SELECT id, video_id, descriptor FROM faces WHERE person_id IS NULL AND model = ?",
+                              (model,)))
+        if len(rows) < min_faces:
+            return
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        vids = [r[1] for r in rows]
+        m = np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
+        dist = np.linalg.norm(m[:, None, :] - m[None, :, :], axis=2) if len(rows) <= 4000 else None
+        free = np.ones(len(rows), dtype=bool)
+        touched: set[str] = set()
+        now = time.time()
+        while True:
+            if dist is None:
+                break
+            near = (dist <= match) & free[None, :] & free[:, None]
+            counts = near.sum(axis=1)
+            i = int(np.argmax(counts))
+            if counts[i] < min_faces:
+                break
+            members = np.flatnonzero(near[i])
+            pid = int(c.execute("INSERT INTO persons(name, hidden, created_at) VALUES (NULL, 0, ?)",
+                                (now,)).lastrowid)
+            c.executemany("UPDATE faces SET person_id = ? WHERE id = ?", [(pid, int(ids[j])) for j in members])
+            free[members] = False
+            touched.update(vids[j] for j in members)
+        for v in touched - {video_id}:
+            c.execute("INSERT OR REPLACE INTO pending(video_id, since) VALUES (?, ?)", (v, now))
+
+    def faces_of(self, video_id: str) -> list[tuple[float, int, str, bool]]:
+        """(second, person id, display name, hidden) of each recognised face in the video."""
+        return [(float(r[0]), int(r[1]), display_name(int(r[1]), r[2]), bool(r[3])) for r in self._rows(
+            "SELECT f.t, p.id, p.name, p.hidden FROM faces f JOIN persons p ON p.id = f.person_id "
+            "WHERE f.video_id = ? ORDER BY f.t", (video_id,))]
+
+    def written_of(self, video_id: str) -> dict[str, list[str]]:
+        """Face names vidx last wrote into each non-speech event of the video."""
+        import json
+
+        return {r[0]: list(json.loads(r[1])) for r in self._rows("SELECT event_id, names FROM written WHERE "
+                                                                "video_id = ?", (video_id,))}
+
+    def set_written(self, video_id: str, names: dict[str, list[str]]) -> None:
+        import json
+
+        with self._lock:
+            c = self._conn()
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                c.execute("DELETE FROM written WHERE video_id = ?", (video_id,))
+                c.executemany("INSERT INTO written(event_id, video_id, names) VALUES (?,?,?)",
+                              [(k, video_id, json.dumps(v)) for k, v in names.items() if v])
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+
+    def thumbnail(self, pid: int) -> bytes | None:
+        rows = self._rows("SELECT thumb FROM faces WHERE person_id = ? AND thumb IS NOT NULL "
+                          "ORDER BY score DESC LIMIT 1", (pid,))
+        return bytes(rows[0][0]) if rows else None
+
+    def seen(self, pid: int) -> list[tuple[str, float]]:
+        """(video id, second) of each face of the person."""
+        return [(r[0], float(r[1])) for r in self._rows(
+            "SELECT video_id, t FROM faces WHERE person_id = ? ORDER BY video_id, t", (pid,))]
+
     # -- pending name updates -------------------------------------------------------------
     def _mark(self, c: Any, pids: Iterable[int]) -> None:
         now = time.time()
         for pid in pids:
             c.execute("INSERT OR REPLACE INTO pending(video_id, since) SELECT DISTINCT video_id, ? FROM voices "
-                      "WHERE person_id = ?", (now, pid))
+                      "WHERE person_id = ? UNION SELECT DISTINCT video_id, ? FROM faces WHERE person_id = ?",
+                      (now, pid, now, pid))
 
     def pending(self) -> list[tuple[str, float]]:
         """(video id, since) of the videos whose events wait for new names, oldest first."""
@@ -264,16 +427,20 @@ class PeopleDB:
     # -- the user: list, name, hide, merge, delete ------------------------------------------
     def persons(self, include_hidden: bool = True) -> list[Person]:
         rows = self._rows(
-            "SELECT p.id, p.name, p.hidden, COUNT(DISTINCT v.id), COUNT(DISTINCT v.video_id), "
-            "COALESCE(SUM(v.seconds), 0), (SELECT COUNT(*) FROM turns t JOIN voices v2 ON v2.id = t.voice_id "
-            "WHERE v2.person_id = p.id) FROM persons p LEFT JOIN voices v ON v.person_id = p.id "
-            "GROUP BY p.id ORDER BY p.name IS NULL, COALESCE(SUM(v.seconds), 0) DESC, p.id")
+            "SELECT p.id, p.name, p.hidden, "
+            "(SELECT COUNT(*) FROM voices v WHERE v.person_id = p.id), "
+            "(SELECT COUNT(*) FROM (SELECT video_id FROM voices WHERE person_id = p.id UNION "
+            " SELECT video_id FROM faces WHERE person_id = p.id)), "
+            "(SELECT COALESCE(SUM(seconds), 0) FROM voices v WHERE v.person_id = p.id), "
+            "(SELECT COUNT(*) FROM turns t JOIN voices v2 ON v2.id = t.voice_id WHERE v2.person_id = p.id), "
+            "(SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id) "
+            "FROM persons p ORDER BY p.name IS NULL, 6 DESC, 8 DESC, p.id")
         samples = {int(r[0]): (r[1], float(r[2]), float(r[3]), r[4]) for r in self._rows(
             "SELECT person_id, video_id, sample_start, sample_end, sample_event FROM voices v WHERE seconds = "
             "(SELECT MAX(seconds) FROM voices v2 WHERE v2.person_id = v.person_id)")}
-        out = [Person(id=int(r[0]), name=r[1], hidden=bool(r[2]), voices=int(r[3]), videos=int(r[4]),
-                      seconds=round(float(r[5]), 1), moments=int(r[6]), sample=samples.get(int(r[0])))
-               for r in rows]
+        out = [Person(id=int(r[0]), name=r[1], hidden=bool(r[2]), voices=int(r[3]), faces=int(r[7]),
+                      videos=int(r[4]), seconds=round(float(r[5]), 1), moments=int(r[6]),
+                      sample=samples.get(int(r[0]))) for r in rows]
         return [p for p in out if include_hidden or not p.hidden]
 
     def person(self, pid: int) -> Person:
@@ -337,6 +504,7 @@ class PeopleDB:
                 c.execute("UPDATE persons SET name = COALESCE(name, (SELECT name FROM persons WHERE id = ?)) "
                           "WHERE id = ?", (pid, into))
                 c.execute("UPDATE voices SET person_id = ? WHERE person_id = ?", (into, pid))
+                c.execute("UPDATE faces SET person_id = ? WHERE person_id = ?", (into, pid))
                 c.execute("DELETE FROM persons WHERE id = ?", (pid,))
                 c.execute("COMMIT")
             except BaseException:
@@ -350,16 +518,19 @@ class PeopleDB:
             c.execute("BEGIN IMMEDIATE")
             try:
                 self._exists(c, pid)
-                n = c.execute("SELECT COUNT(*) FROM voices WHERE person_id = ?", (pid,)).fetchone()[0]
-                mine = c.execute("SELECT COUNT(*) FROM voices WHERE person_id = ? AND video_id = ?",
-                                 (pid, video_id)).fetchone()[0]
+                n = c.execute("SELECT COUNT(*) FROM (SELECT video_id FROM voices WHERE person_id = ? UNION ALL "
+                              "SELECT video_id FROM faces WHERE person_id = ?)", (pid, pid)).fetchone()[0]
+                mine = c.execute("SELECT COUNT(*) FROM (SELECT video_id FROM voices WHERE person_id = ? AND "
+                                 "video_id = ? UNION ALL SELECT video_id FROM faces WHERE person_id = ? AND "
+                                 "video_id = ?)", (pid, video_id, pid, video_id)).fetchone()[0]
                 if not mine:
-                    raise PeopleError(f"person {pid} has no voice in video {video_id}")
+                    raise PeopleError(f"person {pid} is not heard or seen in video {video_id}")
                 if mine == n:
                     raise PeopleError("that is all the person has: nothing to split off")
                 new = int(c.execute("INSERT INTO persons(name, hidden, created_at) VALUES (NULL, 0, ?)",
                                     (time.time(),)).lastrowid)
                 c.execute("UPDATE voices SET person_id = ? WHERE person_id = ? AND video_id = ?", (new, pid, video_id))
+                c.execute("UPDATE faces SET person_id = ? WHERE person_id = ? AND video_id = ?", (new, pid, video_id))
                 self._mark(c, [new])
                 c.execute("COMMIT")
             except BaseException:
@@ -378,6 +549,7 @@ class PeopleDB:
                 vids = [r[0] for r in c.execute("SELECT id FROM voices WHERE person_id = ?", (pid,))]
                 c.executemany("DELETE FROM turns WHERE voice_id = ?", [(v,) for v in vids])
                 c.execute("DELETE FROM voices WHERE person_id = ?", (pid,))
+                c.execute("DELETE FROM faces WHERE person_id = ?", (pid,))
                 c.execute("DELETE FROM persons WHERE id = ?", (pid,))
                 c.execute("COMMIT")
             except BaseException:

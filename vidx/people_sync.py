@@ -37,17 +37,41 @@ class TextEmbedder(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
 
-def name_events(db: PeopleDB, video_id: str, events: list[Event]) -> list[Event]:
-    """Set the speaker's name on the video's speech events; returns those that changed."""
+FACE_SOURCES = ("scene", "vlm")  # events that show a picture: the people seen in it are named there
+
+
+def name_events(db: PeopleDB, video_id: str, events: list[Event], fresh: bool = False) -> list[Event]:
+    """Set the speaker's name on the video's speech events and the names of the faces seen on
+    its scene (and VLM) events; returns the events that changed. Names a VLM wrote stay: only
+    the face names vidx itself wrote before are replaced (``fresh``: the events were just
+    made, nothing was written into them yet)."""
     names = db.names_of(video_id)
+    seen = [(t, name) for t, _pid, name, hidden in db.faces_of(video_id) if not hidden]
+    before = {} if fresh else db.written_of(video_id)
+    written: dict[str, list[str]] = {}
     changed = []
     for e in events:
-        if e.source != "speech":
+        if e.source == "speech":
+            want = names.get(e.event_id, [])
+        elif e.source in FACE_SOURCES:
+            end = max(e.end_sec, e.start_sec + 0.01)
+            faces: list[str] = []
+            for t, name in seen:
+                if e.start_sec <= t < end and name not in faces:
+                    faces.append(name)
+            old = set(before.get(e.event_id, []))
+            base = [p for p in e.people if p not in old]
+            added = [n for n in faces if n not in base]
+            want = base + added
+            if added:
+                written[e.event_id] = added
+        else:
             continue
-        want = names.get(e.event_id, [])
         if e.people != want:
             e.people = list(want)
             changed.append(e)
+    if written or before or fresh:
+        db.set_written(video_id, written)
     return changed
 
 

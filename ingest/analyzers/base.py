@@ -52,6 +52,8 @@ class Analysis:
     busy: dict[str, float] = field(default_factory=dict)  # seconds each part of the analysis worked (they overlap)
     voices: Any = None  # ingest.people.diarize.Diarization of the speech, when voices are recognised
     turns: dict[str, int] = field(default_factory=dict)  # speech event id -> speaker label
+    faces: list[Any] | None = None  # ingest.people.faces.Face found on sampled frames; None: not looked for
+    faces_model: str = ""
 
 
 class Analyzer(Protocol):

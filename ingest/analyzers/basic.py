@@ -28,6 +28,7 @@ import numpy as np
 
 from ingest.analyzers.base import Analysis, AnalysisError, ProgressFn, VideoJob
 from ingest.analyzers.ocr import OCR_WIDTH, InlineOcr, OcrEngine, OcrWorker, TextReader, TextRegions
+from ingest.people.faces import FACE_WIDTH, FaceModelError, FaceWorker, load_faces
 from ingest.sampling import Sample, changed_fraction, iter_samples
 from ingest.speech.events import speaker_turns, speech_events, spoken_between
 from ingest.speech.recognizer import Transcript
@@ -184,20 +185,27 @@ class BasicAnalyzer:
                 return self.read_text(rgb, regions)
 
             reader = OcrWorker(read) if s.overlap else InlineOcr(read)
+        faces = self._face_worker()
         try:
-            decoded = self._decode(job, duration, cues, reader, progress)
+            decoded = self._decode(job, duration, cues, reader, progress, faces)
             if reader is not None:
                 progress(0.95, "reading on-screen text")
             texts = reader.finish() if reader is not None else {}
+            found = faces.finish() if faces is not None else None
         except BaseException:
             if reader is not None:
                 reader.abandon()
+            if faces is not None:
+                faces.abandon()
             raise
         scenes = _apply_text(decoded, texts, s.min_scene_seconds)
         transcript = speech.wait(lambda f, msg: progress(0.95 + 0.05 * f, msg))
         busy = {"decode": decoded.decode_s, "scenes": decoded.scenes_s}
         if reader is not None:
             busy["ocr"] = reader.busy
+        if faces is not None:
+            busy["faces"] = faces.busy
+            log.info("faces: %d found on %d frame(s)", len(found or []), faces.frames)
             log.info("OCR: %d text line(s) recognised, %d unchanged line(s) kept from the read before",
                      regions.recognised, regions.reused)
         if getattr(speech, "busy", 0.0):
@@ -210,12 +218,25 @@ class BasicAnalyzer:
         analysis.warnings.extend(decoded.warnings)
         analysis.warnings.extend(cue_notes)
         analysis.busy = {k: round(v, 3) for k, v in busy.items()}
+        if faces is not None:
+            analysis.faces, analysis.faces_model = found, faces.reader.model_id
         if speech.note:
             analysis.notes.append(speech.note)
         return analysis
 
+    def _face_worker(self) -> FaceWorker | None:
+        """Faces are read beside the decoding when people are on and the models are installed."""
+        s = self.settings
+        if not s.faces_on:
+            return None
+        try:
+            return FaceWorker(load_faces(s.people_face_detector))
+        except FaceModelError as exc:
+            log.warning("faces are not recognised: %s", exc)
+            return None
+
     def _decode(self, job: VideoJob, duration: float, cues: list[Cue], reader: TextReader | None,
-                progress: ProgressFn) -> _Pass:
+                progress: ProgressFn, faces: FaceWorker | None = None) -> _Pass:
         """One pass over the sampled frames: scene cuts, thumbnails, and frames handed to OCR.
         Which frames go to OCR depends on the pictures only, never on what OCR read, so the
         overlapped and the sequential runs read the same frames."""
@@ -229,6 +250,7 @@ class BasicAnalyzer:
         read_sig: np.ndarray | None = None
         read_t = -1e9
         pending: Sample | None = None  # a new scene's first frame, read if the scene ends before it settles
+        face_t = -1e9  # when the current scene was last read for faces
         last_t = 0.0
         n = 0
 
@@ -269,6 +291,7 @@ class BasicAnalyzer:
                     scenes.append(_Scene(start=t))
                     cur = scenes[-1]
                     pending = sample
+                    face_t = -1e9
                 prev_hist = hist
                 # the thumbnail: the scene's first frame, replaced once by one ~0.5 s in
                 if cur.thumb is None or (not cur.settled and t - cur.start >= 0.5):
@@ -280,6 +303,11 @@ class BasicAnalyzer:
                             submit(sample, len(scenes) - 1, False)
                 elif reader is not None and cur.settled and t - read_t >= s.ocr_interval:
                     submit(sample, len(scenes) - 1, True)  # a long scene: has its text changed?
+                if faces is not None and cur.settled and t - face_t >= s.people_face_interval:
+                    face_t = t  # the scene's settled first frame, then every VIDX_PEOPLE_FACE_INTERVAL seconds
+                    w, h = sample.frame.width, sample.frame.height
+                    fw = min(FACE_WIDTH, w)
+                    faces.submit(t, sample.rgb(fw, max(2, int(h * fw / w) // 2 * 2)))
                 while next_cue < len(cue_thumb_t) and cue_thumb_t[next_cue] <= t + 0.5 / s.scene_fps:
                     out.cue_thumbs[next_cue] = jpeg_bytes(sample.rgb(), THUMB_WIDTH)
                     next_cue += 1
