@@ -1,4 +1,5 @@
-"""Speakers: how well vidx tells voices apart within a video and finds a voice again across videos.
+"""People: how well vidx tells voices apart within a video and finds a voice again across
+videos, and how well it finds and groups real faces.
 
 Generated meetings: synthetic voices (espeak-ng) take turns with different sentences; the
 lines vidx gets are the turns (as the speech recogniser returns sentences). Measured with
@@ -176,6 +177,62 @@ def run(n_meetings: int = 10, lines_per: int = 12, seed: int = 7, quick: bool = 
     return results
 
 
+def faces(quick: bool = False) -> dict[str, Any]:
+    """Real face photos (matplotlib's Grace Hopper, scikit-image's astronaut) placed at different
+    sizes, positions and brightness on 1280x720 frames, read as the analyzer reads them (640 px),
+    each frame registered as a video of its own into a fresh library."""
+    from ingest.people.faces import FACE_WIDTH, load_faces
+    from tests.media import face_frame, face_photo
+    from vidx.people import FacePrint, PeopleDB
+
+    photos = {n: face_photo(n) for n in ("hopper", "astronaut")}
+    if any(p is None for p in photos.values()):
+        return {"skipped": True, "reason": "matplotlib and scikit-image (the photos) are not installed"}
+    from PIL import Image
+
+    reader = load_faces("hog")
+    scales = [0.3, 0.6] if quick else [0.25, 0.35, 0.5, 0.7]
+    spots = [(0.0, 0.0), (1.0, 1.0)] if quick else [(0.0, 0.0), (0.5, 0.5), (1.0, 1.0), (0.2, 0.9)]
+    lights = [0.8, 1.2] if quick else [0.6, 0.85, 1.0, 1.3]
+    found: dict[str, list[Any]] = {n: [] for n in photos}
+    frames = 0
+    t0 = time.perf_counter()
+    for name, photo in photos.items():
+        for sc in scales:
+            for pos in spots:
+                for b in lights:
+                    rgb = face_frame(photo, sc, pos, b)
+                    small = np.asarray(Image.fromarray(rgb).resize((FACE_WIDTH, FACE_WIDTH * 9 // 16)))
+                    fs = reader.faces(small, 0.0)
+                    frames += 1
+                    if fs:
+                        found[name].append(max(fs, key=lambda f: f.score))
+    secs = time.perf_counter() - t0
+    out: dict[str, Any] = {"frames": frames, "ms_per_frame": round(1000 * secs / frames, 1),
+                           "detected": {n: f"{len(v)}/{frames // 2}" for n, v in found.items()}}
+    d = {n: np.stack([f.descriptor for f in v]) for n, v in found.items() if v}
+    if len(d) == 2:
+        h, a = d["hopper"], d["astronaut"]
+        dist = lambda x, y: np.linalg.norm(x[:, None] - y[None], axis=2)  # noqa: E731
+        out["same_person_max_distance"] = round(float(max(dist(h, h).max(), dist(a, a).max())), 3)
+        out["two_people_min_distance"] = round(float(dist(h, a).min()), 3)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = PeopleDB(Path(tmp) / "people.sqlite3")
+        owner: dict[str, set[int]] = {n: set() for n in found}
+        for name, fs in found.items():
+            for k, f in enumerate(fs):
+                db.register_faces(f"{name}{k}", [FacePrint(0.0, f.descriptor, f.score, f.box)], reader.model_id)
+        for name, fs in found.items():
+            for k in range(len(fs)):
+                owner[name].update(pid for _, pid, _, _ in db.faces_of(f"{name}{k}"))
+        out["people_per_photo"] = {n: len(v) for n, v in owner.items()}
+        out["photos_merged"] = bool(owner["hopper"] & owner["astronaut"])
+        out["waiting_unassigned"] = sum(len(fs) for fs in found.values()) - sum(
+            len(db.faces_of(f"{n}{k}")) for n, fs in found.items() for k in range(len(fs)))
+        db.close()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--meetings", type=int, default=10)
@@ -183,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path)
     a = ap.parse_args(argv)
     res = run(a.meetings, quick=a.quick)
+    res["faces"] = faces(a.quick)
     text = json.dumps(res, indent=2)
     if a.out:
         a.out.write_text(text)

@@ -15,14 +15,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchio import last_json  # noqa: E402
 
 RUN_LABELS = {
-    "cpu": "CPU path, no speech (vidx)",
-    "cpu_sequential": "CPU path, no speech: every frame decoded, OCR after (baseline)",
-    "cpu_no_ocr": "CPU path without OCR",
-    "whole": "everything, speech included",
+    "cpu": "CPU path, no speech, faces read (vidx)",
+    "cpu_sequential": "CPU path, no speech, no people: every frame decoded, OCR after (baseline)",
+    "cpu_no_ocr": "CPU path without OCR or people",
+    "whole": "everything: speech, speakers and faces",
+    "whole_no_people": "everything but people (VIDX_PEOPLE=off)",
 }
 SHORT = {"cpu": "vidx CPU path", "cpu_sequential": "sequential (baseline)", "cpu_no_ocr": "without OCR",
-         "whole": "with speech"}
-STAGES = ["analyse.decode", "analyse.scenes", "analyse.ocr", "analyse.speech", "thumbnails", "embed", "store"]
+         "whole": "with speech + people", "whole_no_people": "with speech"}
+STAGES = ["analyse.decode", "analyse.scenes", "analyse.ocr", "analyse.faces", "analyse.speech", "thumbnails",
+          "people", "embed", "store"]
 
 
 def _load(folder: Path, name: str) -> dict[str, Any] | None:
@@ -131,6 +133,14 @@ def people_section(p: dict[str, Any]) -> list[str]:
            "different voices merged | people |", "|---|---|---|---|"]
     for k, v in p["across"].items():
         md.append(f"| {k} | {v['same_voice_one_person']} | {v['different_voices_merged']} | {v['persons']} |")
+    f = p.get("faces") or {}
+    if f and not f.get("skipped"):
+        md += ["", f"Faces: {f['frames']} frames of two real photos (matplotlib's Grace Hopper, scikit-image's astronaut) "
+               "at different sizes, positions and brightness, read at 640 px with the HOG detector: detected "
+               f"{', '.join(f'{k} {v}' for k, v in f['detected'].items())}; one person's photos at most "
+               f"{f.get('same_person_max_distance')} apart, the two people at least {f.get('two_people_min_distance')} "
+               f"(VIDX_PEOPLE_FACE_MATCH 0.45); people per photo {f['people_per_photo']}, photos merged: "
+               f"{'yes' if f['photos_merged'] else 'no'}; {f['ms_per_frame']} ms per frame."]
     return md + [""]
 
 

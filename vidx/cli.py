@@ -497,6 +497,8 @@ def _reindex(args: argparse.Namespace, s: Settings) -> int:
     embedder = load_embedder(s.embed_model, s.embed_batch_size, s.embed_device)
     if args.embed_only:
         return _reembed_store(args, store, embedder)
+    if args.people:
+        return _reindex_people(args, s, rows, store, embedder)
     rebuild = args.rebuild or not store.schema_matches(embedder.model_id, embedder.dims)
     if rebuild and args.only_other:
         print(f"vidx reindex: the store must be rebuilt for {embedder.model_id} ({embedder.dims} dims), which "
@@ -529,6 +531,37 @@ def _reindex(args: argparse.Namespace, s: Settings) -> int:
                   file=sys.stderr)
             return 1
         print(store.finish_rebuild(target, keep_old=args.keep_old))
+    return 1 if failed else 0
+
+
+def _reindex_people(args: argparse.Namespace, s: Settings, rows: list[Any], store: Any, embedder: Any) -> int:
+    """``vidx reindex --people``: speakers and faces from what is stored (no speech recognition, no VLM)."""
+    from ingest.people.backfill import people_for_video
+    from vidx.people import PeopleDB
+    from vidx.people_sync import sync_pending
+
+    if s.people == "off":
+        print("vidx reindex --people: VIDX_PEOPLE=off", file=sys.stderr)
+        return 2
+    db = PeopleDB(s.people_path)
+    todo = [r for r in rows if r.state == "done" and r.video_id and Path(r.path).exists()]
+    seen: set[str] = set()
+    failed = 0
+    for i, r in enumerate(todo, 1):
+        if r.video_id in seen:  # a copy of content already done
+            continue
+        seen.add(r.video_id)
+        try:
+            sp, fc, n = people_for_video(s, db, store, lambda: embedder, r.video_id, Path(r.path))
+        except Exception as exc:  # noqa: BLE001 (one video's failure is reported, the others go on)
+            failed += 1
+            print(f"[{i}/{len(todo)}] {Path(r.path).name}: failed: {exc}", file=sys.stderr)
+            continue
+        if not args.quiet:
+            print(f"[{i}/{len(todo)}] {Path(r.path).name}: {sp} speaker(s), {fc} face(s), {n} event(s) named")
+    sync_pending(db, store, lambda: embedder)  # videos whose waiting faces became a person meanwhile
+    people = db.persons()
+    print(f"{len(people)} people in the library (vidx people list)")
     return 1 if failed else 0
 
 
@@ -823,6 +856,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "working meanwhile); the embedded store is emptied and refilled in place.")
     sp.add_argument("--analyzer", choices=[n for n in analyzer_names() if n != "auto"],
                     help="analyse with this analyzer")
+    sp.add_argument("--people", action="store_true",
+                    help="only find speakers and faces in the indexed videos, from their stored events and files "
+                         "(no speech recognition, no VLM, nothing else re-analysed)")
     sp.add_argument("--only-other", action="store_true",
                     help="only videos made by another analyzer than --analyzer")
     sp.add_argument("--rebuild", action="store_true",

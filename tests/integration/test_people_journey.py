@@ -135,3 +135,14 @@ def test_people_off_makes_no_voiceprints(tmp_path: Path) -> None:
     assert not (tmp_path / "data" / "people.sqlite3").exists()
     out = json.loads(vidx(env, "search", "warehouse inventory", "--json").stdout)
     assert out["total"] >= 1 and all(not h["people"] for h in out["hits"])
+    # the upgrade path: people turned on later, found from what is stored (no speech recognition again)
+    env.pop("VIDX_PEOPLE")
+    again = vidx(env, "reindex", "--people")
+    assert again.returncode == 0 and "2 speaker(s)" in again.stdout, again.stdout + again.stderr
+    people = json.loads(vidx(env, "people", "list", "--json").stdout)
+    assert sorted(p["lines"] for p in people) == [len(OTHER_A[1]), len(ADA_LINES_A)]
+    ada = next(p for p in people if p["lines"] == len(ADA_LINES_A))
+    found = json.loads(vidx(env, "search", f'person:"{ada["name"]}"', "--json").stdout)
+    assert found["total"] == len(ADA_LINES_A)
+    ada_times = [t for t, _, v in a if v == ADA]
+    assert all(any(abs(h["start_sec"] - t) <= 1.0 for t in ada_times) for h in found["hits"]), found["hits"]
