@@ -107,6 +107,18 @@ def build_server(settings: Settings) -> Any:
             line["video_url"] = api.link(f"/videos/{video_id}?t={line['start_sec']:.2f}")
         return res  # type: ignore[no-any-return]
 
+    @server.tool()
+    def list_people() -> dict[str, Any]:
+        """The people vidx recognises by voice and face: id, name ("Speaker N" until named),
+        lines spoken, times seen, videos. Search one with search('person:"Name"') or ask(person=...)."""
+        res = api.call("GET", "/api/people")
+        for p in res.get("people", []):
+            p.pop("sample", None)
+            p["page_url"] = api.link(p["page_url"])
+            if p.get("thumbnail_url"):
+                p["thumbnail_url"] = api.link(p["thumbnail_url"])
+        return res  # type: ignore[no-any-return]
+
     return server
 
 

@@ -49,10 +49,17 @@ def test_an_mcp_client_lists_the_tools_and_searches_and_asks_over_stdio(
     from mcp import Client, StdioServerParameters
 
     _library(settings, real_embedder)
+    import numpy as np
+
+    from vidx.people import PeopleDB, VoicePrint
+
+    people = PeopleDB(settings.people_path)
+    people.register_video("ab" * 16, [VoicePrint(0, np.ones(256, dtype=np.float32) / 16, 4.0, (9.0, 12.0))], {}, "m")
+    people.rename(people.persons()[0].id, "Ada Quill")
     params = StdioServerParameters(command=sys.executable, args=["-m", "vidx", "mcp"], env=_env(settings),
                                    cwd=str(settings.data_dir.parent))
 
-    async def session() -> tuple[list[str], dict[str, Any], dict[str, Any], dict[str, Any], Any]:
+    async def session() -> tuple[list[str], dict[str, Any], dict[str, Any], dict[str, Any], Any, dict[str, Any]]:
         async with Client(params, read_timeout_seconds=120) as client:
             tools = [t.name for t in (await client.list_tools()).tools]
             found = _structured(await client.call_tool("search", {"query": "when does the ferry leave",
@@ -61,10 +68,14 @@ def test_an_mcp_client_lists_the_tools_and_searches_and_asks_over_stdio(
             vid = found["moments"][0]["video_id"]
             lines = _structured(await client.call_tool("get_transcript", {"video_id": vid}))
             bad = await client.call_tool("get_video", {"video_id": "nope"})
-            return tools, found, answer, lines, bad
+            who = _structured(await client.call_tool("list_people", {}))
+            return tools, found, answer, lines, bad, who
 
-    tools, found, answer, lines, bad = anyio.run(session)
-    assert {"search", "ask", "get_video", "get_transcript"} <= set(tools)
+    tools, found, answer, lines, bad, who = anyio.run(session)
+    [ada] = who["people"]
+    assert ada["name"] == "Ada Quill" and ada["has_voice"]
+    assert ada["page_url"].startswith("https://videos.example.org/people/")
+    assert {"search", "ask", "get_video", "get_transcript", "list_people"} <= set(tools)
     top = found["moments"][0]
     assert top["text"] == "The ferry to the island leaves at half past nine."
     assert (top["start_sec"], top["end_sec"]) == (9.0, 12.0)
