@@ -217,8 +217,16 @@ class AnalyseStage(_Base):
     def run(self, ctx: VideoContext) -> None:
         p = self.p
         assert ctx.info is not None
+        def speaker_names(d: object) -> dict[int, str]:
+            from vidx.people import VoicePrint
+
+            sp = getattr(d, "speakers", [])
+            return p.people.match_names([VoicePrint(x.label, x.print, x.seconds, x.sample) for x in sp],
+                                        getattr(d, "model_id", ""), p.settings.people_voice_match)
+
         ctx.job = VideoJob(path=ctx.path, video_id=ctx.video_id, sha256=ctx.video_id, info=ctx.info,
-                           run_id=ctx.run_id, checkpoint=LedgerCheckpoint(p.ledger, ctx.video_id))
+                           run_id=ctx.run_id, checkpoint=LedgerCheckpoint(p.ledger, ctx.video_id),
+                           speaker_names=speaker_names if p.settings.voices_on else None)
         job = ctx.job
 
         def work(hb: Heartbeat) -> Analysis:

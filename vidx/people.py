@@ -191,11 +191,12 @@ class PeopleDB:
             c.execute("BEGIN IMMEDIATE")
             try:
                 old_persons = {r[0] for r in c.execute("SELECT person_id FROM voices WHERE video_id = ?", (video_id,))}
-                c.execute("DELETE FROM turns WHERE video_id = ?", (video_id,))
-                c.execute("DELETE FROM voices WHERE video_id = ?", (video_id,))
+                # the video's own earlier voices count too: analysed again, its speakers stay who they were
                 known = [(int(r[0]), int(r[1]), np.frombuffer(r[2], dtype=np.float32))
                          for r in c.execute("SELECT v.id, v.person_id, v.print FROM voices v WHERE v.model = ?",
                                             (model,))]
+                c.execute("DELETE FROM turns WHERE video_id = ?", (video_id,))
+                c.execute("DELETE FROM voices WHERE video_id = ?", (video_id,))
                 mapping = self._match(prints, known, across)
                 now = time.time()
                 for p in prints:
@@ -286,6 +287,16 @@ class PeopleDB:
         """{speech event id: the names its people field holds} (hidden people: none)."""
         return {eid: ([] if hidden else [name]) for eid, (_pid, name, hidden) in self.speakers_of(video_id).items()}
 
+    def match_names(self, prints: Sequence[VoicePrint], model: str,
+                    across: float = DEFAULT_ACROSS) -> dict[int, str]:
+        """{speaker label: name} for the speakers who are named, visible people already (read only)."""
+        known = [(int(r[0]), int(r[1]), np.frombuffer(r[2], dtype=np.float32)) for r in self._rows(
+            "SELECT v.id, v.person_id, v.print FROM voices v JOIN persons p ON p.id = v.person_id "
+            "WHERE v.model = ? AND p.name IS NOT NULL AND p.hidden = 0", (model,))]
+        mapping = self._match(prints, known, across)
+        names = {int(r[0]): r[1] for r in self._rows("SELECT id, name FROM persons WHERE name IS NOT NULL")}
+        return {label: names[pid] for label, pid in mapping.items() if pid in names}
+
     def forget_voices(self, video_id: str) -> None:
         """The video was analysed again without voices: its voices and turns go."""
         self.register_video(video_id, [], {}, "")
@@ -317,9 +328,10 @@ class PeopleDB:
             try:
                 old = {r[0] for r in c.execute("SELECT person_id FROM faces WHERE video_id = ? AND person_id "
                                                "IS NOT NULL", (video_id,))}
-                c.execute("DELETE FROM faces WHERE video_id = ?", (video_id,))
+                # the video's own earlier faces count too: analysed again, its people stay who they were
                 known = [(int(r[0]), np.frombuffer(r[1], dtype=np.float32)) for r in c.execute(
                     "SELECT person_id, descriptor FROM faces WHERE person_id IS NOT NULL AND model = ?", (model,))]
+                c.execute("DELETE FROM faces WHERE video_id = ?", (video_id,))
                 kp = np.array([k[0] for k in known], dtype=np.int64)
                 km = np.stack([k[1] for k in known]) if known else np.zeros((0, 128), dtype=np.float32)
                 for f in faces:

@@ -41,6 +41,8 @@ class VideoJob:
     # set when the video's analysis ends, however it ends (done, failed, stalled, daemon
     # stopping): work started beside it (speech recognition) stops and frees what it holds
     ended: threading.Event = field(default_factory=threading.Event)
+    # the names of known people among the video's speakers ({speaker label: name}), for prompts
+    speaker_names: Callable[[Any], dict[int, str]] | None = None
 
 
 @dataclass

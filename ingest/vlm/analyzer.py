@@ -38,10 +38,18 @@ log = logging.getLogger("ingest.vlm.analyzer")
 OOM_SCALES = (1.0, 0.5, 0.25)  # fractions of the frame rate tried when a window does not fit
 
 
-def _spoken_lines(cues: list[Cue], transcript: Transcript | None) -> list[tuple[float, float, str]]:
+def _spoken_lines(cues: list[Cue], transcript: Transcript | None,
+                  names: dict[int, str] | None = None) -> list[tuple[float, float, str]]:
+    """The lines the model reads beside the frames. With speakers known, each recognised line
+    says who speaks: a known person's name, else "Voice N" (so the model can tell turns apart)."""
     lines = [(c.start, c.end, c.text) for c in cues]
     if transcript is not None:
-        lines.extend((x.start, x.end, x.text) for x in transcript.lines)
+        who = transcript.speakers.line_speaker if transcript.speakers is not None else [None] * len(transcript.lines)
+        for x, label in zip(transcript.lines, who):
+            if label is None or names is None:
+                lines.append((x.start, x.end, x.text))
+            else:
+                lines.append((x.start, x.end, f"{names.get(label) or f'Voice {label + 1}'}: {x.text}"))
     return sorted(lines)
 
 
@@ -99,7 +107,13 @@ class VlmAnalyzer:
         cuts = keyframe_cuts(job.path) if duration > s.window_seconds else []
         # the model sees frames only: the lines spoken in each window go into its prompt
         transcript = speech.wait(lambda f, msg: progress(0.0, msg))
-        spoken = _spoken_lines(cues, transcript)
+        names = None
+        if transcript is not None and transcript.speakers is not None and job.speaker_names is not None:
+            try:
+                names = job.speaker_names(transcript.speakers)
+            except Exception as exc:  # noqa: BLE001 (the prompt goes without names)
+                log.warning("speaker names are not in the prompt: %s", exc)
+        spoken = _spoken_lines(cues, transcript, names)
         windows = plan_windows(duration, s.window_seconds, s.window_overlap, cuts)
         done = job.checkpoint.load(self.checkpoint_key) if job.checkpoint else {}
         thumbs: dict[float, bytes] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-PROMPT_VERSION = "events-v2"  # v2: the lines spoken in the window
+PROMPT_VERSION = "events-v3"  # v2: the lines spoken in the window; v3: who speaks each line
 
 _EXAMPLE = {
     "start": 12.5,
@@ -53,7 +53,8 @@ def build_prompt(start: float, end: float, known_people: list[str], previous: li
                 break
             said.append(item)
         lines.append("You cannot hear the soundtrack. These lines are spoken in this clip (seconds, text); use them "
-                     "for dialogue and to tell who speaks, and keep their wording:\n" + "\n".join(said))
+                     "for dialogue and to tell who speaks, and keep their wording; a name (or 'Voice N') before a "
+                     "line is who speaks it: put named speakers in people:\n" + "\n".join(said))
     return "\n".join(lines)
 
 

@@ -51,3 +51,31 @@ def test_a_single_voice_and_silence() -> None:
     assert d.line_speaker == [0] and len(d.speakers) == 1
     silent = diarize(np.zeros(32000, dtype=np.float32), [(0.0, 2.0)], enc)
     assert silent.line_speaker == [None] and silent.speakers == []
+
+
+def test_the_vlm_reads_who_speaks_each_line(tmp_path: Path) -> None:
+    """Known, named voices go into the Qwen3-VL prompt by name; others as 'Voice N'."""
+    from ingest.people.diarize import Diarization, Speaker
+    from ingest.speech.recognizer import SpokenLine, Transcript
+    from ingest.vlm.analyzer import _spoken_lines
+    from ingest.vlm.prompts import build_prompt
+
+    rng = np.random.default_rng(4)
+    ada, bob = (v / np.linalg.norm(v) for v in rng.standard_normal((2, 256)).astype(np.float32))
+    db = PeopleDB(tmp_path / "people.sqlite3")
+    db.register_video("v1", [VoicePrint(0, ada, 9.0, (0.0, 2.0)), VoicePrint(1, bob, 9.0, (3.0, 5.0))], {}, "enc")
+    named = next(p for p in db.persons())
+    db.rename(named.id, "Ada Quill")
+    ada_label = next(lab for lab, pid in db.register_video(
+        "v1", [VoicePrint(0, ada, 9.0, (0.0, 2.0)), VoicePrint(1, bob, 9.0, (3.0, 5.0))], {}, "enc").items()
+        if pid == named.id)
+    # a new video: the same two voices, in the other order
+    d = Diarization([0, 1], [Speaker(0, bob, 3.0, (0.0, 2.0)), Speaker(1, ada, 3.0, (3.0, 5.0))], "enc")
+    names = db.match_names([VoicePrint(s.label, s.print, s.seconds, s.sample) for s in d.speakers], "enc")
+    assert names == {1: "Ada Quill"} and ada_label in (0, 1)
+    tr = Transcript("en", 1.0, [SpokenLine(0.0, 2.0, "The budget is late."), SpokenLine(3.0, 5.0, "I will fix it.")],
+                    speakers=d)
+    lines = _spoken_lines([], tr, names)
+    assert [t for _, _, t in lines] == ["Voice 1: The budget is late.", "Ada Quill: I will fix it."]
+    prompt = build_prompt(0.0, 10.0, [], [], spoken=lines)
+    assert "[3.0-5.0] Ada Quill: I will fix it." in prompt and "Voice 1: The budget" in prompt

@@ -175,3 +175,24 @@ def test_a_video_leaving_the_library_forgets_its_voices(settings: Settings, libr
     db.forget_video(a[0].video_id)
     people = db.persons()
     assert len(people) == 2 and all(p.videos == 1 for p in people)  # the speaker only heard in A is gone
+
+
+def test_a_video_analysed_again_keeps_its_named_people(settings: Settings, library: dict[str, object]) -> None:
+    """Re-analysis (vidx reindex) registers the same voices and faces again: the named person
+    stays the same person, with the name, not a new 'Speaker N'."""
+    from vidx.people import FacePrint
+
+    db: PeopleDB = library["db"]  # type: ignore[assignment]
+    a: list[Event] = library["a"]  # type: ignore[assignment]
+    vid = a[0].video_id
+    pid = db.speakers_of(vid)[a[0].event_id][0]
+    db.rename(pid, "Ada Quill")
+    turns = {e.event_id: (0 if i < LINES_A[0] else 1) for i, e in enumerate(a)}
+    face = unit(7)[:128] / np.linalg.norm(unit(7)[:128])
+    for _ in range(2):
+        mapping = db.register_video(vid, [VoicePrint(0, unit(1), 10.0, (0.0, 2.5)),
+                                          VoicePrint(1, unit(2), 10.0, (0.0, 2.5))], turns, "test-voice")
+        assert mapping[0] == pid
+        db.register_faces(vid, [FacePrint(t, face, 1.0, (0, 0, 50, 50)) for t in (1.0, 2.0, 3.0)], "test-face")
+    assert db.person(pid).name == "Ada Quill" and db.person(pid).videos == 2
+    assert len([p for p in db.persons() if p.has_face]) == 1

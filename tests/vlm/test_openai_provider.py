@@ -85,8 +85,8 @@ def test_openai_provider_end_to_end(make_settings: Callable[..., Settings], chat
     assert vlm[1].description == "The presenter discusses the quarterly budget"
     assert "quarterly budget numbers look strong" in vlm[1].dialogue
     keeper = vlm[3]
-    assert keeper.model == "Qwen/Qwen3-VL-8B-Instruct" and keeper.analyzer == "openai/events-v2"
-    assert keeper.prompt_version == "events-v2"
+    assert keeper.model == "Qwen/Qwen3-VL-8B-Instruct" and keeper.analyzer == "openai/events-v3"
+    assert keeper.prompt_version == "events-v3"
     assert "lighthouse keeper climbed" in keeper.dialogue  # subtitle merged by time overlap
     assert any(e.source == "subtitle" and e.start_sec == 26.0 for e in events)
     hits = store.search_keyword("EXIT sign", 3).hits
@@ -106,7 +106,7 @@ def test_window_with_garbage_twice_is_recorded_and_video_done_with_warning(
     row = Ledger(s.ledger_path).rows()[0]
     assert row.warnings == 1 and "could not be parsed" in (row.error or "")
     key = pipeline.analyzer.checkpoint_key  # type: ignore[attr-defined]
-    assert key.startswith("openai/events-v2|Qwen/Qwen3-VL-8B-Instruct|")  # plus the window plan's settings
+    assert key.startswith("openai/events-v3|Qwen/Qwen3-VL-8B-Instruct|")  # plus the window plan's settings
     windows = Ledger(s.ledger_path).windows(row.video_id or "", key)
     assert windows[1].status == "failed" and "no JSON, sorry" in (windows[1].raw or "")
     assert windows[0].status == "ok" and len(windows[0].result) == 2

@@ -91,7 +91,7 @@ def test_tiny_qwen_end_to_end_with_a_garbage_window(tiny_qwen: Path, make_settin
     events = pipeline.store.events_for_video(pipeline.ledger.rows()[0].video_id)
     (vlm,) = [e for e in events if e.source == "vlm"]
     assert (vlm.start_sec, vlm.end_sec, vlm.people) == (1.0, 4.0, ["Tom"])
-    assert vlm.analyzer == "qwen3vl/events-v2" and vlm.prompt_version == "events-v2" and vlm.model
+    assert vlm.analyzer == "qwen3vl/events-v3" and vlm.prompt_version == "events-v3" and vlm.model
     assert "Welcome aboard" in vlm.dialogue  # the subtitle line at 1-4 s
     assert "Tom" in hook.prompts[1]  # names from the first window reach the next prompt
     row = pipeline.ledger.rows()[0]
