@@ -156,12 +156,15 @@ class SpeechService:
 def _speakers(transcript: Transcript, samples: object, settings: Settings) -> str:
     """Who speaks each line (into ``transcript.speakers``); a reason when it cannot be told."""
     from ingest.people.diarize import diarize
+    from ingest.people.turns import split_turns
     from ingest.people.voice import VoiceModelError, load_encoder
 
     try:
         enc = load_encoder()
-        transcript.speakers = diarize(samples, [(x.start, x.end) for x in transcript.lines], enc,  # type: ignore[arg-type]
-                                      within=settings.people_voice_split)
+        d = diarize(samples, [(x.start, x.end) for x in transcript.lines], enc,  # type: ignore[arg-type]
+                    within=settings.people_voice_split)
+        transcript.lines, d.line_speaker = split_turns(samples, transcript.lines, d, enc)  # type: ignore[arg-type]
+        transcript.speakers = d
     except VoiceModelError as exc:
         log.warning("speakers are not recognised: %s", exc)
         return f"speakers are not recognised: {exc}"

@@ -79,3 +79,51 @@ def test_the_vlm_reads_who_speaks_each_line(tmp_path: Path) -> None:
     assert [t for _, _, t in lines] == ["Voice 1: The budget is late.", "Ada Quill: I will fix it."]
     prompt = build_prompt(0.0, 10.0, [], [], spoken=lines)
     assert "[3.0-5.0] Ada Quill: I will fix it." in prompt and "Voice 1: The budget" in prompt
+
+
+def test_a_line_where_the_voice_changes_is_cut_there() -> None:
+    """Two people back to back, no pause for the recogniser: one recognised line, cut in two."""
+    from bench.people_bench import synth
+    from ingest.people.diarize import diarize
+    from ingest.people.turns import split_turns
+    from ingest.people.voice import load_encoder
+    from ingest.speech.recognizer import SpokenLine, Word
+
+    enc = load_encoder()
+    gap = np.zeros(8000, dtype=np.float32)
+    parts: list[np.ndarray] = [gap]
+    lines: list[SpokenLine] = []
+    t = 0.5
+
+    def say(text: str, voice: str) -> tuple[float, float, list[Word]]:
+        nonlocal t
+        a = synth(text, voice)
+        words, n = text.split(), len(a) / 16000
+        ws = [Word(t + n * i / len(words), t + n * (i + 1) / len(words), w) for i, w in enumerate(words)]
+        parts.append(a)
+        start, t = t, t + n
+        return start, t, ws
+
+    script = [("The warehouse lease was signed on Tuesday by the manager.", "en-us+f3"),
+              ("Our customers asked for a cheaper plan with fewer features.", "en-us+klatt"),
+              ("Please send your budget numbers to the finance team soon.", "en-us+f3"),
+              ("The trucks arrive at seven in the morning and leave by noon.", "en-us+klatt")]
+    for text, voice in script:
+        s, e, ws = say(text, voice)
+        lines.append(SpokenLine(s, e, text, ws))
+        parts.append(gap)
+        t += 0.5
+    s1, e1, w1 = say("I think the marketing video should be shorter and louder.", "en-us+f3")
+    parts.append(np.zeros(1600, dtype=np.float32))
+    t += 0.1
+    s2, e2, w2 = say("Remember to lock the front door when you leave the office.", "en-us+klatt")
+    lines.append(SpokenLine(s1, e2, "I think … office.", w1 + w2))
+    audio = np.concatenate(parts)
+    d = diarize(audio, [(x.start, x.end) for x in lines], enc)
+    assert len(d.speakers) == 2
+    out, who = split_turns(audio, lines, d, enc)
+    assert len(out) == len(lines) + 1
+    a, b = out[-2], out[-1]
+    assert abs(a.end - e1) <= 0.6 and abs(b.start - s2) <= 0.6, (a.end, e1, b.start, s2)
+    assert who[-2] == who[0] and who[-1] == who[1] and who[-2] != who[-1]
+    assert a.text.startswith("I think") and b.text.startswith("Remember")

@@ -115,9 +115,9 @@ def test_a_voice_named_once_is_found_in_both_meetings(tmp_path: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     other = next(p for p in json.loads(listed.stdout) if p["videos"] == 1)
     named = vidx(env, "people", "rename", str(other["id"]), "Bo Chen")
-    assert named.returncode == 0 and f"done: {other['moments']} line(s)" in named.stdout, named.stdout + named.stderr
+    assert named.returncode == 0 and f"done: {other['lines']} line(s)" in named.stdout, named.stdout + named.stderr
     found = vidx(env, "search", 'person:"Bo Chen"', "--json")
-    assert json.loads(found.stdout)["total"] == other["moments"]
+    assert json.loads(found.stdout)["total"] == other["lines"]
     assert vidx(env, "people", "merge", str(other["id"]), "x").returncode == 2
     assert vidx(env, "people", "rename", "999", "Nobody").returncode == 1
 
