@@ -351,6 +351,12 @@ def document() -> dict[str, Any]:
                 "parameters": [_PID],
                 "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {"schema": {
                     "type": "string", "format": "binary"}}}}, **_errors(404)}}},
+            "/api/people/{pid}/split": {"post": {
+                "summary": "Split off the voice and faces a person has in one video (wrongly merged)",
+                "operationId": "split_person", "parameters": [_PID],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["video_id"], "properties": {"video_id": {"type": "string"}}}}}},
+                "responses": {"200": _json(_PERSON), **_errors(400, 404)}}},
             "/api/people/{pid}/merge": {"post": {
                 "summary": "Merge a person into another (the same person, found twice)", "operationId": "merge_person",
                 "parameters": [_PID],

@@ -20,7 +20,7 @@ from vidx.store.base import StoreError
 log = logging.getLogger("search_ui.people")
 bp = Blueprint("people", __name__)
 
-MAX_MOMENTS = 500
+MAX_MOMENTS = 1000  # a person page lists this many moments at most (the API too)
 
 
 def people_db() -> PeopleDB:
@@ -158,6 +158,22 @@ def merge_person(pid: int) -> Any:
         return jsonify(error=str(exc)), 400
 
 
+@bp.post("/api/people/<int:pid>/split")
+def split_person(pid: int) -> Any:
+    body = _json_body()
+    vid = body.get("video_id") if body else None
+    if not isinstance(vid, str) or not vid:
+        return jsonify(error="send {\"video_id\": <the video whose voice and faces are someone else>}"), 400
+    db = people_db()
+    try:
+        new = db.split(pid, vid)
+        return jsonify(person_dict(db.person(new)))
+    except PersonNotFound:
+        return jsonify(error="no such person"), 404
+    except PeopleError as exc:
+        return jsonify(error=str(exc)), 400
+
+
 @bp.delete("/api/people/<int:pid>")
 def delete_person(pid: int) -> Any:
     try:
@@ -187,7 +203,28 @@ def person_page(pid: int) -> Any:
     else:
         error = ""
     others = [person_dict(x) for x in people_db().persons() if x.id != pid]
-    return render_template("person.html", person=person_dict(p), moments=moments, error=error, others=others)
+    return render_template("person.html", person=person_dict(p), moments=moments, error=error, others=others,
+                           videos=by_video(moments), can_split=p.videos > 1, capped=len(moments) >= MAX_MOMENTS)
+
+
+def by_video(moments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The person's moments per video, with each moment's place on the video's timeline (%)."""
+    groups: dict[str, dict[str, Any]] = {}
+    store = services()["store"]
+    for m in moments:
+        g = groups.setdefault(m["video_id"], {"video_id": m["video_id"], "name": m["video_path"].rsplit("/", 1)[-1],
+                                              "moments": []})
+        g["moments"].append(m)
+    for g in groups.values():
+        try:
+            dur = max((e.end_sec for e in store.events_for_video(g["video_id"])), default=1.0) or 1.0
+        except StoreError:
+            dur = max(m["end_sec"] for m in g["moments"]) or 1.0
+        g["duration"] = dur
+        for m in g["moments"]:
+            m["left"] = round(100 * m["start_sec"] / dur, 2)
+            m["width"] = max(0.6, round(100 * (m["end_sec"] - m["start_sec"]) / dur, 2))
+    return list(groups.values())
 
 
 @bp.post("/people/<int:pid>")
@@ -205,6 +242,9 @@ def person_form(pid: int) -> Any:
             into = int(request.form.get("into", ""))
             db.merge(pid, into)
             return redirect(url_for("people.person_page", pid=into))
+        elif action == "split":
+            new = db.split(pid, request.form.get("video_id", ""))
+            return redirect(url_for("people.person_page", pid=new))
         elif action == "delete":
             db.delete(pid)
             return redirect(url_for("people.people_page"))

@@ -274,6 +274,12 @@ def cmd_people(args: argparse.Namespace, s: Settings) -> int:
                 print("vidx people merge: give the id of the person to keep: vidx people merge ID INTO", file=sys.stderr)
                 return 2
             db.merge(args.person, int(args.value))
+        elif args.action == "split":
+            if not args.value:
+                print("vidx people split: give the video (its id) where the person is someone else", file=sys.stderr)
+                return 2
+            vid = _video_id(args.value, s) or args.value
+            print(f"split off as person {db.split(args.person, vid)}")
         elif args.action == "delete":
             db.delete(args.person)
     except PersonNotFound:
@@ -804,12 +810,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("people", cmd_people, "list, name, hide, merge and delete the people recognised by voice and face",
              epilog="Examples: vidx people list; vidx people rename 7 \"Ada Quill\"; vidx people merge 9 7 "
-                    "(9 is the same person as 7); vidx people hide 3; vidx people delete 3 (deletes the "
+                    "(9 is the same person as 7); vidx people split 7 talk.mp4 (7 in talk.mp4 is someone else); vidx people hide 3; vidx people delete 3 (deletes the "
                     "voiceprints). Search then finds them with person:\"Ada Quill\".")
-    sp.add_argument("action", choices=["list", "rename", "hide", "show", "merge", "delete"], nargs="?",
+    sp.add_argument("action", choices=["list", "rename", "hide", "show", "merge", "split", "delete"], nargs="?",
                     default="list")
     sp.add_argument("person", type=int, nargs="?", help="the person's id (vidx people list)")
-    sp.add_argument("value", nargs="?", help="rename: the new name (empty: back to 'Speaker N'); merge: the id to keep")
+    sp.add_argument("value", nargs="?", help="rename: the new name (empty: back to 'Speaker N'); merge: the id to "
+                                             "keep; split: the video (path or id) whose voice and faces are someone else")
     sp.add_argument("--all", action="store_true", help="list: also hidden people")
     sp.add_argument("--json", action="store_true", help="list: as JSON")
     folders(sp)

@@ -3,7 +3,8 @@
 * ``"exact phrase"``: the words must appear together, in this order;
 * ``-word`` (or ``-"a phrase"``): hits containing it are left out;
 * ``person:NAME``, ``video:NAME_OR_ID``, ``source:speech|subtitle|scene|vlm``, ``lang:CODE``:
-  filters (quotes allowed: ``person:"the keeper"``).
+  filters (quotes allowed: ``person:"the keeper"``);
+* ``speaker:NAME``: what that person said (``person:NAME`` limited to recognised speech).
 
 Anything else, unknown ``field:`` prefixes and broken syntax included (an unbalanced quote,
 a lone ``-``, ``person:`` with nothing after it), is searched as plain text: a query is
@@ -15,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-FILTERS = ("person", "video", "source", "lang")
+FILTERS = ("person", "video", "source", "lang", "speaker")
 SOURCES = ("scene", "subtitle", "speech", "vlm")
 _TOKEN = re.compile(r'(-?)(?:(\w+):)?(?:"([^"]*)"|(\S+))', re.UNICODE)
 
@@ -49,6 +50,11 @@ def parse(q: str) -> ParsedQuery:
                 continue  # "person:" with nothing after it
             if key == "source" and value.lower() not in SOURCES:
                 words.append(value)
+                continue
+            if key == "speaker":
+                out.person.append(value)
+                if "speech" not in out.source:
+                    out.source.append("speech")
                 continue
             getattr(out, key).append(value.lower() if key in ("source", "lang") else value)
             continue

@@ -90,7 +90,7 @@ def test_people_are_listed_named_and_found_across_videos(app: Flask, library: di
     lines = c.get(f"/api/videos/{vid}/transcript?format=json").get_json()["lines"]
     assert {ln["speaker"]["name"] for ln in lines} == {"Ada Quill", f"Speaker {lines[-1]['speaker']['id']}"}
     page = c.get(f"/people/{shared['id']}").get_data(as_text=True)
-    assert "Ada Quill" in page and page.count("alpha line") == 500
+    assert "Ada Quill" in page and page.count('class="mark speech"') == 500
 
 
 def test_hide_merge_split_and_delete(app: Flask, library: dict[str, object], settings: Settings) -> None:
@@ -196,3 +196,42 @@ def test_a_video_analysed_again_keeps_its_named_people(settings: Settings, libra
         db.register_faces(vid, [FacePrint(t, face, 1.0, (0, 0, 50, 50)) for t in (1.0, 2.0, 3.0)], "test-face")
     assert db.person(pid).name == "Ada Quill" and db.person(pid).videos == 2
     assert len([p for p in db.persons() if p.has_face]) == 1
+
+
+def test_person_finds_lines_and_faces_speaker_only_lines_and_split_undoes_a_merge(
+        app: Flask, settings: Settings, library: dict[str, object], tmp_path: Path) -> None:
+    from vidx.people import FacePrint
+    from vidx.query import parse
+
+    assert parse('speaker:"Ada Quill" budget').person == ["Ada Quill"]
+    assert parse('speaker:"Ada Quill" budget').source == ["speech"]
+    c = app.test_client()
+    db: PeopleDB = library["db"]  # type: ignore[assignment]
+    a: list[Event] = library["a"]  # type: ignore[assignment]
+    ada = db.speakers_of(a[0].video_id)[a[0].event_id][0]
+    db.rename(ada, "Ada Quill")
+    scenes = add_video(settings, tmp_path / "portrait.mp4",
+                       [{"start_sec": 10.0 * i, "end_sec": 10.0 * (i + 1), "source": "scene",
+                         "description": f"A room, scene {i}"} for i in range(3)], library["emb"])  # type: ignore[arg-type]
+    face = unit(11)[:128] / np.linalg.norm(unit(11)[:128])
+    vid = scenes[0].video_id
+    db.register_faces(vid, [FacePrint(t, face, 1.1, (0, 0, 60, 60), b"\xff\xd8\xff") for t in (12.0, 15.0, 18.0)],
+                      "test-face")
+    seen = next(p for p in db.persons() if p.has_face)
+    assert c.post(f"/api/people/{seen.id}/merge", json={"into": ada}).status_code == 200
+    sync(library)
+    both = c.get('/api/search?q=person:"Ada Quill"&size=1').get_json()
+    assert both["total"] == LINES_A[0] + LINES_B[0] + 1  # her lines and the one scene her face is in
+    scene_hits = c.get('/api/search?q=person:"Ada Quill" source:scene').get_json()["hits"]
+    assert [(h["start_sec"], h["end_sec"]) for h in scene_hits] == [(10.0, 20.0)]
+    said = c.get('/api/search?q=speaker:"Ada Quill"&size=1').get_json()
+    assert said["total"] == LINES_A[0] + LINES_B[0]
+    page = c.get(f"/people/{ada}").get_data(as_text=True)
+    assert page.count('class="mark speech"') == LINES_A[0] + LINES_B[0] and page.count('class="mark scene"') == 1
+    # the face was someone else after all: split it off again
+    r = c.post(f"/api/people/{ada}/split", json={"video_id": vid})
+    assert r.status_code == 200 and r.get_json()["has_face"] and not r.get_json()["has_voice"]
+    sync(library)
+    assert c.get('/api/search?q=person:"Ada Quill"&size=1').get_json()["total"] == LINES_A[0] + LINES_B[0]
+    assert c.post(f"/api/people/{ada}/split", json={"video_id": vid}).status_code == 400  # nothing of her there
+    assert c.post(f"/api/people/{ada}/split", json={}).status_code == 400
