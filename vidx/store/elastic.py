@@ -689,7 +689,7 @@ class ElasticStore:
         after: list[Any] | None = None
         while True:
             body: dict[str, Any] = {"size": page_size, "query": {"term": {"video_id": video_id}},
-                                    "sort": [{"event_id": "asc"}], "_source": ["event_id", "embedding"]}
+                                    "sort": [{"event_id": "asc"}], "_source": {"includes": ["event_id", "embedding"]}}
             if after is not None:
                 body["search_after"] = after
             hits = self._search(body, "reading a video's vectors")["hits"]["hits"]
