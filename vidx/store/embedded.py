@@ -27,6 +27,7 @@ import numpy as np
 from vidx.plan import Plan
 from vidx.schema import SCHEMA_VERSION, Event
 from vidx.sqlite import connect
+from vidx.store.ann import AnnIndex
 from vidx.store.base import (
     RRF_K,
     EventStore,
@@ -113,6 +114,7 @@ class EmbeddedStore:
         self.read_only = read_only
         self._local = threading.local()
         self._catalog = Catalog()
+        self.ann = AnnIndex()
         self._write_lock = threading.Lock()
         self._generation: str | None = None
         self._has_schema = False
@@ -379,8 +381,15 @@ class EmbeddedStore:
         if self._missing():
             return PlanResult(total=0, exact=True, hits=[])
         cat = self._sync()
+        gen = self._generation
+
+        def ann(q: np.ndarray) -> np.ndarray | None:
+            return self.ann.candidates(cat, gen, q)
+
         with cat.lock:  # the catalog's arrays grow in place: one search or sync at a time reads them
-            res, rows = Executor(self._conn(), cat, plan, _dot, self._vocabulary).run(vector)
+            if vector is not None:
+                self.ann.maybe_build(cat, gen)
+            res, rows = Executor(self._conn(), cat, plan, _dot, self._vocabulary, ann).run(vector)
         docs = self._docs([r for r, _, _ in rows])
         res.hits = [Hit(event=docs[r], score=sc, scores=parts) for r, sc, parts in rows if r in docs]
         return res

@@ -58,10 +58,12 @@ def _member(pos: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
 
 class Executor:
     def __init__(self, conn: sqlite3.Connection, cat: Catalog, plan: Plan, dot: Any,
-                 vocabulary: Any = None) -> None:
+                 vocabulary: Any = None, ann: Any = None) -> None:
         self.conn, self.cat, self.plan, self.dot = conn, cat, plan, dot
         self.vocabulary = vocabulary  # () -> list of the index's stemmed terms (typo tolerance)
+        self.ann = ann  # (query vector) -> sorted candidate positions, or None: compare every vector
         self._phrase_sets: dict[str, np.ndarray] = {}
+        self._kw: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # -- building blocks ----------------------------------------------------------------
     def match_positions(self, match: str) -> np.ndarray:
@@ -141,6 +143,11 @@ class Executor:
 
     def keyword(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(positions holding at least one word, their keyword relevance, their coverage)."""
+        if self._kw is None:
+            self._kw = self._keyword()
+        return self._kw
+
+    def _keyword(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         plan, cat = self.plan, self.cat
         credit = np.zeros(cat.n, dtype=np.float32)
         for w in plan.words:
@@ -195,6 +202,8 @@ class Executor:
         plan, cat = self.plan, self.cat
         t = plan.threshold
         below = 0
+        saturated = False
+        cand: np.ndarray | None = None
         cos_all: np.ndarray | None = None
         if not plan.has_text and (vector is None or plan.mode != SearchMode.semantic):
             pos = np.flatnonzero(cat.alive.view())
@@ -217,6 +226,13 @@ class Executor:
                 raise StoreError("semantic search needs a query vector")
             allpos = np.flatnonzero(cat.alive.view())
             allpos = allpos[self.allowed(allpos)]
+            cand = self.ann(vector) if self.ann is not None and len(allpos) * 2 >= max(1, cat.n) else None
+            if cand is not None:  # the graph's nearest events (and those newer than it), not every event
+                cand = cand[self.allowed(cand)]
+                if plan.mode == SearchMode.hybrid:
+                    kpos0, _, _ = self.keyword()
+                    cand = np.union1d(cand, kpos0[self.allowed(kpos0)])
+                allpos = cand
             cos_all = self.cosines(allpos, vector)
             sem = semantic_relevance_array(cos_all, plan.unrelated, plan.paraphrase)
             sem_pass = np.isfinite(cos_all) & (cos_all >= plan.min_cosine())
@@ -239,13 +255,15 @@ class Executor:
                 pos, score, cos_k = allpos[passing], fused[passing], cos_all[passing]
                 parts = {"keyword": kw_full[passing], "semantic": sem[passing]}
             order_keys = (cat.eid.view()[pos], self._duration(pos), -cos_k, -score)
+            if cand is not None and len(pos) and sem_pass.sum() >= len(cand) * 0.9 and len(cand) >= 100:
+                saturated = True  # nearly every candidate is relevant: more may be, beyond the graph's answer
         total = len(pos)
         facets = self.facets(pos) if plan.facets else {}
         page = _page(order_keys, score, plan.offset, plan.end)
         rows = [(int(cat.rowid.view()[pos[i]]), float(score[i]), {k: float(v[i]) for k, v in parts.items()})
                 for i in page]
-        return PlanResult(total=min(total, TOTAL_CAP), exact=total <= TOTAL_CAP, hits=[], facets=facets,
-                          below=below), rows
+        return PlanResult(total=min(total, TOTAL_CAP), exact=total <= TOTAL_CAP and not saturated, hits=[],
+                          facets=facets, below=below), rows
 
     def facets(self, pos: np.ndarray) -> dict[str, list[tuple[str, int]]]:
         cat = self.cat
