@@ -224,9 +224,15 @@ class Executor:
         else:
             if vector is None:
                 raise StoreError("semantic search needs a query vector")
-            allpos = np.flatnonzero(cat.alive.view())
-            allpos = allpos[self.allowed(allpos)]
-            cand = self.ann(vector) if self.ann is not None and len(allpos) * 2 >= max(1, cat.n) else None
+            base: np.ndarray | None = None
+            if self.ann is not None and plan.filters.empty:  # no filter: nothing to count over every row
+                cand = self.ann(vector)
+            else:
+                base = np.flatnonzero(cat.alive.view())
+                base = base[self.allowed(base)]
+                cand = self.ann(vector) if self.ann is not None and len(base) * 2 >= max(1, cat.n) else None
+            allpos: np.ndarray = base if base is not None else \
+                np.flatnonzero(cat.alive.view()) if cand is None else cand
             if cand is not None:  # the graph's nearest events (and those newer than it), not every event
                 cand = cand[self.allowed(cand)]
                 if plan.mode == SearchMode.hybrid:
