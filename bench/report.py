@@ -259,7 +259,16 @@ def render(results: Path, report: Path) -> str:
                    "| plan | p50 ms | p95 ms |", "|---|---|---|"]
             for k, v in st["plan"].items():
                 md.append(f"| {k} | {v['p50_ms']} | {v['p95_ms']} |")
-            md += ["", f"Disk {st['disk_mb']:,} MB; vectors and columns loaded in {st['vector_load_s']} s.", ""]
+            vi = st.get("vector_index") or {}
+            if vi.get("build_s") is not None:
+                md += ["", f"Vector index (HNSW, above {vi['min_rows']:,} events): semantic and hybrid through "
+                       f"{vi['candidates']:,} candidates, beside the `*_exact_baseline` rows (every vector compared) of "
+                       f"the same run; top-10 agreement with exact search {vi['semantic_recall_at_10_vs_exact']} "
+                       f"(semantic), {vi['hybrid_recall_at_10_vs_exact']} (hybrid); built in {vi['build_s']} s "
+                       "in the background."]
+            md += ["", f"Disk {st['disk_mb']:,} MB; vectors and columns loaded in {st['vector_load_s']} s; peak "
+                   f"memory of the benchmark process {st.get('peak_rss_mb', '?')} MB (it also holds the "
+                   "generated texts and vectors).", ""]
     ld = res["load"]
     if ld:
         md += ["## Search under load", "",

@@ -179,8 +179,8 @@ def main() -> int:
         run_plan("semantic", kw_q[0], knn_q[0])  # starts the build in the background
         store.ann.ready.wait(3600)
         ann_build_s = round(store.ann.built_in_s, 1)
-    sem_lat, sem_ann = timed(lambda qq: run_plan("semantic", qq[0], qq[1]), pairs)
-    hy_lat, hy_ann = timed(lambda qq: run_plan("hybrid", qq[0], qq[1]), pairs)
+    sem_plan_lat, sem_ann = timed(lambda qq: run_plan("semantic", qq[0], qq[1]), pairs)
+    hy_plan_lat, hy_ann = timed(lambda qq: run_plan("hybrid", qq[0], qq[1]), pairs)
 
     def agree(xs: list, ys: list) -> float:  # type: ignore[type-arg]
         return round(statistics.fmean(
@@ -194,9 +194,9 @@ def main() -> int:
         "keyword": timed(lambda q: run_plan("keyword", q, None), kw_q)[0],
         "keyword_most_common_words": timed(lambda q: run_plan("keyword", q, None), kw_common)[0],
         "keyword_chinese": timed(lambda q: run_plan("keyword", q, None), [rng.choice(ZH) for _ in range(50)])[0],
-        "semantic": sem_lat,
+        "semantic": sem_plan_lat,
         "semantic_exact_baseline": sem_exact_lat,
-        "hybrid": hy_lat,
+        "hybrid": hy_plan_lat,
         "hybrid_exact_baseline": hy_exact_lat,
         "keyword_video_filter": timed(lambda q: run_plan("keyword", q, None, video_ids=(vid0,)), kw_q[:50])[0],
         "hybrid_video_filter": timed(lambda qq: run_plan("hybrid", qq[0], qq[1], video_ids=(vid0,)),
