@@ -17,19 +17,13 @@ import pytest
 from rapidfuzz import fuzz
 
 from tests.fakes.chat_server import chat_server
-from tests.integration.test_journeys import Running, base_env, get_json, vidx, wait_for
+from tests.integration.test_journeys import Running, base_env, get_json, send_json, vidx, wait_for
 
 pytestmark = pytest.mark.slow
 
 
 def post(url: str, body: dict[str, Any]) -> tuple[int, Any]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+    return send_json(url, "POST", body)
 
 
 def cite_line_with(word: str) -> Any:

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_journeys import Running, base_env, get_json, vidx, wait_for
-from tests.integration.test_people_journey import request
+from tests.integration.test_journeys import Running, base_env, get_json, send_json, vidx, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -55,8 +54,8 @@ def test_faces_are_people_named_searched_hidden_and_merged(tmp_path: Path) -> No
         # which is which: the person seen in two scenes is Grace Hopper
         grace = max(people, key=lambda p: p["faces"])
         other = next(p for p in people if p["id"] != grace["id"])
-        assert request(f"{run.url}/api/people/{grace['id']}", "PATCH", {"name": "Grace Hopper"})[0] == 200
-        assert request(f"{run.url}/api/people/{other['id']}", "PATCH", {"name": "Eileen Collins"})[0] == 200
+        assert send_json(f"{run.url}/api/people/{grace['id']}", "PATCH", {"name": "Grace Hopper"})[0] == 200
+        assert send_json(f"{run.url}/api/people/{other['id']}", "PATCH", {"name": "Eileen Collins"})[0] == 200
         wait_for(lambda: scenes_of(run.url, "Grace Hopper") == [0.0, 30.0], 60, "Grace Hopper in scenes 1 and 4")
         assert scenes_of(run.url, "Eileen Collins") == [12.0]
         code, person = get_json(f"{run.url}/api/people/{grace['id']}")
@@ -67,10 +66,10 @@ def test_faces_are_people_named_searched_hidden_and_merged(tmp_path: Path) -> No
             return {f[0] if isinstance(f, list) else f["value"] for f in out["facets"].get("person", [])}
 
         assert facet_names() == {"Grace Hopper", "Eileen Collins"}
-        assert request(f"{run.url}/api/people/{other['id']}", "PATCH", {"hidden": True})[0] == 200
+        assert send_json(f"{run.url}/api/people/{other['id']}", "PATCH", {"hidden": True})[0] == 200
         wait_for(lambda: facet_names() == {"Grace Hopper"}, 60, "a hidden person leaves the facets")
-        assert request(f"{run.url}/api/people/{other['id']}", "PATCH", {"hidden": False})[0] == 200
-        code, kept = request(f"{run.url}/api/people/{other['id']}/merge", "POST", {"into": grace["id"]})
+        assert send_json(f"{run.url}/api/people/{other['id']}", "PATCH", {"hidden": False})[0] == 200
+        code, kept = send_json(f"{run.url}/api/people/{other['id']}/merge", "POST", {"into": grace["id"]})
         assert code == 200 and kept["name"] == "Grace Hopper"
         wait_for(lambda: scenes_of(run.url, "Grace Hopper") == [0.0, 12.0, 30.0], 60, "merged: three scenes")
         assert scenes_of(run.url, "Eileen Collins") == []

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_journeys import Running, base_env, get_json, vidx, wait_for
+from tests.integration.test_journeys import Running, base_env, get_json, send_json, vidx, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -45,16 +45,6 @@ def meeting(ada: list[str], other: tuple[str, list[str]]) -> list[tuple[float, s
     return out
 
 
-def request(url: str, method: str, body: dict[str, Any]) -> tuple[int, Any]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
-
-
 def test_a_voice_named_once_is_found_in_both_meetings(tmp_path: Path) -> None:
     from tests.media import espeak_available, make_speech_video
 
@@ -82,7 +72,7 @@ def test_a_voice_named_once_is_found_in_both_meetings(tmp_path: Path) -> None:
             page = r.read().decode()
         assert shared["name"] in page and "voice-sample" in page
 
-        code, named = request(f"{run.url}/api/people/{shared['id']}", "PATCH", {"name": "Ada Quill"})
+        code, named = send_json(f"{run.url}/api/people/{shared['id']}", "PATCH", {"name": "Ada Quill"})
         assert code == 200 and named["name"] == "Ada Quill", named
         q = urllib.parse.quote('person:"Ada Quill"')
 
