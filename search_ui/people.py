@@ -32,8 +32,12 @@ def person_dict(p: Person) -> dict[str, Any]:
     sample = None
     if p.sample is not None and p.sample[3]:
         vid, a, b, eid = p.sample
+        try:  # the file decides whether the clip is the source itself or a transcoded piece
+            ev = services()["store"].get_event(eid)
+        except StoreError:
+            ev = None
         sample = {"video_id": vid, "start_sec": a, "end_sec": b, "event_id": eid,
-                  **clip_fields(eid, vid, "", a, b)}
+                  **clip_fields(eid, vid, ev.video_path if ev else "", a, b)}
     return {"id": p.id, "name": p.display, "named": p.name is not None, "hidden": p.hidden,
             "has_voice": p.has_voice, "has_face": p.has_face, "moments": p.moments + p.faces, "videos": p.videos,
             "lines": p.moments, "faces": p.faces, "speech_seconds": p.seconds,
