@@ -25,7 +25,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,19 @@ class PeopleDB:
     def exists(self) -> bool:
         return self.path.exists()
 
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        """One write transaction (taken at once, so a reader never blocks it half-way), rolled back on any error."""
+        with self._lock:
+            c = self._conn()
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                yield c
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
+
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         if self.read_only and not self.path.exists():
             return []
@@ -186,38 +200,31 @@ class PeopleDB:
                        model: str, across: float = DEFAULT_ACROSS) -> dict[int, int]:
         """Replace what is known of ``video_id``'s voices; returns {speaker label: person id}.
         ``turns`` maps speech event ids to speaker labels."""
-        with self._lock:
-            c = self._conn()
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                old_persons = {r[0] for r in c.execute("SELECT person_id FROM voices WHERE video_id = ?", (video_id,))}
-                # the video's own earlier voices count too: analysed again, its speakers stay who they were
-                known = [(int(r[0]), int(r[1]), np.frombuffer(r[2], dtype=np.float32))
-                         for r in c.execute("SELECT v.id, v.person_id, v.print FROM voices v WHERE v.model = ?",
-                                            (model,))]
-                c.execute("DELETE FROM turns WHERE video_id = ?", (video_id,))
-                c.execute("DELETE FROM voices WHERE video_id = ?", (video_id,))
-                mapping = self._match(prints, known, across)
-                now = time.time()
-                for p in prints:
-                    if p.label not in mapping:
-                        cur = c.execute("INSERT INTO persons(name, hidden, created_at) VALUES (NULL, 0, ?)", (now,))
-                        mapping[p.label] = int(cur.lastrowid)
-                voice_ids: dict[int, int] = {}
-                for p in prints:
-                    cur = c.execute(
-                        "INSERT INTO voices(person_id, video_id, label, print, seconds, sample_start, sample_end, model,"
-                        " sample_event) VALUES (?,?,?,?,?,?,?,?,?)",
-                        (mapping[p.label], video_id, p.label, np.asarray(p.print, dtype=np.float32).tobytes(),
-                         float(p.seconds), float(p.sample[0]), float(p.sample[1]), model, p.sample_event))
-                    voice_ids[p.label] = int(cur.lastrowid)
-                c.executemany("INSERT OR REPLACE INTO turns(event_id, video_id, voice_id) VALUES (?,?,?)",
-                              [(eid, video_id, voice_ids[label]) for eid, label in turns.items() if label in voice_ids])
-                self._drop_empty(c, old_persons)
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+        with self._tx() as c:
+            old_persons = {r[0] for r in c.execute("SELECT person_id FROM voices WHERE video_id = ?", (video_id,))}
+            # the video's own earlier voices count too: analysed again, its speakers stay who they were
+            known = [(int(r[0]), int(r[1]), np.frombuffer(r[2], dtype=np.float32))
+                     for r in c.execute("SELECT v.id, v.person_id, v.print FROM voices v WHERE v.model = ?",
+                                        (model,))]
+            c.execute("DELETE FROM turns WHERE video_id = ?", (video_id,))
+            c.execute("DELETE FROM voices WHERE video_id = ?", (video_id,))
+            mapping = self._match(prints, known, across)
+            now = time.time()
+            for p in prints:
+                if p.label not in mapping:
+                    cur = c.execute("INSERT INTO persons(name, hidden, created_at) VALUES (NULL, 0, ?)", (now,))
+                    mapping[p.label] = int(cur.lastrowid)
+            voice_ids: dict[int, int] = {}
+            for p in prints:
+                cur = c.execute(
+                    "INSERT INTO voices(person_id, video_id, label, print, seconds, sample_start, sample_end, model,"
+                    " sample_event) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (mapping[p.label], video_id, p.label, np.asarray(p.print, dtype=np.float32).tobytes(),
+                     float(p.seconds), float(p.sample[0]), float(p.sample[1]), model, p.sample_event))
+                voice_ids[p.label] = int(cur.lastrowid)
+            c.executemany("INSERT OR REPLACE INTO turns(event_id, video_id, voice_id) VALUES (?,?,?)",
+                          [(eid, video_id, voice_ids[label]) for eid, label in turns.items() if label in voice_ids])
+            self._drop_empty(c, old_persons)
         return mapping
 
     @staticmethod
@@ -257,23 +264,16 @@ class PeopleDB:
     def forget_video(self, video_id: str) -> None:
         """The video left the library: its voices and turns go (people who only spoke there too,
         unless named)."""
-        with self._lock:
-            c = self._conn()
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                pids = {r[0] for r in c.execute("SELECT person_id FROM voices WHERE video_id = ? UNION "
-                                                "SELECT person_id FROM faces WHERE video_id = ? AND person_id "
-                                                "IS NOT NULL", (video_id, video_id))}
-                c.execute("DELETE FROM turns WHERE video_id = ?", (video_id,))
-                c.execute("DELETE FROM voices WHERE video_id = ?", (video_id,))
-                c.execute("DELETE FROM faces WHERE video_id = ?", (video_id,))
-                c.execute("DELETE FROM written WHERE video_id = ?", (video_id,))
-                c.execute("DELETE FROM pending WHERE video_id = ?", (video_id,))
-                self._drop_empty(c, pids)
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+        with self._tx() as c:
+            pids = {r[0] for r in c.execute("SELECT person_id FROM voices WHERE video_id = ? UNION "
+                                            "SELECT person_id FROM faces WHERE video_id = ? AND person_id "
+                                            "IS NOT NULL", (video_id, video_id))}
+            c.execute("DELETE FROM turns WHERE video_id = ?", (video_id,))
+            c.execute("DELETE FROM voices WHERE video_id = ?", (video_id,))
+            c.execute("DELETE FROM faces WHERE video_id = ?", (video_id,))
+            c.execute("DELETE FROM written WHERE video_id = ?", (video_id,))
+            c.execute("DELETE FROM pending WHERE video_id = ?", (video_id,))
+            self._drop_empty(c, pids)
 
     # -- names for events -----------------------------------------------------------------
     def speakers_of(self, video_id: str) -> dict[str, tuple[int, str, bool]]:
@@ -303,18 +303,11 @@ class PeopleDB:
 
     def forget_faces(self, video_id: str) -> None:
         """The video was analysed again without faces: its faces go."""
-        with self._lock:
-            c = self._conn()
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                pids = {r[0] for r in c.execute("SELECT person_id FROM faces WHERE video_id = ? AND person_id "
-                                                "IS NOT NULL", (video_id,))}
-                c.execute("DELETE FROM faces WHERE video_id = ?", (video_id,))
-                self._drop_empty(c, pids)
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+        with self._tx() as c:
+            pids = {r[0] for r in c.execute("SELECT person_id FROM faces WHERE video_id = ? AND person_id "
+                                            "IS NOT NULL", (video_id,))}
+            c.execute("DELETE FROM faces WHERE video_id = ?", (video_id,))
+            self._drop_empty(c, pids)
 
     def register_faces(self, video_id: str, faces: Sequence[FacePrint], model: str,
                        match: float = DEFAULT_FACE_MATCH, min_faces: int = DEFAULT_FACE_MIN) -> None:
@@ -322,36 +315,29 @@ class PeopleDB:
         the person of the nearest known face within ``match``; faces that match no one wait
         until ``min_faces`` of them (from any videos) look alike, and then become a new person.
         Other videos whose waiting faces became a person get their names (pending)."""
-        with self._lock:
-            c = self._conn()
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                old = {r[0] for r in c.execute("SELECT person_id FROM faces WHERE video_id = ? AND person_id "
-                                               "IS NOT NULL", (video_id,))}
-                # the video's own earlier faces count too: analysed again, its people stay who they were
-                known = [(int(r[0]), np.frombuffer(r[1], dtype=np.float32)) for r in c.execute(
-                    "SELECT person_id, descriptor FROM faces WHERE person_id IS NOT NULL AND model = ?", (model,))]
-                c.execute("DELETE FROM faces WHERE video_id = ?", (video_id,))
-                kp = np.array([k[0] for k in known], dtype=np.int64)
-                km = np.stack([k[1] for k in known]) if known else np.zeros((0, 128), dtype=np.float32)
-                for f in faces:
-                    d = np.asarray(f.descriptor, dtype=np.float32)
-                    pid = None
-                    if len(km):
-                        dist = np.linalg.norm(km - d, axis=1)
-                        j = int(np.argmin(dist))
-                        if dist[j] <= match:
-                            pid = int(kp[j])
-                    c.execute("INSERT INTO faces(video_id, t, descriptor, score, box, thumb, person_id, model) "
-                              "VALUES (?,?,?,?,?,?,?,?)",
-                              (video_id, float(f.t), d.tobytes(), float(f.score), ",".join(map(str, f.box)),
-                               f.thumb or None, pid, model))
-                self._cluster_waiting(c, model, match, min_faces, video_id)
-                self._drop_empty(c, old)
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+        with self._tx() as c:
+            old = {r[0] for r in c.execute("SELECT person_id FROM faces WHERE video_id = ? AND person_id "
+                                           "IS NOT NULL", (video_id,))}
+            # the video's own earlier faces count too: analysed again, its people stay who they were
+            known = [(int(r[0]), np.frombuffer(r[1], dtype=np.float32)) for r in c.execute(
+                "SELECT person_id, descriptor FROM faces WHERE person_id IS NOT NULL AND model = ?", (model,))]
+            c.execute("DELETE FROM faces WHERE video_id = ?", (video_id,))
+            kp = np.array([k[0] for k in known], dtype=np.int64)
+            km = np.stack([k[1] for k in known]) if known else np.zeros((0, 128), dtype=np.float32)
+            for f in faces:
+                d = np.asarray(f.descriptor, dtype=np.float32)
+                pid = None
+                if len(km):
+                    dist = np.linalg.norm(km - d, axis=1)
+                    j = int(np.argmin(dist))
+                    if dist[j] <= match:
+                        pid = int(kp[j])
+                c.execute("INSERT INTO faces(video_id, t, descriptor, score, box, thumb, person_id, model) "
+                          "VALUES (?,?,?,?,?,?,?,?)",
+                          (video_id, float(f.t), d.tobytes(), float(f.score), ",".join(map(str, f.box)),
+                           f.thumb or None, pid, model))
+            self._cluster_waiting(c, model, match, min_faces, video_id)
+            self._drop_empty(c, old)
 
     def _cluster_waiting(self, c: Any, model: str, match: float, min_faces: int, video_id: str) -> None:
         rows = list(c.execute("SELECT id, video_id, descriptor FROM faces WHERE person_id IS NULL AND model = ?",
@@ -398,17 +384,10 @@ class PeopleDB:
     def set_written(self, video_id: str, names: dict[str, list[str]]) -> None:
         import json
 
-        with self._lock:
-            c = self._conn()
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                c.execute("DELETE FROM written WHERE video_id = ?", (video_id,))
-                c.executemany("INSERT INTO written(event_id, video_id, names) VALUES (?,?,?)",
-                              [(k, video_id, json.dumps(v)) for k, v in names.items() if v])
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+        with self._tx() as c:
+            c.execute("DELETE FROM written WHERE video_id = ?", (video_id,))
+            c.executemany("INSERT INTO written(event_id, video_id, names) VALUES (?,?,?)",
+                          [(k, video_id, json.dumps(v)) for k, v in names.items() if v])
 
     def thumbnail(self, pid: int) -> bytes | None:
         rows = self._rows("SELECT thumb FROM faces WHERE person_id = ? AND thumb IS NOT NULL "
@@ -437,7 +416,9 @@ class PeopleDB:
         self._conn().execute("DELETE FROM pending WHERE video_id = ? AND since <= ?", (video_id, since))
 
     # -- the user: list, name, hide, merge, delete ------------------------------------------
-    def persons(self, include_hidden: bool = True) -> list[Person]:
+    def persons(self, include_hidden: bool = True, only: int | None = None) -> list[Person]:
+        """Everyone (named first, then by speech time and faces), or just person ``only``."""
+        where, args = ("WHERE p.id = ? ", (only,)) if only is not None else ("", ())
         rows = self._rows(
             "SELECT p.id, p.name, p.hidden, "
             "(SELECT COUNT(*) FROM voices v WHERE v.person_id = p.id), "
@@ -446,19 +427,19 @@ class PeopleDB:
             "(SELECT COALESCE(SUM(seconds), 0) FROM voices v WHERE v.person_id = p.id), "
             "(SELECT COUNT(*) FROM turns t JOIN voices v2 ON v2.id = t.voice_id WHERE v2.person_id = p.id), "
             "(SELECT COUNT(*) FROM faces f WHERE f.person_id = p.id) "
-            "FROM persons p ORDER BY p.name IS NULL, 6 DESC, 8 DESC, p.id")
+            f"FROM persons p {where}ORDER BY p.name IS NULL, 6 DESC, 8 DESC, p.id", args)
         samples = {int(r[0]): (r[1], float(r[2]), float(r[3]), r[4]) for r in self._rows(
-            "SELECT person_id, video_id, sample_start, sample_end, sample_event FROM voices v WHERE seconds = "
-            "(SELECT MAX(seconds) FROM voices v2 WHERE v2.person_id = v.person_id)")}
+            "SELECT person_id, video_id, sample_start, sample_end, sample_event FROM voices v WHERE "
+            + ("person_id = ? AND " if only is not None else "") + "seconds = "
+            "(SELECT MAX(seconds) FROM voices v2 WHERE v2.person_id = v.person_id)", args)}
         out = [Person(id=int(r[0]), name=r[1], hidden=bool(r[2]), voices=int(r[3]), faces=int(r[7]),
                       videos=int(r[4]), seconds=round(float(r[5]), 1), moments=int(r[6]),
                       sample=samples.get(int(r[0]))) for r in rows]
         return [p for p in out if include_hidden or not p.hidden]
 
     def person(self, pid: int) -> Person:
-        for p in self.persons():
-            if p.id == pid:
-                return p
+        for p in self.persons(only=pid):
+            return p
         raise PersonNotFound(pid)
 
     def moments(self, pid: int) -> list[tuple[str, str]]:
@@ -476,97 +457,62 @@ class PeopleDB:
 
     def rename(self, pid: int, name: str | None) -> None:
         name = clean_name(name) if name is not None else None
-        with self._lock:
-            c = self._conn()
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                self._exists(c, pid)
-                c.execute("UPDATE persons SET name = ? WHERE id = ?", (name, pid))
-                self._mark(c, [pid])
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+        with self._tx() as c:
+            self._exists(c, pid)
+            c.execute("UPDATE persons SET name = ? WHERE id = ?", (name, pid))
+            self._mark(c, [pid])
 
     def hide(self, pid: int, hidden: bool) -> None:
-        with self._lock:
-            c = self._conn()
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                self._exists(c, pid)
-                c.execute("UPDATE persons SET hidden = ? WHERE id = ?", (int(bool(hidden)), pid))
-                self._mark(c, [pid])
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+        with self._tx() as c:
+            self._exists(c, pid)
+            c.execute("UPDATE persons SET hidden = ? WHERE id = ?", (int(bool(hidden)), pid))
+            self._mark(c, [pid])
 
     def merge(self, pid: int, into: int) -> None:
         """Everything of ``pid`` becomes ``into``'s; ``pid`` is gone. The kept name is
         ``into``'s, or ``pid``'s when ``into`` has none."""
         if pid == into:
             raise PeopleError("a person cannot be merged into themselves")
-        with self._lock:
-            c = self._conn()
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                self._exists(c, pid)
-                self._exists(c, into)
-                self._mark(c, [pid, into])
-                c.execute("UPDATE persons SET name = COALESCE(name, (SELECT name FROM persons WHERE id = ?)) "
-                          "WHERE id = ?", (pid, into))
-                c.execute("UPDATE voices SET person_id = ? WHERE person_id = ?", (into, pid))
-                c.execute("UPDATE faces SET person_id = ? WHERE person_id = ?", (into, pid))
-                c.execute("DELETE FROM persons WHERE id = ?", (pid,))
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+        with self._tx() as c:
+            self._exists(c, pid)
+            self._exists(c, into)
+            self._mark(c, [pid, into])
+            c.execute("UPDATE persons SET name = COALESCE(name, (SELECT name FROM persons WHERE id = ?)) "
+                      "WHERE id = ?", (pid, into))
+            c.execute("UPDATE voices SET person_id = ? WHERE person_id = ?", (into, pid))
+            c.execute("UPDATE faces SET person_id = ? WHERE person_id = ?", (into, pid))
+            c.execute("DELETE FROM persons WHERE id = ?", (pid,))
 
     def split(self, pid: int, video_id: str) -> int:
         """The voice ``pid`` has in ``video_id`` becomes a person of its own; returns its id."""
-        with self._lock:
-            c = self._conn()
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                self._exists(c, pid)
-                n = c.execute("SELECT COUNT(*) FROM (SELECT video_id FROM voices WHERE person_id = ? UNION ALL "
-                              "SELECT video_id FROM faces WHERE person_id = ?)", (pid, pid)).fetchone()[0]
-                mine = c.execute("SELECT COUNT(*) FROM (SELECT video_id FROM voices WHERE person_id = ? AND "
-                                 "video_id = ? UNION ALL SELECT video_id FROM faces WHERE person_id = ? AND "
-                                 "video_id = ?)", (pid, video_id, pid, video_id)).fetchone()[0]
-                if not mine:
-                    raise PeopleError(f"person {pid} is not heard or seen in video {video_id}")
-                if mine == n:
-                    raise PeopleError("that is all the person has: nothing to split off")
-                new = int(c.execute("INSERT INTO persons(name, hidden, created_at) VALUES (NULL, 0, ?)",
-                                    (time.time(),)).lastrowid)
-                c.execute("UPDATE voices SET person_id = ? WHERE person_id = ? AND video_id = ?", (new, pid, video_id))
-                c.execute("UPDATE faces SET person_id = ? WHERE person_id = ? AND video_id = ?", (new, pid, video_id))
-                self._mark(c, [new])
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+        with self._tx() as c:
+            self._exists(c, pid)
+            n = c.execute("SELECT COUNT(*) FROM (SELECT video_id FROM voices WHERE person_id = ? UNION ALL "
+                          "SELECT video_id FROM faces WHERE person_id = ?)", (pid, pid)).fetchone()[0]
+            mine = c.execute("SELECT COUNT(*) FROM (SELECT video_id FROM voices WHERE person_id = ? AND "
+                             "video_id = ? UNION ALL SELECT video_id FROM faces WHERE person_id = ? AND "
+                             "video_id = ?)", (pid, video_id, pid, video_id)).fetchone()[0]
+            if not mine:
+                raise PeopleError(f"person {pid} is not heard or seen in video {video_id}")
+            if mine == n:
+                raise PeopleError("that is all the person has: nothing to split off")
+            new = int(c.execute("INSERT INTO persons(name, hidden, created_at) VALUES (NULL, 0, ?)",
+                                (time.time(),)).lastrowid)
+            c.execute("UPDATE voices SET person_id = ? WHERE person_id = ? AND video_id = ?", (new, pid, video_id))
+            c.execute("UPDATE faces SET person_id = ? WHERE person_id = ? AND video_id = ?", (new, pid, video_id))
+            self._mark(c, [new])
         return new
 
     def delete(self, pid: int) -> None:
         """The person and their voiceprints are deleted; their lines lose the name."""
-        with self._lock:
-            c = self._conn()
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                self._exists(c, pid)
-                self._mark(c, [pid])
-                vids = [r[0] for r in c.execute("SELECT id FROM voices WHERE person_id = ?", (pid,))]
-                c.executemany("DELETE FROM turns WHERE voice_id = ?", [(v,) for v in vids])
-                c.execute("DELETE FROM voices WHERE person_id = ?", (pid,))
-                c.execute("DELETE FROM faces WHERE person_id = ?", (pid,))
-                c.execute("DELETE FROM persons WHERE id = ?", (pid,))
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
+        with self._tx() as c:
+            self._exists(c, pid)
+            self._mark(c, [pid])
+            vids = [r[0] for r in c.execute("SELECT id FROM voices WHERE person_id = ?", (pid,))]
+            c.executemany("DELETE FROM turns WHERE voice_id = ?", [(v,) for v in vids])
+            c.execute("DELETE FROM voices WHERE person_id = ?", (pid,))
+            c.execute("DELETE FROM faces WHERE person_id = ?", (pid,))
+            c.execute("DELETE FROM persons WHERE id = ?", (pid,))
 
     def close(self) -> None:
         c = getattr(self._local, "conn", None)
