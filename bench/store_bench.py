@@ -76,6 +76,33 @@ def make_events(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
     return texts, vecs
 
 
+def memory() -> dict[str, float]:
+    """This process's resident memory (MB): all, private (anonymous) and file-backed (mapped
+    files such as the shared vector graph, which the page cache shares between processes)."""
+    out = {"rss": 0.0, "anon": 0.0, "file": 0.0}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            key, _, val = line.partition(":")
+            name = {"VmRSS": "rss", "RssAnon": "anon", "RssFile": "file"}.get(key)
+            if name:
+                out[name] = round(int(val.split()[0]) / 1024, 1)
+    except OSError:
+        pass
+    return out
+
+
+def disk_breakdown(conn, events: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Bytes per event by table (SQLite's dbstat), and the text itself (document + words)."""
+    try:
+        rows = conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
+    except Exception:  # noqa: BLE001 (dbstat not compiled in)
+        return {}
+    per = {name: round(size / max(1, events), 1) for name, size in rows if size > 1e6}
+    text = conn.execute("SELECT avg(length(CAST(doc AS BLOB))) FROM (SELECT doc FROM events LIMIT 20000)").fetchone()[0]
+    return {"bytes_per_event_by_table": per, "document_json_bytes_per_event": round(text or 0, 1),
+            "bytes_per_event": round(sum(s for _, s in rows) / max(1, events), 1)}
+
+
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
@@ -106,7 +133,10 @@ def main() -> int:
     a = ap.parse_args()
 
     db = a.db or Path(tempfile.mkdtemp(prefix="vidx-bench-")) / "events.sqlite3"
-    store = EmbeddedStore(db)
+    mem_start = memory()
+    t = time.perf_counter()
+    store = EmbeddedStore(db)  # an existing store of an older vidx is upgraded here
+    upgrade_s = time.perf_counter() - t
     store.ensure_schema("bench/synthetic", DIMS)
     texts, vecs = make_events(a.events)
     build_s = 0.0
@@ -124,6 +154,7 @@ def main() -> int:
     t = time.perf_counter()
     store._sync()
     load_s = time.perf_counter() - t
+    mem_loaded = memory()
 
     rng = random.Random(1)
     kw_q = [" ".join(rng.sample(VOCAB[100:5000], 2)) for _ in range(a.queries)]  # typical terms
@@ -181,6 +212,12 @@ def main() -> int:
         ann_build_s = round(store.ann.built_in_s, 1)
     sem_plan_lat, sem_ann = timed(lambda qq: run_plan("semantic", qq[0], qq[1]), pairs)
     hy_plan_lat, hy_ann = timed(lambda qq: run_plan("hybrid", qq[0], qq[1]), pairs)
+    mem_searched = memory()
+    # the product path against float32 brute force over the source vectors
+    sem_truth = []
+    for q, res in zip(knn_q, sem_ann):
+        truth = {int(x) for x in np.argsort(-(vecs @ q))[:10]}
+        sem_truth.append(len(truth & {int(h.event.event_id, 16) for h in res.hits}) / 10)
 
     def agree(xs: list, ys: list) -> float:  # type: ignore[type-arg]
         return round(statistics.fmean(
@@ -189,7 +226,10 @@ def main() -> int:
 
     ann_report = {"build_s": ann_build_s, "min_rows": ann_mod.MIN_ROWS, "candidates": ann_mod.CANDIDATES,
                   "semantic_recall_at_10_vs_exact": agree(sem_ann, sem_exact),
-                  "hybrid_recall_at_10_vs_exact": agree(hy_ann, hy_exact)}
+                  "hybrid_recall_at_10_vs_exact": agree(hy_ann, hy_exact),
+                  "semantic_recall_at_10_vs_float32": round(statistics.fmean(sem_truth), 4),
+                  "graph_file_mb": round(sum(p.stat().st_size for p in db.parent.glob("*.vectors.usearch")) / 1e6, 1),
+                  "mapped": store.ann.mapped}
     plan_res = {
         "keyword": timed(lambda q: run_plan("keyword", q, None), kw_q)[0],
         "keyword_most_common_words": timed(lambda q: run_plan("keyword", q, None), kw_common)[0],
@@ -224,8 +264,9 @@ def main() -> int:
 
     def sql_vectors(q: np.ndarray) -> list:  # type: ignore[type-arg]
         best: list[tuple[float, int]] = []
-        for chunk in iter(lambda c=conn.execute("SELECT rowid, vec FROM events"): c.fetchmany(50_000), []):
-            m = np.frombuffer(b"".join(r[1] for r in chunk), dtype=np.float32).reshape(len(chunk), DIMS)
+        for chunk in iter(lambda c=conn.execute("SELECT rowid, vec FROM vectors"): c.fetchmany(50_000), []):
+            m = np.frombuffer(b"".join(r[1] for r in chunk), dtype=np.float16).reshape(len(chunk), DIMS)
+            m = m.astype(np.float32)
             s = m @ q
             top = np.argsort(-s)[:10]
             best.extend((float(s[j]), chunk[j][0]) for j in top)
@@ -245,8 +286,14 @@ def main() -> int:
         "queries": a.queries,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__},
         "build_s": round(build_s, 1),
+        "upgrade_s": round(upgrade_s, 1),
         "vector_load_s": round(load_s, 2),
         "disk_mb": round(sum(p.stat().st_size for p in db.parent.glob(db.name + "*")) / 1e6, 1),
+        "disk": disk_breakdown(conn, a.events),
+        "memory_mb": {"start": mem_start, "columns_and_vectors_loaded": mem_loaded,
+                      "after_searches_through_the_graph": mem_searched,
+                      "store_private": round(mem_searched["anon"] - mem_start["anon"], 1),
+                      "store_total": round(mem_searched["rss"] - mem_start["rss"], 1)},
         "results": ours,
         "plan": plan_summary,
         "vector_index": ann_report,

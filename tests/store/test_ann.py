@@ -93,3 +93,43 @@ def test_rows_added_or_deleted_after_the_build(store: EmbeddedStore) -> None:
     assert _ids(store, _plan(), q)[0] == new[0].event_id
     store.delete_video("n" * 32)
     assert new[0].event_id not in _ids(store, _plan(), q)
+
+
+def test_the_graph_is_saved_once_and_mapped_by_other_processes(store: EmbeddedStore, tmp_path: Path) -> None:
+    store.ann.min_rows = 1000
+    q = _vectors(1, 5)[0]
+    store.search(_plan(), q)
+    assert store.ann.ready.wait(60)
+    graph = tmp_path / "events.vectors.usearch"
+    assert graph.exists() and store.ann.mapped  # the builder, too, reads the shared file
+    want = _ids(store, _plan(), q)
+    # another process (the UI) opens the same data directory: it maps the file, it builds nothing
+    reader = EmbeddedStore(tmp_path / "events.sqlite3", read_only=True)
+    reader.ann.min_rows = 1000
+    reader.search(_plan(), q)
+    assert reader.ann.ready.is_set() and reader.ann.mapped and reader.ann.built_in_s == 0
+    assert _ids(reader, _plan(), q) == want
+    # a damaged file is rebuilt, not trusted
+    graph.write_bytes(b"not a graph")
+    other = EmbeddedStore(tmp_path / "events.sqlite3", read_only=True)
+    other.ann.min_rows = 1000
+    other.search(_plan(), q)
+    assert other.ann.ready.wait(60) and other.ann.built_in_s > 0
+    assert _ids(other, _plan(), q) == want
+
+
+def test_a_graph_of_another_generation_is_not_used(store: EmbeddedStore, tmp_path: Path) -> None:
+    store.ann.min_rows = 1000
+    q = _vectors(1, 6)[0]
+    store.search(_plan(), q)
+    assert store.ann.ready.wait(60)
+    # `vidx reindex` empties the store and writes other vectors: the old graph must not propose them
+    store.begin_rebuild("test", DIMS)
+    vid = "r" * 32
+    store.replace_video_events(vid, _events(vid, _vectors(1500, 7)))
+    reopened = EmbeddedStore(tmp_path / "events.sqlite3", read_only=True)
+    reopened.ann.min_rows = 1000
+    first = _ids(reopened, _plan(), q)  # exact meanwhile
+    assert all(h.event.video_id == vid for h in reopened.search(_plan(), q).hits)
+    assert reopened.ann.ready.wait(60) and reopened.ann.built_in_s > 0
+    assert _ids(reopened, _plan(), q) == first

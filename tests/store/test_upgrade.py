@@ -66,6 +66,11 @@ def test_an_old_store_is_upgraded_in_place_and_answers_like_a_new_one(tmp_path: 
     cols = {r[1] for r in sqlite3.connect(old).execute("PRAGMA table_info(events)")}
     assert "length" in cols
     assert sqlite3.connect(old).execute("SELECT count(*) FROM videos").fetchone()[0] == 3
+    # the float32 vectors moved to the vectors table as float16 (half the bytes, pages shared)
+    db = sqlite3.connect(old)
+    assert db.execute("SELECT count(*) FROM events WHERE vec IS NOT NULL").fetchone()[0] == 0
+    assert db.execute("SELECT count(*), min(length(vec)), max(length(vec)) FROM vectors").fetchone() == \
+        (db.execute("SELECT count(*) FROM events").fetchone()[0], EMB.dims * 2, EMB.dims * 2)
     fresh = EmbeddedStore(tmp_path / "new.sqlite3")
     fresh.ensure_schema(EMB.model_id, EMB.dims)
     for vid, events in library().items():

@@ -1,6 +1,7 @@
 """The embedded store's in-memory columns: what filters, facets and vector search read.
 
-Each process keeps, per stored event, its vector (float16) and the few columns a search
+Each process keeps, per stored event, its vector (int8 with a scale per row,
+:mod:`vidx.store.vectors`) and the few columns a search
 filters, sorts and counts on (video, source, language, times, day added, people, objects,
 place, length in words), in NumPy arrays indexed by position. The arrays follow the SQLite
 file incrementally, as the vectors always did: new rows by rowid, deleted rows through the
@@ -8,7 +9,7 @@ file incrementally, as the vectors always did: new rows by rowid, deleted rows t
 process sees the daemon's commits at its next search, and nothing here can disagree with the
 database for longer than one sync: the database is the truth, the catalog a rebuildable cache.
 
-Memory per event: the vector (2 bytes x dims) plus about 40 bytes of columns.
+Memory per event: the vector (1 byte x dims + 4) plus about 40 bytes of columns.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from vidx.store.vectors import decode, quantize
 from vidx.text import tokens
 
 NO_CODE = -1
@@ -125,7 +127,8 @@ class Catalog:
         self.rowid = _Grow(np.int64)
         self.alive = _Grow(np.bool_)
         self.has_vec = _Grow(np.bool_)
-        self.vec: _Grow | None = None
+        self.vec: _Grow | None = None  # int8 rows
+        self.vscale = _Grow(np.float32)  # each row's scale
         self.video = _Grow(np.int32)
         self.source = _Grow(np.int16)
         self.lang = _Grow(np.int16)
@@ -159,10 +162,15 @@ class Catalog:
             self.match_entries -= len(dropped)
 
     # -- keeping in step -------------------------------------------------------------
-    def sync(self, conn: sqlite3.Connection, has_videos_table: bool, has_length: bool) -> None:
+    def sync(self, conn: sqlite3.Connection, has_videos_table: bool, has_length: bool,
+             has_vectors_table: bool = True, dims: int = 0) -> None:
         length_col = "length" if has_length else "NULL"
+        if dims and not self.dims:
+            self.dims = dims
+        vec_col = "coalesce((SELECT v.vec FROM vectors v WHERE v.rowid = events.rowid), vec)" \
+            if has_vectors_table else "vec"
         rows = conn.execute(
-            "SELECT rowid, video_id, start_sec, vec, json_extract(doc, '$.end_sec'), json_extract(doc, '$.source'), "
+            f"SELECT rowid, video_id, start_sec, {vec_col}, json_extract(doc, '$.end_sec'), json_extract(doc, '$.source'), "
             "json_extract(doc, '$.language'), substr(json_extract(doc, '$.indexed_at'), 1, 10), "
             "json_extract(doc, '$.people'), json_extract(doc, '$.objects'), json_extract(doc, '$.location'), "
             f"json_extract(doc, '$.video_path'), {length_col}, "
@@ -185,11 +193,12 @@ class Catalog:
 
     def _append(self, rows: list[tuple[Any, ...]]) -> None:
         first = self.n
-        vecs = [r[3] for r in rows]
-        dims = next((len(v) // 4 for v in vecs if v), 0)
+        vecs = [decode(r[3], self.dims) for r in rows]
+        dims = next((len(v) for v in vecs if v is not None), 0)
         if dims and not self.dims:
             self.dims = dims
-            self.vec = _Grow(np.float16, dims)
+        if dims and self.vec is None:
+            self.vec = _Grow(np.int8, self.dims)
         if dims and dims != self.dims:
             from vidx.store.base import StoreError
 
@@ -197,10 +206,13 @@ class Catalog:
         if self.dims and self.vec is not None:
             block = np.zeros((len(rows), self.dims), dtype=np.float32)
             for i, v in enumerate(vecs):
-                if v and len(v) == self.dims * 4:
-                    block[i] = np.frombuffer(v, dtype=np.float32)
-            self.vec.extend(block.astype(np.float16))
-        self.has_vec.extend([bool(v) for v in vecs])
+                if v is not None and len(v) == self.dims:
+                    block[i] = v
+            # through float16 first, as stored: an upgraded store holds exactly the same rows
+            q, scale = quantize(block.astype(np.float16).astype(np.float32))
+            self.vec.extend(q)
+            self.vscale.extend(scale)
+        self.has_vec.extend([v is not None for v in vecs])
         self.rowid.extend([r[0] for r in rows])
         self.alive.extend(np.ones(len(rows), dtype=bool))
         vcode = []

@@ -42,12 +42,13 @@ from vidx.store.base import (
     tokens,
 )
 from vidx.store.catalog import Catalog, searchable_length_of_doc
+from vidx.store.vectors import decode, encode
 
 log = logging.getLogger("vidx.store.embedded")
 
 MAX_QUERY_TOKENS = 64
 HYBRID_WINDOW = 50
-RESCORE_FACTOR = 4  # float16 candidates per requested hit, rescored with the float32 vectors
+RESCORE_FACTOR = 4  # int8 candidates per requested hit, rescored with the stored vectors
 TOTAL_CAP = 10_000
 VOCAB_TTL = 30.0  # seconds a process keeps the index's vocabulary before reading it again
 
@@ -62,6 +63,7 @@ CREATE TABLE IF NOT EXISTS events(
     vec BLOB
 );
 CREATE INDEX IF NOT EXISTS events_video ON events(video_id, start_sec);
+CREATE TABLE IF NOT EXISTS vectors(rowid INTEGER PRIMARY KEY, vec BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS videos(video_id TEXT PRIMARY KEY, video_path TEXT NOT NULL, changed INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS deletions(seq INTEGER PRIMARY KEY AUTOINCREMENT, row INTEGER NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
@@ -91,20 +93,6 @@ def fts_query(text: str) -> str | None:
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in toks)
 
 
-def _dot(matrix: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """float16 matrix x vector; torch's kernel is ~3x faster than NumPy's float32 one."""
-    if _torch is not None:
-        return _torch.from_numpy(matrix).matmul(_torch.from_numpy(q.astype(np.float16))).float().numpy()
-    return (matrix.astype(np.float32) @ q).astype(np.float32)
-
-
-_torch: Any
-try:  # torch is a dependency of the embedder; the store also works without it
-    import torch as _torch
-except ImportError:  # pragma: no cover
-    _torch = None
-
-
 class EmbeddedStore:
     """SQLite FTS5 + exact NumPy kNN. One writer process and many readers may share it."""
 
@@ -114,11 +102,11 @@ class EmbeddedStore:
         self.read_only = read_only
         self._local = threading.local()
         self._catalog = Catalog()
-        self.ann = AnnIndex()
+        self.ann = AnnIndex(self.path)
         self._write_lock = threading.Lock()
         self._generation: str | None = None
         self._has_schema = False
-        self._tables: tuple[bool, bool] | None = None
+        self._tables: tuple[bool, bool, bool] | None = None
         self._vocab: tuple[float, list[str], str | None] | None = None
         if read_only:  # the UI and `vidx search`: never create or change anything
             return
@@ -150,10 +138,38 @@ class EmbeddedStore:
                                   [(searchable_length_of_doc(d), r) for r, d in rows])
                 done += len(rows)
                 log.info("upgrading the embedded store: %d of %d events", done, missing)
+        self._move_vectors(conn)
         if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM videos) AND EXISTS (SELECT 1 FROM events)").fetchone()[0]:
             with self._write() as w:
                 w.execute("INSERT OR REPLACE INTO videos(video_id, video_path, changed) "
                           "SELECT video_id, json_extract(doc, '$.video_path'), 1 FROM events GROUP BY video_id")
+
+    def _move_vectors(self, conn: sqlite3.Connection) -> None:
+        """Vectors of an older store (float32 in ``events.vec``) move to the ``vectors`` table as
+        float16, in batches with progress; the file is compacted once afterwards."""
+        missing = conn.execute("SELECT count(*) FROM events WHERE vec IS NOT NULL").fetchone()[0]
+        if not missing:
+            return
+        dims = int(self._meta("dims") or 0)
+        log.info("upgrading the embedded store: moving %d vectors to float16", missing)
+        done, last = 0, 0
+        while True:
+            rows = conn.execute("SELECT rowid, vec FROM events WHERE rowid > ? AND vec IS NOT NULL ORDER BY rowid "
+                                "LIMIT 20000", (last,)).fetchall()
+            if not rows:
+                break
+            with self._write() as w:
+                w.executemany("INSERT OR REPLACE INTO vectors(rowid, vec) VALUES (?, ?)",
+                              [(r, encode(decode(v, dims))) for r, v in rows])
+                w.executemany("UPDATE events SET vec = NULL WHERE rowid = ?", [(r,) for r, _ in rows])
+            done += len(rows)
+            last = rows[-1][0]
+            log.info("upgrading the embedded store: %d of %d vectors moved", done, missing)
+        pages, free = (conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count"))
+        if free > pages // 4:
+            log.info("upgrading the embedded store: compacting %s (once; %d of %d pages are free)",
+                     self.path, free, pages)
+            conn.execute("VACUUM")
 
     # -- connections ------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -247,6 +263,7 @@ class EmbeddedStore:
             gen = int(self._meta("generation") or 0) + 1
             conn.execute("DELETE FROM events_fts")
             conn.execute("DELETE FROM events")
+            conn.execute("DELETE FROM vectors")
             conn.execute("DELETE FROM deletions")
             conn.execute("DELETE FROM videos")
             conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
@@ -295,7 +312,7 @@ class EmbeddedStore:
                 raise StoreError(f"event {e.event_id} belongs to {e.video_id}, not {video_id}")
             vec = None
             if e.embedding is not None:
-                vec = np.asarray(e.embedding, dtype=np.float32).tobytes()
+                vec = encode(e.embedding)
             rows.append((e, vec))
         conn = self._conn()
         with self._write_lock:
@@ -304,15 +321,18 @@ class EmbeddedStore:
                 old = [r[0] for r in conn.execute("SELECT rowid FROM events WHERE video_id = ?", (video_id,))]
                 if old:
                     conn.executemany("DELETE FROM events_fts WHERE rowid = ?", [(r,) for r in old])
+                    conn.executemany("DELETE FROM vectors WHERE rowid = ?", [(r,) for r in old])
                     conn.execute("DELETE FROM events WHERE video_id = ?", (video_id,))
                     conn.executemany("INSERT INTO deletions(row) VALUES (?)", [(r,) for r in old])
                 for e, vec in rows:
                     doc = json.dumps(e.doc(with_embedding=False), ensure_ascii=False)
                     fts = _fts_row(e)
                     cur = conn.execute(
-                        "INSERT INTO events(event_id, video_id, start_sec, doc, vec, length) VALUES (?,?,?,?,?,?)",
-                        (e.event_id, e.video_id, e.start_sec, doc, vec, sum(len(f.split()) for f in fts)),
+                        "INSERT INTO events(event_id, video_id, start_sec, doc, length) VALUES (?,?,?,?,?)",
+                        (e.event_id, e.video_id, e.start_sec, doc, sum(len(f.split()) for f in fts)),
                     )
+                    if vec is not None:
+                        conn.execute("INSERT INTO vectors(rowid, vec) VALUES (?, ?)", (cur.lastrowid, vec))
                     conn.execute(
                         "INSERT INTO events_fts(rowid, description, dialogue, ocr_text, meta) VALUES (?,?,?,?,?)",
                         (cur.lastrowid, *fts),
@@ -354,13 +374,13 @@ class EmbeddedStore:
         if gen != self._generation:  # a rebuild emptied the store: start the catalog afresh
             with self._catalog.lock:
                 self._catalog, self._generation = Catalog(), gen
-        if self._tables != (True, True):  # an old store: look again, the daemon may have upgraded it
+        if self._tables != (True, True, True):  # an old store: look again, the daemon may have upgraded it
             names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             cols = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
-            self._tables = ("videos" in names, "length" in cols)
+            self._tables = ("videos" in names, "length" in cols, "vectors" in names)
         cat = self._catalog
         with cat.lock:
-            cat.sync(conn, *self._tables)
+            cat.sync(conn, *self._tables, dims=0 if cat.dims else int(self._meta("dims") or 0))
         return cat
 
     def _vocabulary(self) -> list[str]:
@@ -389,7 +409,7 @@ class EmbeddedStore:
         with cat.lock:  # the catalog's arrays grow in place: one search or sync at a time reads them
             if vector is not None:
                 self.ann.maybe_build(cat, gen)
-            res, rows = Executor(self._conn(), cat, plan, _dot, self._vocabulary, ann).run(vector)
+            res, rows = Executor(self._conn(), cat, plan, self._vocabulary, ann).run(vector)
         docs = self._docs([r for r, _, _ in rows])
         res.hits = [Hit(event=docs[r], score=sc, scores=parts) for r, sc, parts in rows if r in docs]
         return res
@@ -458,8 +478,8 @@ class EmbeddedStore:
         with cat.lock:
             pos = np.flatnonzero(cat.alive.view())
             if video_id:
-                pos = pos[Executor(self._conn(), cat, plan, _dot).allowed(pos)]
-            cos = Executor(self._conn(), cat, plan, _dot).cosines(pos, vector)
+                pos = pos[Executor(self._conn(), cat, plan).allowed(pos)]
+            cos = Executor(self._conn(), cat, plan).cosines(pos, vector)
             keep = np.isfinite(cos)
             pos, cos = pos[keep], cos[keep]
             k = min(size * RESCORE_FACTOR, len(pos))
@@ -468,15 +488,18 @@ class EmbeddedStore:
             top = np.argpartition(-cos, k - 1)[:k]
             candidates = [int(cat.rowid.view()[pos[i]]) for i in top]
         q = np.asarray(vector, dtype=np.float32)
-        # exact float32 rescoring of the float16 candidates
+        # rescoring of the int8 candidates with the stored vectors
         conn = self._conn()
         scored: list[tuple[int, float]] = []
         for i in range(0, len(candidates), 500):
             chunk = candidates[i : i + 500]
             for rid, vec in conn.execute(
-                f"SELECT rowid, vec FROM events WHERE rowid IN ({','.join('?' * len(chunk))})", chunk
+                f"SELECT rowid, {self._vec_sql('e')} FROM events e WHERE rowid IN ({','.join('?' * len(chunk))})",
+                chunk,
             ):
-                scored.append((int(rid), float(np.frombuffer(vec, dtype=np.float32) @ q)))
+                v = decode(vec, self._dims())
+                if v is not None:
+                    scored.append((int(rid), float(v @ q)))
         scored.sort(key=lambda x: (-x[1], x[0]))
         return scored[:size]
 
@@ -520,8 +543,9 @@ class EmbeddedStore:
     def event_vector(self, event_id: str) -> np.ndarray | None:
         if self._missing():
             return None
-        row = self._conn().execute("SELECT vec FROM events WHERE event_id = ?", (event_id,)).fetchone()
-        return np.frombuffer(row[0], dtype=np.float32).copy() if row and row[0] else None
+        row = self._conn().execute(f"SELECT {self._vec_sql('e')} FROM events e WHERE event_id = ?",
+                                   (event_id,)).fetchone()
+        return decode(row[0], self._dims()) if row else None
 
     def events_for_video(self, video_id: str) -> list[Event]:
         if self._missing():
@@ -534,8 +558,20 @@ class EmbeddedStore:
     def event_vectors(self, video_id: str) -> dict[str, np.ndarray]:
         if self._missing():
             return {}
-        rows = self._conn().execute("SELECT event_id, vec FROM events WHERE video_id = ?", (video_id,)).fetchall()
-        return {r[0]: np.frombuffer(r[1], dtype=np.float32).copy() for r in rows if r[1]}
+        rows = self._conn().execute(f"SELECT event_id, {self._vec_sql('e')} FROM events e WHERE video_id = ?",
+                                    (video_id,)).fetchall()
+        dims = self._dims()
+        return {r[0]: v for r in rows if (v := decode(r[1], dims)) is not None}
+
+    def _vec_sql(self, alias: str) -> str:
+        """The SQL of one event's stored vector (the vectors table, or events.vec in an older store)."""
+        self._sync()
+        if self._tables and self._tables[2]:
+            return f"coalesce((SELECT v.vec FROM vectors v WHERE v.rowid = {alias}.rowid), {alias}.vec)"
+        return f"{alias}.vec"
+
+    def _dims(self) -> int:
+        return int(self._meta("dims") or 0)
 
     def video_event_counts(self) -> dict[str, int]:
         if self._missing():

@@ -23,6 +23,7 @@ from vidx.plan import COVERAGE_WEIGHT, DENSITY_WEIGHT, PHRASE_WEIGHT, TOTAL_CAP,
 from vidx.relevance import semantic_relevance_array
 from vidx.store.base import PlanResult, SearchMode, StoreError
 from vidx.store.catalog import Catalog, top_counts
+from vidx.store.vectors import cosines
 from vidx.text import TYPO_CREDIT, near_terms
 
 log = logging.getLogger("vidx.store.embedded")
@@ -57,9 +58,9 @@ def _member(pos: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
 
 
 class Executor:
-    def __init__(self, conn: sqlite3.Connection, cat: Catalog, plan: Plan, dot: Any,
+    def __init__(self, conn: sqlite3.Connection, cat: Catalog, plan: Plan,
                  vocabulary: Any = None, ann: Any = None) -> None:
-        self.conn, self.cat, self.plan, self.dot = conn, cat, plan, dot
+        self.conn, self.cat, self.plan = conn, cat, plan
         self.vocabulary = vocabulary  # () -> list of the index's stemmed terms (typo tolerance)
         self.ann = ann  # (query vector) -> sorted candidate positions, or None: compare every vector
         self._phrase_sets: dict[str, np.ndarray] = {}
@@ -190,10 +191,9 @@ class Executor:
         if q.shape[0] != cat.dims:
             raise StoreError(f"query vector has {q.shape[0]} dims, the store {cat.dims}")
         if len(pos) == cat.n:
-            cos = self.dot(cat.vec.view(), q)
+            cos = cosines(cat.vec.view(), cat.vscale.view(), q)
         else:
-            cos = self.dot(cat.vec.view()[pos], q)
-        cos = np.asarray(cos, dtype=np.float64)
+            cos = cosines(cat.vec.view()[pos], cat.vscale.view()[pos], q)
         cos[~cat.has_vec.view()[pos]] = -np.inf
         return cos
 
