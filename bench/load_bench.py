@@ -125,27 +125,17 @@ def hammer(port: int, paths: list[str], clients: int, seconds: float) -> dict[st
             "p50_ms": round(1000 * pct(lat, 50), 1), "p95_ms": round(1000 * pct(lat, 95), 1)}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--events", type=int, default=100_000)
-    ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--seconds", type=float, default=30.0, help="per target")
-    ap.add_argument("--data-dir", type=Path, default=None, help="keep/reuse the store here")
-    ap.add_argument("--out", type=Path, default=Path("bench/results/load.json"))
-    args = ap.parse_args()
-
-    from store_bench import VOCAB
-
-    data = args.data_dir or Path(tempfile.mkdtemp(prefix="vidx-load-"))
-    build_s = build_store(data, args.events)
+def serve_and_hammer(data: Path, workers: int, targets: dict[str, list[str]],
+                     args: argparse.Namespace) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
     port = free_port()
     env = {**os.environ, "VIDX_DATA_DIR": str(data), "VIDX_WATCH_DIR": str(data / "watch"), "VIDX_PORT": str(port),
-           "VIDX_HOST": "127.0.0.1", "HF_HUB_OFFLINE": "1", "VIDX_LOG_LEVEL": "WARNING"}
+           "VIDX_HOST": "127.0.0.1", "HF_HUB_OFFLINE": "1", "VIDX_LOG_LEVEL": "WARNING",
+           "VIDX_WEB_WORKERS": str(workers)}
     env.pop("VIDX_UI_API_KEY", None)  # the benchmark signs in nowhere
-    vidx = [sys.executable, "-m", "vidx"]
     # the server's log goes to a file: a pipe nobody reads fills up and blocks the server
     errlog = tempfile.TemporaryFile()
-    proc = subprocess.Popen([*vidx, "serve"], env=env, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=errlog)
+    proc = subprocess.Popen([sys.executable, "-m", "vidx", "serve"], env=env, cwd=str(ROOT),
+                            stdout=subprocess.DEVNULL, stderr=errlog)
     try:
         deadline = time.time() + 120
         while True:
@@ -161,38 +151,72 @@ def main() -> int:
                 err = errlog.read().decode(errors="replace")
                 raise SystemExit(f"vidx serve did not start: {err[-2000:]}")
             time.sleep(0.3)
-        rng = random.Random(3)
-        # a fresh query for nearly every request: no cache of the server's can answer from memory
-        queries = [" ".join(rng.sample(VOCAB[100:5000], 2)) for _ in range(20_000)]
-
-        def api(mode: str) -> list[str]:
-            return [f"/api/search?{urllib.parse.urlencode({'q': q, 'mode': mode})}" for q in queries]
-
-        targets = {"healthz": ["/healthz"], "keyword": api("keyword"), "semantic": api("semantic"),
-                   "hybrid": api("hybrid"), "page": [f"/?{urllib.parse.urlencode({'q': q})}" for q in queries]}
-        for paths in targets.values():  # warm-up: the embedder and the vectors are loaded once per process
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-            c.request("GET", paths[0])
-            r = c.getresponse()
-            r.read()
-            if r.status != 200:
-                raise SystemExit(f"{paths[0]}: HTTP {r.status}")
-        before = rss_mb(proc.pid)
+        # warm-up: the embedder and the columns are loaded once per process, by its first requests
+        for name, paths in targets.items():
+            warm = hammer(port, paths[-200:], max(2, workers * 4), 3.0)
+            if warm["errors"]:
+                raise SystemExit(f"{name}: {warm['errors']} errors while warming up")
+        before = server_rss(proc.pid)
         results = {name: hammer(port, paths, args.clients, args.seconds) for name, paths in targets.items()}
-        after = rss_mb(proc.pid)
+        after = server_rss(proc.pid)
     finally:
         proc.terminate()
         try:
-            proc.wait(10)
+            proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
-    base = results["healthz"]["p95_ms"] or 1.0
-    for r in results.values():
-        r["p95_vs_healthz"] = round(r["p95_ms"] / base, 1)
+    return results, {"before": before, "after": after}
+
+
+def server_rss(pid: int) -> float:
+    """Resident memory of the server and its worker processes (MB)."""
+    total = rss_mb(pid)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                total += rss_mb(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return round(total, 1)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=30.0, help="per target")
+    ap.add_argument("--data-dir", type=Path, default=None, help="keep/reuse the store here")
+    ap.add_argument("--out", type=Path, default=Path("bench/results/load.json"))
+    ap.add_argument("--workers", default="1,2", help="VIDX_WEB_WORKERS values to run, in the same run")
+    args = ap.parse_args()
+
+    from store_bench import VOCAB
+
+    data = args.data_dir or Path(tempfile.mkdtemp(prefix="vidx-load-"))
+    build_s = build_store(data, args.events)
+    rng = random.Random(3)
+    # a fresh query for nearly every request: no cache of the server's can answer from memory
+    queries = [" ".join(rng.sample(VOCAB[100:5000], 2)) for _ in range(20_000)]
+
+    def api(mode: str) -> list[str]:
+        return [f"/api/search?{urllib.parse.urlencode({'q': q, 'mode': mode})}" for q in queries]
+
+    targets = {"healthz": ["/healthz"], "keyword": api("keyword"), "semantic": api("semantic"),
+               "hybrid": api("hybrid"), "page": [f"/?{urllib.parse.urlencode({'q': q})}" for q in queries]}
+    results: dict[str, dict[str, Any]] = {}
+    memory: dict[str, dict[str, float]] = {}
+    for workers in [int(w) for w in args.workers.split(",")]:
+        res, mem = serve_and_hammer(data, workers, targets, args)
+        label = "" if workers == 1 else f" ({workers} processes)"
+        for name, r in res.items():
+            r["p95_vs_healthz"] = round(r["p95_ms"] / (res["healthz"]["p95_ms"] or 1.0), 1)
+            results[name + label] = r
+        memory[str(workers)] = mem
     report = {
         "bench": "load", "events": args.events, "clients": args.clients, "seconds_per_target": args.seconds,
         "machine": machine(),
-        "store_build_s": round(build_s, 1), "server_rss_mb": {"before": before, "after": after},
+        "store_build_s": round(build_s, 1), "server_rss_mb": memory["1"] if "1" in memory else next(iter(memory.values())),
+        "server_rss_mb_by_processes": memory,
         "results": results,
     }
     write_report(args.out, report)

@@ -91,6 +91,58 @@ def memory() -> dict[str, float]:
     return out
 
 
+def memory_probe(db: Path, queries: int) -> dict[str, object]:
+    """The store's memory in a process of its own (as the UI holds it): open, load the columns
+    and vectors, map the graph, then run keyword, semantic and hybrid plans."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, __file__, "--probe", str(db), "--queries", str(queries)],
+                         capture_output=True, text=True, timeout=3600)
+    if out.returncode != 0:
+        return {"error": out.stderr[-500:]}
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
+
+
+def probe(db: Path, queries: int) -> int:
+    from vidx.plan import build
+    from vidx.query import parse
+    from vidx.store.base import SearchMode
+
+    start = memory()
+    store = EmbeddedStore(db, read_only=True)
+    store._sync()
+    loaded = memory()
+    conn = store._conn()
+    rng = np.random.default_rng(5)
+    n = store.count()
+    qv = []
+    for rid in rng.integers(1, n, queries):
+        row = conn.execute("SELECT vec FROM vectors WHERE rowid = ?", (int(rid),)).fetchone()
+        if row:
+            v = np.frombuffer(row[0], dtype=np.float16).astype(np.float32)
+            v = v + 0.5 * rng.standard_normal(len(v)).astype(np.float32) / np.sqrt(len(v))
+            qv.append(v / np.linalg.norm(v))
+    words = random.Random(5)
+    for mode in ("keyword", "semantic", "hybrid"):
+        for v in qv:
+            store.search(build(parse(" ".join(words.sample(VOCAB[100:5000], 2))), SearchMode(mode), 0.25, size=10),
+                         None if mode == "keyword" else v)
+        if mode == "semantic" and not store.ann.ready.is_set():
+            store.ann.ready.wait(3600)
+    searched = memory()
+    from vidx.store.catalog import trim_memory
+
+    trim_memory()
+    trimmed = memory()
+    print(json.dumps({"start": start, "columns_and_vectors_loaded": loaded, "after_searches": searched, "after_searches_trimmed": trimmed,
+                      "graph_mapped": store.ann.mapped,
+                      "store_private": round(searched["anon"] - start["anon"], 1),
+                      "store_file_backed": round(searched["file"] - start["file"], 1),
+                      "store_total": round(searched["rss"] - start["rss"], 1)}))
+    return 0
+
+
 def disk_breakdown(conn, events: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
     """Bytes per event by table (SQLite's dbstat), and the text itself (document + words)."""
     try:
@@ -130,10 +182,12 @@ def main() -> int:
     ap.add_argument("--per-video", type=int, default=500)
     ap.add_argument("--db", type=Path, help="reuse/keep the store here (default: a temporary file)")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--probe", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.probe:
+        return probe(a.probe, a.queries)
 
     db = a.db or Path(tempfile.mkdtemp(prefix="vidx-bench-")) / "events.sqlite3"
-    mem_start = memory()
     t = time.perf_counter()
     store = EmbeddedStore(db)  # an existing store of an older vidx is upgraded here
     upgrade_s = time.perf_counter() - t
@@ -154,7 +208,6 @@ def main() -> int:
     t = time.perf_counter()
     store._sync()
     load_s = time.perf_counter() - t
-    mem_loaded = memory()
 
     rng = random.Random(1)
     kw_q = [" ".join(rng.sample(VOCAB[100:5000], 2)) for _ in range(a.queries)]  # typical terms
@@ -212,7 +265,6 @@ def main() -> int:
         ann_build_s = round(store.ann.built_in_s, 1)
     sem_plan_lat, sem_ann = timed(lambda qq: run_plan("semantic", qq[0], qq[1]), pairs)
     hy_plan_lat, hy_ann = timed(lambda qq: run_plan("hybrid", qq[0], qq[1]), pairs)
-    mem_searched = memory()
     # the product path against float32 brute force over the source vectors
     sem_truth = []
     for q, res in zip(knn_q, sem_ann):
@@ -290,10 +342,7 @@ def main() -> int:
         "vector_load_s": round(load_s, 2),
         "disk_mb": round(sum(p.stat().st_size for p in db.parent.glob(db.name + "*")) / 1e6, 1),
         "disk": disk_breakdown(conn, a.events),
-        "memory_mb": {"start": mem_start, "columns_and_vectors_loaded": mem_loaded,
-                      "after_searches_through_the_graph": mem_searched,
-                      "store_private": round(mem_searched["anon"] - mem_start["anon"], 1),
-                      "store_total": round(mem_searched["rss"] - mem_start["rss"], 1)},
+        "memory_mb": memory_probe(db, a.queries),
         "results": ours,
         "plan": plan_summary,
         "vector_index": ann_report,

@@ -383,8 +383,6 @@ class PortUnavailable(RuntimeError):
 
 def _bind_ui(s: Settings) -> Any:
     """The web UI's server, bound to VIDX_HOST:VIDX_PORT (before anything announces the URL)."""
-    import errno
-
     from waitress.server import create_server
 
     from search_ui import create_app
@@ -396,13 +394,32 @@ def _bind_ui(s: Settings) -> Any:
     try:
         return create_server(app, host=s.host, port=s.port, threads=8)
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise PortUnavailable(f"port {s.port} on {s.host} is already in use (another vidx?): stop it, or set "
-                                  "VIDX_PORT to a free port") from None
-        if exc.errno in (errno.EACCES, errno.EADDRNOTAVAIL):
-            raise PortUnavailable(f"cannot listen on {s.host}:{s.port} ({exc.strerror}): set VIDX_HOST and "
-                                  "VIDX_PORT to an address of this machine and a free port above 1023") from None
-        raise
+        raise _port_error(s, exc) from None
+
+
+def _check_port(s: Settings) -> None:
+    """Fail with vidx's own message when VIDX_HOST:VIDX_PORT cannot be bound."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(s.host, s.port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(infos[0][4])
+    except OSError as exc:
+        raise _port_error(s, exc) from None
+
+
+def _port_error(s: Settings, exc: OSError) -> BaseException:
+    import errno
+
+    if exc.errno == errno.EADDRINUSE:
+        return PortUnavailable(f"port {s.port} on {s.host} is already in use (another vidx?): stop it, or set "
+                               "VIDX_PORT to a free port")
+    if exc.errno in (errno.EACCES, errno.EADDRNOTAVAIL):
+        return PortUnavailable(f"cannot listen on {s.host}:{s.port} ({exc.strerror}): set VIDX_HOST and "
+                               "VIDX_PORT to an address of this machine and a free port above 1023")
+    return exc
 
 
 def _serve_ui(s: Settings, stop: threading.Event, server: Any = None) -> None:
@@ -432,9 +449,46 @@ def cmd_ingest(args: argparse.Namespace, s: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, s: Settings) -> int:
+    if s.web_workers > 1:
+        return _serve_workers(s)
     stop = threading.Event()
     _on_signals(stop.set)
     _serve_ui(s, stop)
+    return 0
+
+
+def _serve_workers(s: Settings) -> int:
+    """`vidx serve` with VIDX_WEB_WORKERS processes: gunicorn's pre-fork arbiter (it restarts a
+    worker that dies, and stops them all on SIGTERM/SIGINT) with threaded workers. Each worker
+    creates its own app after the fork, so no model or database handle crosses a fork."""
+    import os
+
+    from gunicorn.app.base import BaseApplication
+
+    _check_port(s)  # a taken or foreign address fails here with vidx's own message
+
+    class _App(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            cfg = {"bind": f"{s.host}:{s.port}", "workers": s.web_workers, "worker_class": "gthread",
+                   "threads": 8, "timeout": 120, "graceful_timeout": 10, "keepalive": 5,
+                   "accesslog": None, "errorlog": "-", "loglevel": s.log_level.lower(),
+                   "proc_name": "vidx-serve"}
+            for k, v in cfg.items():
+                self.cfg.set(k, v)
+
+        def load(self) -> Any:
+            from search_ui import create_app
+
+            try:  # the workers share the cores: one inference thread each when there are as many as cores
+                import torch
+
+                torch.set_num_threads(max(1, (os.cpu_count() or 1) // s.web_workers))
+            except ImportError:  # pragma: no cover
+                pass
+            return create_app(s)
+
+    log.info("web UI on http://%s:%d (%d processes)", s.host, s.port, s.web_workers)
+    _App().run()
     return 0
 
 

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address the web UI binds to.")
     port: int = Field(8080, ge=1, le=65535, description="Port of the web UI.")
+    web_workers: int = Field(
+        1, ge=1, le=64,
+        description="Processes serving the web UI and API in `vidx serve` (gunicorn, 8 threads each). More "
+        "than 1 uses more cores for many concurrent users; each process holds its own columns and "
+        "embedding model (the vector graph file is shared). `vidx run` always serves from one process.")
     trusted_hosts: str = Field(
         "auto",
         description="Host names the web UI answers to, comma-separated (a leading dot matches subdomains); "

@@ -126,6 +126,46 @@ def test_the_api_and_the_cli_give_the_same_json(library: tuple[dict[str, str], P
         proc.wait(timeout=30)
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_serve_with_several_worker_processes(library: tuple[dict[str, str], Path]) -> None:
+    """VIDX_WEB_WORKERS=2: two processes answer the API as one does, and SIGTERM stops them all."""
+    env, tmp = library
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "vidx", "serve"],
+                            env={**env, "VIDX_PORT": str(port), "VIDX_WEB_WORKERS": "2"},
+                            text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: get_json(url + "/healthz")[0] == 200, 120, "vidx serve", proc)
+        workers = _children(proc.pid)
+        assert len(workers) == 2, workers
+        params = {"q": "budget orchard", "mode": "keyword", "size": "10", "page": "2"}
+        answers = [get_json(f"{url}/api/search?{urllib.parse.urlencode(params)}") for _ in range(6)]
+        assert all(code == 200 for code, _ in answers)
+        assert all(a == answers[0][1] for _, a in answers)
+        assert answers[0][1] == search_json(env, "budget orchard", "--mode", "keyword", "--page", "2")
+        # the same port again: vidx's own message, not a traceback
+        other = subprocess.run([sys.executable, "-m", "vidx", "serve"],
+                               env={**env, "VIDX_PORT": str(port), "VIDX_WEB_WORKERS": "2"},
+                               capture_output=True, text=True, cwd=tmp, timeout=60)
+        assert other.returncode != 0 and "already in use" in other.stderr and "Traceback" not in other.stderr
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
+    assert not any(Path(f"/proc/{w}").exists() for w in workers)
+
+
 def test_subtitle_lines_with_impossible_times_do_not_fail_the_video(tmp_path: Path) -> None:
     """A cue before 0, one past the end and one ending before it starts: the video is indexed
     with its good lines, the bad ones clamped or dropped with one warning."""

@@ -28,7 +28,8 @@ from vidx.store.vectors import decode, quantize
 from vidx.text import tokens
 
 NO_CODE = -1
-MATCH_CACHE_ENTRIES = 4_000_000  # positions of recent word matches kept per process (32 MB)
+SYNC_BATCH = 20_000
+MATCH_CACHE_ENTRIES = 2_000_000  # positions of recent word matches kept per process (16 MB)
 
 
 class Codes:
@@ -169,15 +170,19 @@ class Catalog:
             self.dims = dims
         vec_col = "coalesce((SELECT v.vec FROM vectors v WHERE v.rowid = events.rowid), vec)" \
             if has_vectors_table else "vec"
-        rows = conn.execute(
+        cur = conn.execute(
             f"SELECT rowid, video_id, start_sec, {vec_col}, json_extract(doc, '$.end_sec'), json_extract(doc, '$.source'), "
             "json_extract(doc, '$.language'), substr(json_extract(doc, '$.indexed_at'), 1, 10), "
             "json_extract(doc, '$.people'), json_extract(doc, '$.objects'), json_extract(doc, '$.location'), "
             f"json_extract(doc, '$.video_path'), {length_col}, "
             "CASE WHEN " + ("length IS NULL" if has_length else "1") + " THEN doc END, event_id "
-            "FROM events WHERE rowid > ? ORDER BY rowid", (self.max_rowid,)).fetchall()
-        if rows:
+            "FROM events WHERE rowid > ? ORDER BY rowid", (self.max_rowid,))
+        loaded = 0
+        while rows := cur.fetchmany(SYNC_BATCH):  # in batches: a million rows never sit in one list
             self._append(rows)
+            loaded += len(rows)
+        if loaded > SYNC_BATCH:
+            trim_memory()  # give the batches' freed memory back to the system
         dels = conn.execute("SELECT seq, row FROM deletions WHERE seq > ? ORDER BY seq", (self.del_seq,)).fetchall()
         if dels:
             if self.n:
@@ -253,6 +258,15 @@ class Catalog:
         if got is None or got[0] != path:
             got = self._names[code] = (path, PurePath(path).name)
         return got[1]
+
+
+def trim_memory() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _eid_key(event_id: str) -> int:

@@ -41,7 +41,7 @@ from vidx.store.base import (
     query_tokens,
     tokens,
 )
-from vidx.store.catalog import Catalog, searchable_length_of_doc
+from vidx.store.catalog import Catalog, searchable_length_of_doc, trim_memory
 from vidx.store.vectors import decode, encode
 
 log = logging.getLogger("vidx.store.embedded")
@@ -50,6 +50,8 @@ MAX_QUERY_TOKENS = 64
 HYBRID_WINDOW = 50
 RESCORE_FACTOR = 4  # int8 candidates per requested hit, rescored with the stored vectors
 TOTAL_CAP = 10_000
+TRIM_EVERY = 64  # searches between returning freed memory to the system (large libraries only)
+TRIM_MIN_ROWS = 100_000
 VOCAB_TTL = 30.0  # seconds a process keeps the index's vocabulary before reading it again
 
 _SCHEMA = """
@@ -105,6 +107,7 @@ class EmbeddedStore:
         self.ann = AnnIndex(self.path)
         self._write_lock = threading.Lock()
         self._generation: str | None = None
+        self._searches = 0
         self._has_schema = False
         self._tables: tuple[bool, bool, bool] | None = None
         self._vocab: tuple[float, list[str], str | None] | None = None
@@ -165,11 +168,12 @@ class EmbeddedStore:
             done += len(rows)
             last = rows[-1][0]
             log.info("upgrading the embedded store: %d of %d vectors moved", done, missing)
-        pages, free = (conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count"))
-        if free > pages // 4:
-            log.info("upgrading the embedded store: compacting %s (once; %d of %d pages are free)",
-                     self.path, free, pages)
+        # rows shrink in place and free few whole pages: the space comes back only with a rewrite
+        log.info("upgrading the embedded store: compacting %s (once)", self.path)
+        try:
             conn.execute("VACUUM")
+        except sqlite3.OperationalError as exc:  # a reader holds the file: it stays larger, nothing is lost
+            log.warning("the embedded store could not be compacted now (%s); it is upgraded all the same", exc)
 
     # -- connections ------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -412,6 +416,9 @@ class EmbeddedStore:
             res, rows = Executor(self._conn(), cat, plan, self._vocabulary, ann).run(vector)
         docs = self._docs([r for r, _, _ in rows])
         res.hits = [Hit(event=docs[r], score=sc, scores=parts) for r, sc, parts in rows if r in docs]
+        self._searches += 1
+        if self._searches % TRIM_EVERY == 0 and cat.n >= TRIM_MIN_ROWS:
+            trim_memory()  # a search's large temporaries go back to the system, not to the heap's slack
         return res
 
     def _docs(self, rowids: list[int]) -> dict[int, Event]:
