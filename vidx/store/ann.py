@@ -89,7 +89,7 @@ class AnnIndex:
             return False
         if idx is None or len(idx) != int(meta.get("count", -1)):
             return False
-        idx.expansion_search = EXPANSION  # a search setting: not taken from the file
+        idx.expansion_search = EXPANSION  # type: ignore[misc]  # a search setting, not taken from the file
         with self._lock:
             self._index, self._covered_rowid = idx, int(meta["covered_rowid"])
             self._count, self._generation = int(meta["count"]), meta.get("generation")

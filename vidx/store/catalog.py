@@ -29,7 +29,8 @@ from vidx.text import tokens
 
 NO_CODE = -1
 SYNC_BATCH = 20_000
-MATCH_CACHE_ENTRIES = 2_000_000  # positions of recent word matches kept per process (16 MB)
+MATCH_CACHE_BYTES = 16 << 20  # recent word matches kept per process
+LOOKUP_SPARSENESS = 4  # a rowid -> position table while rowids stay below 4x the rows
 
 
 class Codes:
@@ -147,20 +148,40 @@ class Catalog:
         self.locations = Codes()
         self.people = _Multi()
         self.objects = _Multi()
-        # FTS5 expression -> (rowid watermark, positions of the rows that matched it), least recent first
-        self.matches: OrderedDict[str, tuple[int, np.ndarray]] = OrderedDict()
-        self.match_entries = 0
+        # FTS5 expression -> (rowid watermark, positions or bitmap, is a bitmap, rows then), least recent first
+        self.matches: OrderedDict[str, tuple[int, np.ndarray, bool, int]] = OrderedDict()
+        self.match_bytes = 0
+        self._lut: np.ndarray | None = None  # rowid -> position (-1: none)
+        self._lut_n = 0
 
     def remember(self, match: str, watermark: int, pos: np.ndarray) -> None:
-        """Keep one expression's matching positions, within MATCH_CACHE_ENTRIES positions in all."""
+        """Keep one expression's matching positions, within MATCH_CACHE_BYTES in all: as positions
+        (int32), or as a bitmap over the catalog when that is smaller (a word in most events)."""
         old = self.matches.pop(match, None)
         if old is not None:
-            self.match_entries -= len(old[1])
-        self.matches[match] = (watermark, pos)
-        self.match_entries += len(pos)
-        while self.match_entries > MATCH_CACHE_ENTRIES and len(self.matches) > 1:
-            _, (_, dropped) = self.matches.popitem(last=False)
-            self.match_entries -= len(dropped)
+            self.match_bytes -= old[1].nbytes
+        if len(pos) * 32 > self.n:
+            mask = np.zeros(self.n, dtype=bool)
+            mask[pos] = True
+            value = np.packbits(mask)
+        else:
+            value = pos.astype(np.int32)
+        self.matches[match] = (watermark, value, len(pos) * 32 > self.n, self.n)
+        self.match_bytes += value.nbytes
+        while self.match_bytes > MATCH_CACHE_BYTES and len(self.matches) > 1:
+            _, dropped = self.matches.popitem(last=False)
+            self.match_bytes -= dropped[1].nbytes
+
+    def recall(self, match: str) -> tuple[int, np.ndarray] | None:
+        """(rowid watermark, sorted positions) of a remembered expression."""
+        got = self.matches.get(match)
+        if got is None:
+            return None
+        self.matches.move_to_end(match)
+        watermark, value, packed, n = got
+        if packed:
+            return watermark, np.flatnonzero(np.unpackbits(value, count=n))
+        return watermark, value.astype(np.int64)
 
     # -- keeping in step -------------------------------------------------------------
     def sync(self, conn: sqlite3.Connection, has_videos_table: bool, has_length: bool,
@@ -245,12 +266,36 @@ class Catalog:
         self.max_rowid = int(rows[-1][0])
 
     def positions(self, rowids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Positions of ``rowids`` and whether each is known."""
+        """Positions of ``rowids`` and whether each is known: a lookup table from rowid to
+        position while rowids are dense enough (4 bytes per rowid), else a binary search."""
         have = self.rowid.view()
         if self.n == 0:
             return np.zeros(len(rowids), dtype=np.int64), np.zeros(len(rowids), dtype=bool)
+        lut = self._lookup()
+        if lut is not None:
+            inside = (rowids >= 0) & (rowids < len(lut))
+            pos = np.where(inside, lut[np.where(inside, rowids, 0)], -1).astype(np.int64)
+            ok = pos >= 0
+            return np.where(ok, pos, 0), ok
         pos = np.clip(np.searchsorted(have, rowids), 0, self.n - 1)
         return pos, have[pos] == rowids
+
+    def _lookup(self) -> np.ndarray | None:
+        top = self.max_rowid + 1
+        if top > LOOKUP_SPARSENESS * max(self.n, 1024):
+            self._lut = None
+            return None
+        lut = self._lut
+        if lut is None or self._lut_n != self.n:
+            if lut is None or len(lut) < top:
+                grown = np.full(max(top, int(top * 1.25)), -1, dtype=np.int32)
+                if lut is not None:
+                    grown[: len(lut)] = lut
+                lut = grown
+            start = self._lut_n if self._lut is not None else 0
+            lut[self.rowid.view()[start : self.n]] = np.arange(start, self.n, dtype=np.int32)
+            self._lut, self._lut_n = lut, self.n
+        return lut
 
     def video_name(self, code: int) -> str:
         path = self.video_paths.get(code, "")

@@ -73,7 +73,7 @@ class Executor:
         got = self._phrase_sets.get(match)
         if got is None:
             cat = self.cat
-            cached = cat.matches.get(match)
+            cached = cat.recall(match)
             if cached is not None and cached[0] == cat.max_rowid:
                 pos = cached[1]
             else:
