@@ -79,6 +79,7 @@ class Plan:
     threshold: float
     offset: int = 0
     size: int = 20
+    all_up_to: int = 0  # when at most this many events match, return every one of them (an engine may ignore it)
     facets: bool = True
     unrelated: float = 0.25  # the embedding model's calibration (vidx.relevance.Calibration)
     paraphrase: float = 0.60

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -82,7 +82,8 @@ class Event(BaseModel):
     run_id: str = ""
     indexed_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
 
-    _text_fields = ("description", "location", "action", "dialogue", "ocr_text", "emotion")
+    # a class constant, not a private attribute: pydantic deep-copies those into every instance
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("description", "location", "action", "dialogue", "ocr_text", "emotion")
 
     @field_validator("description", "location", "action", "dialogue", "ocr_text", "emotion", mode="before")
     @classmethod

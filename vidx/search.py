@@ -321,12 +321,13 @@ class SearchService:
         are at most 600); the moments are counted exactly when the window held every match
         above the threshold, else the count is a lower bound (``total_relation: gte``). Facets and ``events_total`` count events."""
         window = min(MOMENT_WINDOW_CAP, max(MOMENT_WINDOW_MIN, 3 * query.size * query.page))
-        plan = replace(self.plan(query), offset=0, size=window)
+        # all of them fit: rank them all, count exactly (the embedded store does it in the same pass)
+        plan = replace(self.plan(query), offset=0, size=window, all_up_to=MOMENT_WINDOW_CAP)
         vector = None
         if plan.has_text and plan.mode != SearchMode.keyword:
             vector = self._query_vector(plan.text)
         res = self.store.search(plan, vector)
-        if res.exact and window < res.total <= MOMENT_WINDOW_CAP:  # all of them fit: rank them all, count exactly
+        if res.exact and len(res.hits) < res.total <= MOMENT_WINDOW_CAP:
             res = self.store.search(replace(plan, size=res.total), vector)
         moments = group(res.hits)
         complete = res.exact and res.total <= len(res.hits)

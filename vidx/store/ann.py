@@ -31,15 +31,21 @@ import numpy as np
 
 log = logging.getLogger("vidx.store.ann")
 
-MIN_ROWS = 50_000
+MIN_ROWS = 250_000  # below it exact int8 search is faster than the graph (100 k: ~3 ms vs ~5 ms)
 CANDIDATES = 1_000
-EXPANSION = 2_000  # HNSW search breadth (>= CANDIDATES): 0.991 of the exact top 10 at 1 M (1,200: 0.971), +4 ms
+EXPANSION = 2_000  # HNSW search breadth at 1 M events: 0.991 of the exact top 10 (1,200: 0.971), +4 ms
+EXPANSION_PER_EVENTS = 500  # smaller graphs search less broadly: one unit per 500 events, at least CANDIDATES
 CONNECTIVITY = 16
 EXPANSION_ADD = 64  # build breadth: 128 took 694 s for 1 M float16 events on 2 cores (recall 0.991 after rescoring)
 DTYPE = "i8"  # the graph's own copy of the vectors: 1 byte per dimension (recall 0.997 after rescoring 1,000)
 REBUILD_SHARE = 0.2  # rebuild when the rows added since the build pass this share of it
 BATCH = 50_000
 RECHECK_S = 10.0  # how often a process with a stale graph looks for a newer file
+
+
+def expansion(events: int) -> int:
+    """HNSW search breadth for a graph of ``events``: recall needs more breadth as it grows."""
+    return int(min(EXPANSION, max(CANDIDATES, events // EXPANSION_PER_EVENTS)))
 
 
 class AnnIndex:
@@ -89,7 +95,7 @@ class AnnIndex:
             return False
         if idx is None or len(idx) != int(meta.get("count", -1)):
             return False
-        idx.expansion_search = EXPANSION  # type: ignore[misc]  # a search setting, not taken from the file
+        idx.expansion_search = expansion(len(idx))  # type: ignore[misc]  # a search setting, not from the file
         with self._lock:
             self._index, self._covered_rowid = idx, int(meta["covered_rowid"])
             self._count, self._generation = int(meta["count"]), meta.get("generation")
@@ -173,7 +179,7 @@ class AnnIndex:
         t0 = time.perf_counter()
         try:
             idx = Index(ndim=vecs.shape[1], metric="cos", dtype=DTYPE, connectivity=CONNECTIVITY,
-                        expansion_add=EXPANSION_ADD, expansion_search=EXPANSION)
+                        expansion_add=EXPANSION_ADD, expansion_search=expansion(len(vecs)))
             keep = np.flatnonzero(has)
             for i in range(0, len(keep), BATCH):
                 sel = keep[i : i + BATCH]

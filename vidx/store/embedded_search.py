@@ -265,7 +265,9 @@ class Executor:
                 saturated = True  # nearly every candidate is relevant: more may be, beyond the graph's answer
         total = len(pos)
         facets = self.facets(pos) if plan.facets else {}
-        page = _page(order_keys, score, plan.offset, plan.end)
+        end = total if plan.offset == 0 and plan.end < total <= min(plan.all_up_to, TOTAL_CAP) \
+            and not saturated else plan.end
+        page = _page(order_keys, score, plan.offset, end)
         rows = [(int(cat.rowid.view()[pos[i]]), float(score[i]), {k: float(v[i]) for k, v in parts.items()})
                 for i in page]
         return PlanResult(total=min(total, TOTAL_CAP), exact=total <= TOTAL_CAP and not saturated, hits=[],
