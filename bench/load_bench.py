@@ -172,7 +172,7 @@ def serve_and_hammer(data: Path, workers: int, targets: dict[str, list[str]],
             time.sleep(0.3)
         # warm-up: the embedder and the columns are loaded once per process, by its first requests
         for name, paths in targets.items():
-            warm = hammer(port, paths[-200:], max(2, workers * 4), 3.0)
+            warm = hammer(port, paths[-200:], max(2, workers * 4), min(3.0, args.seconds))
             if warm["errors"]:
                 raise SystemExit(f"{name}: {warm['errors']} errors while warming up")
         before = server_rss(proc.pid)

@@ -65,6 +65,8 @@ def main() -> int:
          "--out", str(res / "store.json")], res / "store.json", 1800)
     run(["bench/load_bench.py", *load, "--data-dir", str(work / "load"), "--out", str(res / "load.json")],
         res / "load.json", 1800)
+    run(["bench/ann_recall.py", *(["--sentences", "1500", "--queries", "30"] if a.quick else []),
+         "--out", str(res / "ann_recall.json")], res / "ann_recall.json", 1800)
     run(["bench/speech_times.py", "--out", str(res / "speech_times.json")], res / "speech_times.json", 600)
     run(["bench/ask_bench.py", *(["--no-model"] if a.quick else []), "--out", str(res / "ask.json")],
         res / "ask.json", 1200)

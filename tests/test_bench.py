@@ -46,10 +46,17 @@ def test_make_bench_quick_writes_every_json_and_the_report(tmp_path: Path) -> No
         assert store["results"][key]["p95_ms"] > 0 and store["speedup_p95_vs_baseline"][key] > 0, key
     assert 0.5 <= store["results"]["knn"]["recall_at_10"] <= 1.0
     load = json.loads((res / "load.json").read_text())
-    assert set(load["results"]) == {"healthz", "keyword", "semantic", "hybrid", "page"}
+    targets = {"healthz", "keyword", "semantic", "hybrid", "page"}
+    assert set(load["results"]) == targets | {f"{t} (2 processes)" for t in targets}  # VIDX_WEB_WORKERS=1 and 2
     for name, r in load["results"].items():
         assert r["requests"] > 0 and r["errors"] == 0, (name, r)
-    assert load["server_rss_mb"]["before"] > 0
+    assert load["server_rss_mb"]["before"] > 0 and load["server_rss_mb_by_processes"]["2"]["before"] > 0
+    mem = store["memory_mb"]  # measured in a process of its own
+    assert mem["columns_and_vectors_loaded"]["anon"] > mem["start"]["anon"] > 0, mem
+    assert store["disk"]["bytes_per_event"] > 0
+    rec = json.loads((res / "ann_recall.json").read_text())
+    assert rec["events"] >= 1000 and rec["graph_build_s"] > 0  # the graph was really used
+    assert rec["results"]["graph"]["recall_at_10_vs_float32"] >= 0.8, rec
     sp = json.loads((res / "speech_times.json").read_text())
     if espeak_available():
         assert sp["sentences"]["of"] == sp["sentences_spoken"] and sp["segments_baseline"]["of"] == sp["sentences_spoken"]

@@ -50,3 +50,31 @@ def test_remembered_matches_come_back_exactly() -> None:
         got = cat.recall(key)
         assert got is not None and got[0] == 100_000 and np.array_equal(got[1], want)
     assert cat.recall('"nothing"') is None
+
+
+def test_the_most_frequent_words_are_remembered_and_found_by_any_form(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """warm() remembers the index's most frequent words; a query of another form of the word
+    ("running" for "run") is answered from that entry, and the answer is what FTS5 finds."""
+    from vidx.plan import Filters, Plan
+    from vidx.schema import Event, event_id_for
+    from vidx.store.base import SearchMode
+    from vidx.store.embedded import EmbeddedStore
+    from vidx.store.embedded_search import cache_key, warm
+
+    store = EmbeddedStore(tmp_path / "events.sqlite3")
+    vid = "a" * 32
+    words = ["run", "runs", "running", "walk", "harbour"]
+    events = [Event(event_id=event_id_for(vid, "t", i, i + 1, i), video_id=vid, video_path="/v/a.mp4",
+                    start_sec=float(i), end_sec=float(i + 1), source="subtitle",
+                    dialogue=f"we {words[i % 5]} to the {words[(i * 3) % 5]} line {i}") for i in range(400)]
+    store.replace_video_events(vid, events)
+    cat = store._sync()
+    assert warm(store._conn(), cat, terms=10) >= 3
+    assert cache_key('"running"') == cache_key('"runs"') == '"run"'
+    got = cat.recall('"run"')
+    assert got is not None
+    want = sorted(i for i, e in enumerate(events) if {"run", "runs", "running"} & set(e.dialogue.split()))
+    assert got[1].tolist() == want
+    plan = Plan(mode=SearchMode.keyword, words=("running",), phrase="", filters=Filters(), threshold=0.0, size=500)
+    res = store.search(plan)
+    assert res.total == len(want) and {h.event.event_id for h in res.hits} == {events[i].event_id for i in want}

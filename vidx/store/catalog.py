@@ -151,6 +151,8 @@ class Catalog:
         # FTS5 expression -> (rowid watermark, positions or bitmap, is a bitmap, rows then), least recent first
         self.matches: OrderedDict[str, tuple[int, np.ndarray, bool, int]] = OrderedDict()
         self.match_bytes = 0
+        self.warming = False  # the most frequent words' matches are being (or were) remembered
+        self.warmed = threading.Event()  # ... and are
         self._lut: np.ndarray | None = None  # rowid -> position (-1: none)
         self._lut_n = 0
 

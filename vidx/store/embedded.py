@@ -50,6 +50,7 @@ MAX_QUERY_TOKENS = 64
 HYBRID_WINDOW = 50
 RESCORE_FACTOR = 4  # int8 candidates per requested hit, rescored with the stored vectors
 TOTAL_CAP = 10_000
+WARM_MIN_ROWS = 100_000  # catalogs this large remember their most frequent words' matches at once
 TRIM_EVERY = 64  # searches between returning freed memory to the system (large libraries only)
 TRIM_MIN_ROWS = 100_000
 VOCAB_TTL = 30.0  # seconds a process keeps the index's vocabulary before reading it again
@@ -385,7 +386,22 @@ class EmbeddedStore:
         cat = self._catalog
         with cat.lock:
             cat.sync(conn, *self._tables, dims=0 if cat.dims else int(self._meta("dims") or 0))
+        if cat.n >= WARM_MIN_ROWS and not getattr(cat, "warming", False):
+            cat.warming = True  # once per catalog (a rebuild starts a new one)
+            threading.Thread(target=self._warm, args=(cat,), name="vidx-warm", daemon=True).start()
         return cat
+
+    def _warm(self, cat: Catalog) -> None:
+        from vidx.store.embedded_search import warm
+
+        t0 = time.perf_counter()
+        try:
+            n = warm(self._conn(), cat)
+            log.debug("remembered the matches of %d common words in %.1fs", n, time.perf_counter() - t0)
+        except (sqlite3.Error, StoreError) as exc:  # a cache: searches read FTS5 as before
+            log.debug("warming the common words failed: %s", exc)
+        finally:
+            cat.warmed.set()
 
     def _vocabulary(self) -> list[str]:
         """The index's stemmed terms (for typo tolerance), re-read at most every VOCAB_TTL seconds."""

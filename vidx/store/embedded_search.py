@@ -24,9 +24,11 @@ from vidx.relevance import semantic_relevance_array
 from vidx.store.base import PlanResult, SearchMode, StoreError
 from vidx.store.catalog import Catalog, top_counts
 from vidx.store.vectors import cosines
-from vidx.text import TYPO_CREDIT, near_terms
+from vidx.text import TYPO_CREDIT, near_terms, stem
 
 log = logging.getLogger("vidx.store.embedded")
+
+WARM_TERMS = 48  # the most frequent words whose matches a large catalog remembers at once
 
 
 def fts_phrase(text: str) -> str | None:
@@ -37,6 +39,39 @@ def fts_phrase(text: str) -> str | None:
     if not words:
         return None
     return '"' + words.replace('"', '""') + '"'
+
+
+def cache_key(match: str) -> str:
+    """The key a word's matches are remembered under: its stem for one quoted word (FTS5's
+    porter tokenizer stems it the same way, so "running" and "runs" share one entry)."""
+    if match.startswith('"') and match.endswith('"') and " " not in match and '""' not in match[1:-1]:
+        return '"' + stem(match[1:-1]) + '"'
+    return match
+
+
+def warm(conn: sqlite3.Connection, cat: Catalog, terms: int = WARM_TERMS) -> int:
+    """Remember the matches of the index's most frequent words (in the background after a
+    large catalog loads): the first query holding one then costs what later ones do."""
+    try:
+        top = conn.execute("SELECT term FROM temp.vidx_vocab_row ORDER BY doc DESC LIMIT ?", (terms,)).fetchall()
+    except sqlite3.OperationalError:
+        return 0
+    done = 0
+    for (term,) in top:
+        if not term or stem(term) != term or '"' in term:  # the entry must be what a query of it finds
+            continue
+        match = f'"{term}"'
+        with cat.lock:
+            if cat.recall(match) is not None:
+                continue
+            watermark = cat.max_rowid
+        rowids = _rows(conn, match)  # outside the lock: searches go on meanwhile
+        rowids = rowids[rowids <= watermark]
+        with cat.lock:
+            pos, ok = cat.positions(rowids)
+            cat.remember(match, watermark, pos[ok])
+        done += 1
+    return done
 
 
 def _rows(conn: sqlite3.Connection, match: str, after: int = 0) -> np.ndarray:
@@ -73,7 +108,7 @@ class Executor:
         got = self._phrase_sets.get(match)
         if got is None:
             cat = self.cat
-            cached = cat.recall(match)
+            cached = cat.recall(cache_key(match))
             if cached is not None and cached[0] == cat.max_rowid:
                 pos = cached[1]
             else:
@@ -81,7 +116,7 @@ class Executor:
                 new, ok = cat.positions(_rows(self.conn, match, after))
                 new = new[ok & (new >= 0)]
                 pos = np.concatenate([cached[1], new]) if cached is not None else new
-                cat.remember(match, cat.max_rowid, pos)
+                cat.remember(cache_key(match), cat.max_rowid, pos)
             got = self._phrase_sets[match] = pos[cat.alive.view()[pos]]
         return got
 
