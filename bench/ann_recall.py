@@ -137,7 +137,7 @@ def main() -> int:
         "queries": len(queries),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "embed_s": round(embed_s, 1),
-        "graph_build_s": round(store.ann.built_in_s, 1),
+        "graph_build_s": round(store.ann.built_in_s, 3),
         "results": {
             "graph": {"recall_at_10_vs_float32": recall(graph), "p95_ms": p95(graph)},
             "exact_int8_baseline": {"recall_at_10_vs_float32": recall(exact), "p95_ms": p95(exact)},
