@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import os
 import platform
 import re
@@ -28,6 +27,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchio import write_report  # noqa: E402
 
 from vidx.embed import load_embedder  # noqa: E402
 from vidx.plan import Filters, Plan  # noqa: E402
@@ -79,7 +81,7 @@ def main() -> int:
     ap.add_argument("--sentences", type=int, default=20_000)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2")
-    ap.add_argument("--out", type=Path)
+    ap.add_argument("--out", type=Path, default=Path("bench/results/ann_recall.json"))
     a = ap.parse_args()
 
     texts = sentences(a.sentences + a.queries)
@@ -145,11 +147,7 @@ def main() -> int:
         },
         "target_recall_at_10": 0.95,
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(text + "\n")
+    write_report(a.out, report)
     return 0
 
 
