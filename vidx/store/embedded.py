@@ -379,13 +379,10 @@ class EmbeddedStore:
         if gen != self._generation:  # a rebuild emptied the store: start the catalog afresh
             with self._catalog.lock:
                 self._catalog, self._generation = Catalog(), gen
-        if self._tables != (True, True, True):  # an old store: look again, the daemon may have upgraded it
-            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            cols = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
-            self._tables = ("videos" in names, "length" in cols, "vectors" in names)
+        tables = self._table_flags()
         cat = self._catalog
         with cat.lock:
-            cat.sync(conn, *self._tables, dims=0 if cat.dims else int(self._meta("dims") or 0))
+            cat.sync(conn, *tables, dims=0 if cat.dims else int(self._meta("dims") or 0))
         if cat.n >= WARM_MIN_ROWS and not getattr(cat, "warming", False):
             cat.warming = True  # once per catalog (a rebuild starts a new one)
             threading.Thread(target=self._warm, args=(cat,), name="vidx-warm", daemon=True).start()
@@ -586,10 +583,19 @@ class EmbeddedStore:
         dims = self._dims()
         return {r[0]: v for r in rows if (v := decode(r[1], dims)) is not None}
 
+    def _table_flags(self) -> tuple[bool, bool, bool]:
+        """Whether the store has the videos table, the length column and the vectors table (an
+        older store lacks them until the daemon upgrades it: look again until it has them)."""
+        if self._tables != (True, True, True):
+            conn = self._conn()
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            cols = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
+            self._tables = ("videos" in names, "length" in cols, "vectors" in names)
+        return self._tables
+
     def _vec_sql(self, alias: str) -> str:
         """The SQL of one event's stored vector (the vectors table, or events.vec in an older store)."""
-        self._sync()
-        if self._tables and self._tables[2]:
+        if self._table_flags()[2]:
             return f"coalesce((SELECT v.vec FROM vectors v WHERE v.rowid = {alias}.rowid), {alias}.vec)"
         return f"{alias}.vec"
 
