@@ -308,6 +308,7 @@ class Catalog:
 
 
 def trim_memory() -> None:
+    """Give freed heap memory back to the system (glibc only), after work that allocated a lot."""
     try:
         import ctypes
 

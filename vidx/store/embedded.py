@@ -383,7 +383,7 @@ class EmbeddedStore:
         cat = self._catalog
         with cat.lock:
             cat.sync(conn, *tables, dims=0 if cat.dims else int(self._meta("dims") or 0))
-        if cat.n >= WARM_MIN_ROWS and not getattr(cat, "warming", False):
+        if cat.n >= WARM_MIN_ROWS and not cat.warming:
             cat.warming = True  # once per catalog (a rebuild starts a new one)
             threading.Thread(target=self._warm, args=(cat,), name="vidx-warm", daemon=True).start()
         return cat

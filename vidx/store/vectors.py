@@ -15,12 +15,9 @@ the gaps the calibrated threshold reads.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
-
-log = logging.getLogger("vidx.store.vectors")
 
 _nk: Any
 try:
@@ -42,12 +39,6 @@ def decode(blob: bytes | None, dims: int = 0) -> np.ndarray | None:
     if dims and len(blob) == dims * 4:
         return np.frombuffer(blob, dtype=np.float32).copy()
     return np.frombuffer(blob, dtype=np.float16).astype(np.float32)
-
-
-def blob_dims(blob: bytes, known: int = 0) -> int:
-    if known:
-        return known
-    return len(blob) // 2
 
 
 def quantize(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
