@@ -185,6 +185,15 @@ class Catalog:
             return watermark, np.flatnonzero(np.unpackbits(value, count=n))
         return watermark, value.astype(np.int64)
 
+    def recall_mask(self, match: str) -> tuple[int, np.ndarray] | None:
+        """(rowid watermark, a boolean mask over the catalog as it was then) of an expression
+        remembered as a bitmap; None when it is not remembered, or kept as positions."""
+        got = self.matches.get(match)
+        if got is None or not got[2]:
+            return None
+        self.matches.move_to_end(match)
+        return got[0], np.unpackbits(got[1], count=got[3]).view(bool)
+
     # -- keeping in step -------------------------------------------------------------
     def sync(self, conn: sqlite3.Connection, has_videos_table: bool, has_length: bool,
              has_vectors_table: bool = True, dims: int = 0) -> None:

@@ -99,6 +99,7 @@ class Executor:
         self.vocabulary = vocabulary  # () -> list of the index's stemmed terms (typo tolerance)
         self.ann = ann  # (query vector) -> sorted candidate positions, or None: compare every vector
         self._phrase_sets: dict[str, np.ndarray] = {}
+        self._masks: dict[str, np.ndarray] = {}
         self._kw: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # -- building blocks ----------------------------------------------------------------
@@ -118,6 +119,21 @@ class Executor:
                 pos = np.concatenate([cached[1], new]) if cached is not None else new
                 cat.remember(cache_key(match), cat.max_rowid, pos)
             got = self._phrase_sets[match] = pos[cat.alive.view()[pos]]
+        return got
+
+    def match_mask(self, match: str) -> np.ndarray:
+        """The live rows matching an FTS5 expression as a boolean mask over the catalog: straight
+        from a remembered bitmap (a common word), else from its positions."""
+        got = self._masks.get(match)
+        if got is None:
+            cat = self.cat
+            bits = cat.recall_mask(cache_key(match)) if match not in self._phrase_sets else None
+            if bits is not None and bits[0] == cat.max_rowid and len(bits[1]) == cat.n:
+                got = bits[1] & cat.alive.view()
+            else:
+                got = np.zeros(cat.n, dtype=bool)
+                got[self.match_positions(match)] = True
+            self._masks[match] = got
         return got
 
     def allowed(self, pos: np.ndarray) -> np.ndarray:
@@ -158,11 +174,11 @@ class Executor:
         for ph in f.phrases:
             m = fts_phrase(ph)
             if m:
-                ok &= _member(pos, self.match_positions(m))
+                ok &= self.match_mask(m)[pos]
         for ex in f.exclude:
             m = fts_phrase(ex)
             if m:
-                ok &= ~_member(pos, self.match_positions(m))
+                ok &= ~self.match_mask(m)[pos]
         return ok
 
     def term_positions(self, term: str) -> np.ndarray:
@@ -185,29 +201,42 @@ class Executor:
 
     def _keyword(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         plan, cat = self.plan, self.cat
-        credit = np.zeros(cat.n, dtype=np.float32)
+        n = plan.n
+        masks: list[np.ndarray] = []  # the rows holding each word
+        typos: list[np.ndarray] = []  # the rows holding a near term of a word no row holds
         for w in plan.words:
             m = fts_phrase(w)
             if not m:
                 continue
-            exact = self.match_positions(m)
+            exact = self.match_mask(m)
+            if exact.any() or self.vocabulary is None:
+                masks.append(exact)
+                continue
             # a word no live event holds is taken for a typo: the index's terms within its edit budget
             # (the vocabulary is read only then, so a query of known words never pays for it)
-            near = [] if len(exact) or self.vocabulary is None else \
-                [self.term_positions(t) for t in near_terms(w, self.vocabulary())]
+            near = [self.term_positions(t) for t in near_terms(w, self.vocabulary())]
             if near:
-                typo = np.unique(np.concatenate(near))
-                credit[typo] = credit[typo] + np.float32(TYPO_CREDIT)
-                credit[exact] = credit[exact] + np.float32(1.0 - TYPO_CREDIT) * _member(exact, typo) \
-                    + np.float32(1.0) * ~_member(exact, typo)
-            else:
-                credit[exact] += 1.0
-        pos = np.flatnonzero(credit)
-        n = plan.n
-        cov = np.minimum(1.0, credit[pos].astype(np.float64) / n)
+                typos.append(np.unique(np.concatenate(near)))
+        if typos:
+            credit = np.zeros(cat.n, dtype=np.float32)
+            for mask in masks:
+                credit += mask
+            for t in typos:
+                credit[t] += np.float32(TYPO_CREDIT)
+            pos = np.flatnonzero(credit)
+            cov = np.minimum(1.0, credit[pos].astype(np.float64) / n)
+        else:  # boolean masks all the way: NumPy's fast path for a mask's positions
+            union = masks[0].copy() if masks else np.zeros(cat.n, dtype=bool)
+            for mask in masks[1:]:
+                union |= mask
+            pos = np.flatnonzero(union)
+            hits = np.zeros(len(pos), dtype=np.uint16)
+            for mask in masks:
+                hits += mask[pos]
+            cov = np.minimum(1.0, hits / np.float64(n))
         if n > 1 and plan.phrase:
             m = fts_phrase(plan.phrase)
-            together = _member(pos, self.match_positions(m)) if m else np.zeros(len(pos), dtype=bool)
+            together = self.match_mask(m)[pos] if m else np.zeros(len(pos), dtype=bool)
         else:
             together = cov >= 1
         length = cat.length.view()[pos].astype(np.float64)
@@ -334,7 +363,14 @@ class Executor:
         days = cat.added.view()[pos]
         days = days[days > 0]
         if len(days):
-            uniq, cnt = np.unique(days, return_counts=True)
+            lo = int(days.min())
+            if int(days.max()) - lo < 1 << 22:  # yyyymmdd over a few centuries: count, don't sort
+                bc = np.bincount(days - lo)
+                uniq = np.flatnonzero(bc)
+                cnt = bc[uniq]
+                uniq = uniq + lo
+            else:
+                uniq, cnt = np.unique(days, return_counts=True)
             order = np.lexsort((uniq, -cnt))[:8]
             out["added"] = [(f"{int(uniq[i]) // 10000:04d}-{int(uniq[i]) // 100 % 100:02d}-{int(uniq[i]) % 100:02d}",
                              int(cnt[i])) for i in order]
