@@ -109,6 +109,7 @@ class EmbeddedStore:
         self._write_lock = threading.Lock()
         self._generation: str | None = None
         self._searches = 0
+        self._writes = 0  # this process's write transactions: a connection's data_version misses its own
         self._has_schema = False
         self._tables: tuple[bool, bool, bool] | None = None
         self._vocab: tuple[float, list[str], str | None] | None = None
@@ -209,6 +210,7 @@ class EmbeddedStore:
             raise StoreError("store opened read-only")
         conn = self._conn()
         with self._write_lock:
+            self._writes += 1
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -216,6 +218,17 @@ class EmbeddedStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            finally:
+                self._writes += 1
+
+    @contextmanager
+    def _counted(self) -> Iterator[None]:
+        """Counts a write transaction of this process before and after it (see :meth:`_sync`)."""
+        self._writes += 1
+        try:
+            yield
+        finally:
+            self._writes += 1
 
     def _meta(self, key: str) -> str | None:
         if self._missing():
@@ -320,7 +333,7 @@ class EmbeddedStore:
                 vec = encode(e.embedding)
             rows.append((e, vec))
         conn = self._conn()
-        with self._write_lock:
+        with self._write_lock, self._counted():
             conn.execute("BEGIN IMMEDIATE")
             try:
                 old = [r[0] for r in conn.execute("SELECT rowid FROM events WHERE video_id = ?", (video_id,))]
@@ -375,6 +388,11 @@ class EmbeddedStore:
     def _sync(self) -> Catalog:
         """The catalog, brought up to date with the database (new rows, deletions, renames)."""
         conn = self._conn()
+        # nothing committed since this thread's connection last looked: SQLite's data_version moves
+        # with every other connection's commit, the write counter with this process's own
+        stamp = (conn.execute("PRAGMA data_version").fetchone()[0], self._writes, id(self._catalog))
+        if getattr(self._local, "synced", None) == stamp and not self._missing():
+            return self._catalog
         gen = self._meta("generation")
         if gen != self._generation:  # a rebuild emptied the store: start the catalog afresh
             with self._catalog.lock:
@@ -383,6 +401,7 @@ class EmbeddedStore:
         cat = self._catalog
         with cat.lock:
             cat.sync(conn, *tables, dims=0 if cat.dims else int(self._meta("dims") or 0))
+        self._local.synced = stamp if self._writes == stamp[1] and cat is self._catalog else None
         if cat.n >= WARM_MIN_ROWS and not cat.warming:
             cat.warming = True  # once per catalog (a rebuild starts a new one)
             threading.Thread(target=self._warm, args=(cat,), name="vidx-warm", daemon=True).start()

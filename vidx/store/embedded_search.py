@@ -304,9 +304,15 @@ class Executor:
                     cand = np.union1d(cand, kpos0[self.allowed(kpos0)])
                 allpos = cand
             cos_all = self.cosines(allpos, vector)
-            sem = semantic_relevance_array(cos_all, plan.unrelated, plan.paraphrase)
             sem_pass = np.isfinite(cos_all) & (cos_all >= plan.min_cosine())
+
+            def relevance(need: np.ndarray) -> np.ndarray:  # only where it can decide or show something
+                sem = np.zeros(len(allpos))
+                sem[need] = semantic_relevance_array(cos_all[need], plan.unrelated, plan.paraphrase)
+                return sem
+
             if plan.mode == SearchMode.semantic:
+                sem = relevance(sem_pass)
                 passing = sem_pass & ((sem > 0) | (t == 0))
                 pos, score, cos_k = allpos[passing], sem[passing], cos_all[passing]
                 parts = {"semantic": score}
@@ -319,6 +325,7 @@ class Executor:
                 kw_full[idx[inside]] = kw_s[inside]
                 cov_full[idx[inside]] = cov[inside]
                 kw_pass = (cov_full >= plan.min_coverage()) & (kw_full >= t) & (kw_full > 0)
+                sem = relevance(kw_pass | sem_pass)
                 fused = np.round(1.0 - (1.0 - kw_full) * (1.0 - sem), 4)
                 passing = (kw_pass | sem_pass) & ((fused > 0) | (t == 0))
                 below = int(((cov_full > 0) & ~passing).sum())
