@@ -78,3 +78,58 @@ def test_the_most_frequent_words_are_remembered_and_found_by_any_form(tmp_path) 
     plan = Plan(mode=SearchMode.keyword, words=("running",), phrase="", filters=Filters(), threshold=0.0, size=500)
     res = store.search(plan)
     assert res.total == len(want) and {h.event.event_id for h in res.hits} == {events[i].event_id for i in want}
+
+
+def test_a_remembered_bitmap_comes_back_as_a_mask() -> None:
+    cat = _catalog(np.arange(1, 10_001))
+    common = np.sort(np.random.default_rng(2).choice(10_000, 6_000, replace=False))
+    cat.remember('"the"', 10_000, common)
+    cat.remember('"rare"', 10_000, np.array([5, 9]))
+    got = cat.recall_mask('"the"')
+    assert got is not None and got[0] == 10_000 and got[1].dtype == bool
+    assert np.array_equal(np.flatnonzero(got[1]), common)
+    assert cat.recall_mask('"rare"') is None  # kept as positions
+    assert cat.recall_mask('"nothing"') is None
+
+
+def test_searches_see_every_commit_without_rereading_an_unchanged_store(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A search skips re-reading the store when nothing was committed (SQLite's data_version for
+    other connections, a write count for this process's own), and sees every kind of change."""
+    import threading
+
+    from vidx.plan import Filters, Plan
+    from vidx.schema import Event, event_id_for
+    from vidx.store.base import SearchMode
+    from vidx.store.embedded import EmbeddedStore
+
+    path = tmp_path / "events.sqlite3"
+    writer = EmbeddedStore(path)
+    reader = EmbeddedStore(path, read_only=True)  # another connection, as the UI beside the daemon
+
+    def events(vid: str, n: int) -> list[Event]:
+        return [Event(event_id=event_id_for(vid, "t", i, i + 1, i), video_id=vid, video_path=f"/v/{vid[:4]}.mp4",
+                      start_sec=float(i), end_sec=float(i + 1), source="subtitle", dialogue=f"harbour line {i}")
+                for i in range(n)]
+
+    plan = Plan(mode=SearchMode.keyword, words=("harbour",), phrase="", filters=Filters(), threshold=0.0, size=10)
+
+    def totals() -> tuple[int, int]:
+        return writer.search(plan).total, reader.search(plan).total
+
+    a, b = "a" * 32, "b" * 32
+    writer.replace_video_events(a, events(a, 30))
+    assert totals() == (30, 30)
+    synced = reader._catalog.sync
+    calls = []
+    reader._catalog.sync = lambda *x, **k: (calls.append(1), synced(*x, **k))[1]  # type: ignore[method-assign]
+    assert totals() == (30, 30) and calls == []  # nothing committed: not re-read
+    writer.replace_video_events(b, events(b, 12))  # the writer's own connection, then the reader's
+    assert totals() == (42, 42) and len(calls) == 1
+    t = threading.Thread(target=writer.replace_video_events, args=(a, events(a, 5)))  # another thread's connection
+    t.start()
+    t.join()
+    assert totals() == (17, 17)
+    writer.delete_video(b)
+    assert totals() == (5, 5)
+    writer.repoint_video(a, "/v/renamed.mp4")
+    assert {h.event.video_path for h in reader.search(plan).hits} == {"/v/renamed.mp4"}
