@@ -51,6 +51,8 @@ def test_make_bench_quick_writes_every_json_and_the_report(tmp_path: Path) -> No
     for name, r in load["results"].items():
         assert r["requests"] > 0 and r["errors"] == 0, (name, r)
     assert load["server_rss_mb"]["before"] > 0 and load["server_rss_mb_by_processes"]["2"]["before"] > 0
+    assert set(load["long_query_cpu_ms"]) == {f"{m}_{k}" for m in ("keyword", "hybrid") for k in ("two_words", "4000_chars")}
+    assert all(v["cpu_ms_max"] >= v["cpu_ms_median"] > 0 for v in load["long_query_cpu_ms"].values())
     mem = store["memory_mb"]  # measured in a process of its own
     assert mem["columns_and_vectors_loaded"]["anon"] > mem["start"]["anon"] > 0, mem
     assert store["disk"]["bytes_per_event"] > 0

@@ -133,3 +133,4 @@ def test_searches_see_every_commit_without_rereading_an_unchanged_store(tmp_path
     assert totals() == (5, 5)
     writer.repoint_video(a, "/v/renamed.mp4")
     assert {h.event.video_path for h in reader.search(plan).hits} == {"/v/renamed.mp4"}
+

@@ -102,6 +102,17 @@ class _Multi:
         return top_counts(bc, self.codes.values)
 
 
+FEW_CODES = 16  # up to this many distinct values: count each by comparison (faster than bincount)
+
+
+def code_counts(values: np.ndarray, codes: int) -> np.ndarray:
+    """How many of ``values`` hold each code 0..codes-1 (np.bincount, or one comparison per code
+    when there are few: bincount first widens every value to 64 bits)."""
+    if codes <= FEW_CODES:
+        return np.array([np.count_nonzero(values == c) for c in range(codes)], dtype=np.int64)
+    return np.bincount(values, minlength=codes)
+
+
 def top_counts(bc: np.ndarray, names: list[str], k: int = 8, skip: set[str] | None = None) -> list[tuple[str, int]]:
     order = np.lexsort((np.arange(len(bc)), -bc))
     out: list[tuple[str, int]] = []
@@ -137,12 +148,14 @@ class Catalog:
         self.start = _Grow(np.float32)
         self.end = _Grow(np.float32)
         self.added = _Grow(np.int32)  # yyyymmdd, 0 when unknown
+        self.days: set[int] = set()  # the distinct values of added, while there are few
         self.length = _Grow(np.int32)  # words in the event's searchable text
         self.eid = _Grow(np.int64)  # the event id's first 15 hex digits: the last tie-breaker, as in Elasticsearch
         self.location = _Grow(np.int32)
         self.videos = Codes()  # video ids
         self.video_paths: dict[int, str] = {}  # code -> current path
         self._names: dict[int, tuple[str, str]] = {}  # code -> (path, file name)
+        self._name_index: tuple[tuple[int, int, int], list[str], np.ndarray] | None = None
         self.sources = Codes()
         self.langs = Codes()
         self.locations = Codes()
@@ -264,8 +277,10 @@ class Catalog:
         self.end.extend([r[4] if r[4] is not None else r[2] for r in rows])
         self.source.extend([self.sources.code(r[5] or "") for r in rows])
         self.lang.extend([self.langs.code((r[6] or "").lower()) for r in rows])
-        self.added.extend([int(r[7].replace("-", "")) if r[7] and len(r[7]) == 10 and r[7][:4].isdigit() else 0
-                           for r in rows])
+        added = [int(r[7].replace("-", "")) if r[7] and len(r[7]) == 10 and r[7][:4].isdigit() else 0 for r in rows]
+        self.added.extend(added)
+        if len(self.days) <= FEW_CODES:
+            self.days.update(added)
         self.location.extend([self.locations.code(r[10]) if r[10] else NO_CODE for r in rows])
         self.length.extend([r[12] if r[12] is not None else searchable_length_of_doc(r[13]) for r in rows])
         for i, r in enumerate(rows):
@@ -307,6 +322,18 @@ class Catalog:
             lut[self.rowid.view()[start : self.n]] = np.arange(start, self.n, dtype=np.int32)
             self._lut, self._lut_n = lut, self.n
         return lut
+
+    def video_names(self) -> tuple[list[str], np.ndarray]:
+        """(distinct file names, the index of each video code's name), kept until a video is
+        added or moved."""
+        stamp = (len(self.videos.values), self.video_seq, len(self.video_paths))
+        got = self._name_index
+        if got is None or got[0] != stamp:
+            index: dict[str, int] = {}
+            name_of = np.array([index.setdefault(self.video_name(c), len(index))
+                                for c in range(len(self.videos.values))], dtype=np.int64)
+            got = self._name_index = (stamp, list(index), name_of)
+        return got[1], got[2]
 
     def video_name(self, code: int) -> str:
         path = self.video_paths.get(code, "")

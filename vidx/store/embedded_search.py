@@ -22,12 +22,17 @@ import numpy as np
 from vidx.plan import COVERAGE_WEIGHT, DENSITY_WEIGHT, PHRASE_WEIGHT, TOTAL_CAP, Plan
 from vidx.relevance import semantic_relevance_array
 from vidx.store.base import PlanResult, SearchMode, StoreError
-from vidx.store.catalog import Catalog, top_counts
+from vidx.store.catalog import FEW_CODES, Catalog, code_counts, top_counts
 from vidx.store.vectors import cosines
 from vidx.text import TYPO_CREDIT, near_terms, stem
 
 log = logging.getLogger("vidx.store.embedded")
 
+LAZY_PHRASE_MIN_ROWS = 20_000  # more matches than this: a phrase is checked for the page's rows only
+LAZY_PHRASE_MAX_END = 100  # ... when the page ends within the first this many hits
+LAZY_PHRASE_CHECKS = 1_024  # ... and found among this many events holding every word, else looked up whole
+SCORE_TABLE_MIN_ROWS = 20_000  # more matches than this: keyword scores looked up in a table (same values)
+SCORE_TABLE_MAX_LENGTH = 4096  # ... while every matching event has fewer words than this
 WARM_TERMS = 48  # the most frequent words whose matches a large catalog remembers at once
 
 
@@ -101,6 +106,11 @@ class Executor:
         self._phrase_sets: dict[str, np.ndarray] = {}
         self._masks: dict[str, np.ndarray] = {}
         self._kw: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        # keyword mode, a page near the top, a threshold every event holding all the words passes:
+        # the phrase bonus can only reorder those events, so it is checked for the page's rows only
+        self.lazy_phrase = plan.mode == SearchMode.keyword and plan.end <= LAZY_PHRASE_MAX_END \
+            and plan.threshold <= COVERAGE_WEIGHT and plan.all_up_to == 0
+        self._pending_phrase = ""
 
     # -- building blocks ----------------------------------------------------------------
     def match_positions(self, match: str) -> np.ndarray:
@@ -230,19 +240,96 @@ class Executor:
             for mask in masks[1:]:
                 union |= mask
             pos = np.flatnonzero(union)
-            hits = np.zeros(len(pos), dtype=np.uint16)
+            hits = np.zeros(len(pos), dtype=np.int32)
             for mask in masks:
                 hits += mask[pos]
-            cov = np.minimum(1.0, hits / np.float64(n))
+            cov_of = np.minimum(1.0, np.arange(n + 1) / np.float64(n))  # by number of words held
+            cov = cov_of[hits]
         if n > 1 and plan.phrase:
             m = fts_phrase(plan.phrase)
-            together = self.match_mask(m)[pos] if m else np.zeros(len(pos), dtype=bool)
+            if m and self.lazy_phrase and not typos and len(pos) > LAZY_PHRASE_MIN_ROWS:
+                self._pending_phrase = m  # settled for the rows of the page only (see settle_phrase)
+                together = np.zeros(len(pos), dtype=bool)
+            else:
+                together = self.match_mask(m)[pos] if m else np.zeros(len(pos), dtype=bool)
         else:
             together = cov >= 1
-        length = cat.length.view()[pos].astype(np.float64)
+        length = cat.length.view()[pos]
+        if not typos and len(pos) > SCORE_TABLE_MIN_ROWS:
+            # a score depends only on (words held, phrase or not, length): look it up in a table
+            # computed with the same formula, instead of computing it for every match
+            longest = int(length.max()) if len(length) else 0
+            if longest < SCORE_TABLE_MAX_LENGTH:
+                lens = np.arange(longest + 1, dtype=np.float64)
+                c = cov_of[:, None, None]
+                density = np.where(lens > 0, np.minimum(1.0, n / np.maximum(lens, 1)), 0.0)[None, None, :]
+                table = COVERAGE_WEIGHT * c ** 1.5 + PHRASE_WEIGHT * np.array([False, True])[None, :, None] \
+                    + DENSITY_WEIGHT * density * c
+                looked_up = np.round(np.minimum(1.0, table), 4).reshape(-1)
+                key = (hits * 2 + together) * (longest + 1) + length
+                return pos, looked_up[key], cov
+        length = length.astype(np.float64)
         density = np.where(length > 0, np.minimum(1.0, n / np.maximum(length, 1)), 0.0)
         score = COVERAGE_WEIGHT * cov ** 1.5 + PHRASE_WEIGHT * together + DENSITY_WEIGHT * density * cov
         return pos, np.round(np.minimum(1.0, score), 4), cov
+
+    def settle_phrase(self, pos: np.ndarray, score: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The phrase bonus for the rows that can reach the page, without the phrase's FTS5
+        lookup over every match (two very common words: tens of milliseconds). Returns the
+        scores and, when it is known, the page (indices into ``pos``, in order).
+
+        Every event holding all the words passes the threshold, and one holding them as the
+        phrase outranks every one that does not (the bonus is larger than the most the length
+        can add). So walking the events that hold every word in the order of their score
+        without the bonus, and asking FTS5 about those rows only (``rowid IN``), the first
+        ``plan.end`` phrase events found are exactly the top of the ranking. When too few are
+        found among the best :data:`LAZY_PHRASE_CHECKS` rows, the whole phrase is looked up."""
+        plan, cat, m = self.plan, self.cat, self._pending_phrase
+        self._pending_phrase = ""
+        full = np.flatnonzero(cov >= 1)  # indices into pos: every word held
+        want = plan.end
+        limit = min(len(full), LAZY_PHRASE_CHECKS)
+        keys = (cat.eid.view()[pos[full]], self._duration(pos[full]), -score[full])
+        order = full[_page(keys, score[full], 0, limit)]  # the best rows holding every word, in order
+        found: list[int] = []
+        checked = 0
+        step = max(want * 4, 64)
+        while len(found) < want and checked < len(order):
+            chunk = order[checked : checked + step]
+            checked += len(chunk)
+            rowids = cat.rowid.view()[pos[chunk]]
+            try:
+                got = {r for (r,) in self.conn.execute(
+                    f"SELECT rowid FROM events_fts WHERE events_fts MATCH ? AND rowid IN ({','.join('?' * len(rowids))})",
+                    [m, *(int(r) for r in rowids)])}
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"keyword search failed: {exc}") from exc
+            found.extend(int(i) for i, r in zip(chunk, rowids, strict=True) if int(r) in got)
+        if len(found) < want and limit < len(full):  # a rare phrase: ask FTS5 for all of it
+            return self._with_phrase(pos, score, cov, self.match_mask(m)[pos]), None
+        together = np.zeros(len(pos), dtype=bool)
+        together[np.array(found, dtype=np.int64)] = True
+        score = self._with_phrase(pos, score, cov, together)
+        if len(found) < want:  # every row holding all the words was checked: the plain page
+            return score, None
+        f = np.array(found, dtype=np.int64)
+        f = f[np.lexsort((cat.eid.view()[pos[f]], self._duration(pos[f]), -score[f]))]
+        return score, f[plan.offset : want]
+
+    def _with_phrase(self, pos: np.ndarray, score: np.ndarray, cov: np.ndarray, together: np.ndarray) -> np.ndarray:
+        """``score`` with the phrase bonus added where ``together``: the keyword formula again
+        for those rows (the same values the whole lookup gives)."""
+        if not together.any():
+            return score
+        n = self.plan.n
+        sel = np.flatnonzero(together)
+        length = self.cat.length.view()[pos[sel]].astype(np.float64)
+        c = cov[sel]
+        density = np.where(length > 0, np.minimum(1.0, n / np.maximum(length, 1)), 0.0)
+        out = score.copy()
+        out[sel] = np.round(np.minimum(1.0, COVERAGE_WEIGHT * c ** 1.5 + PHRASE_WEIGHT * True
+                                       + DENSITY_WEIGHT * density * c), 4)
+        return out
 
     def _duration(self, pos: np.ndarray) -> np.ndarray:
         return np.round(self.cat.end.view()[pos] - self.cat.start.view()[pos], 3)
@@ -269,6 +356,7 @@ class Executor:
         saturated = False
         cand: np.ndarray | None = None
         cos_all: np.ndarray | None = None
+        known_page: np.ndarray | None = None  # the page, when a shortcut already ranked it
         if not plan.has_text and (vector is None or plan.mode != SearchMode.semantic):
             pos = np.flatnonzero(cat.alive.view())
             pos = pos[self.allowed(pos)]
@@ -282,9 +370,11 @@ class Executor:
             pos, kw, cov = pos[keep], kw[keep], cov[keep]
             passing = (cov >= plan.min_coverage()) & (kw >= t) & ((kw > 0) | (t == 0))
             below = int((~passing).sum())
-            pos, score = pos[passing], kw[passing]
+            pos, score, cov = pos[passing], kw[passing], cov[passing]
+            if self._pending_phrase:
+                score, known_page = self.settle_phrase(pos, score, cov)
             parts = {"keyword": score}
-            order_keys = (cat.eid.view()[pos], self._duration(pos), -score)
+            order_keys = () if known_page is not None else (cat.eid.view()[pos], self._duration(pos), -score)
         else:
             if vector is None:
                 raise StoreError("semantic search needs a query vector")
@@ -338,7 +428,7 @@ class Executor:
         facets = self.facets(pos) if plan.facets else {}
         end = total if plan.offset == 0 and plan.end < total <= min(plan.all_up_to, TOTAL_CAP) \
             and not saturated else plan.end
-        page = _page(order_keys, score, plan.offset, end)
+        page = known_page if known_page is not None else _page(order_keys, score, plan.offset, end)
         rows = [(int(cat.rowid.view()[pos[i]]), float(score[i]), {k: float(v[i]) for k, v in parts.items()})
                 for i in page]
         return PlanResult(total=min(total, TOTAL_CAP), exact=total <= TOTAL_CAP and not saturated, hits=[],
@@ -351,16 +441,18 @@ class Executor:
             return out
         mask = np.zeros(cat.n, dtype=bool)
         mask[pos] = True
-        out["source"] = top_counts(np.bincount(cat.source.view()[pos], minlength=len(cat.sources.values)),
+        out["source"] = top_counts(code_counts(cat.source.view()[pos], len(cat.sources.values)),
                                    cat.sources.values, skip={""})
-        out["language"] = top_counts(np.bincount(cat.lang.view()[pos], minlength=len(cat.langs.values)),
+        out["language"] = top_counts(code_counts(cat.lang.view()[pos], len(cat.langs.values)),
                                      cat.langs.values, skip={""})
         vb = np.bincount(cat.video.view()[pos], minlength=len(cat.videos.values))
-        by_name: dict[str, int] = {}
-        for c in np.flatnonzero(vb):
-            name = cat.video_name(int(c))
-            by_name[name] = by_name.get(name, 0) + int(vb[c])
-        out["video"] = sorted(by_name.items(), key=lambda x: (-x[1], x[0]))[:8]
+        names, name_of = cat.video_names()  # videos with the same file name count as one
+        by_name = np.bincount(name_of, weights=vb, minlength=len(names)).astype(np.int64)
+        top = np.flatnonzero(by_name)
+        if len(top) > 8:
+            kth = np.partition(by_name[top], len(top) - 8)[len(top) - 8]
+            top = top[by_name[top] >= kth]
+        out["video"] = sorted(((names[i], int(by_name[i])) for i in top), key=lambda x: (-x[1], x[0]))[:8]
         out["person"] = cat.people.counts(mask)
         loc = cat.location.view()[pos]
         loc = loc[loc >= 0]
@@ -368,6 +460,12 @@ class Executor:
             if len(loc) else []
         out["object"] = cat.objects.counts(mask)
         days = cat.added.view()[pos]
+        few = sorted(d for d in cat.days if d > 0) if len(cat.days) <= FEW_CODES else None
+        if few is not None:  # a library indexed on a few days: count each
+            counts = [int(np.count_nonzero(days == d)) for d in few]
+            ranked = sorted((-c, d) for d, c in zip(few, counts) if c)[:8]
+            out["added"] = [(f"{d // 10000:04d}-{d // 100 % 100:02d}-{d % 100:02d}", -c) for c, d in ranked]
+            days = days[:0]
         days = days[days > 0]
         if len(days):
             lo = int(days.min())
