@@ -22,7 +22,7 @@ from vidx.ledger import Ledger, LedgerError
 from vidx.media import VIDEO_EXTENSIONS
 from vidx.search import SearchService
 from vidx.store import EventStore, open_store
-from vidx.store.base import EventSearcher
+from vidx.store.base import EventSearcher, IndexMaintainer, StoreError
 
 log = logging.getLogger("ingest.daemon")
 
@@ -231,10 +231,20 @@ class Daemon:
                     last_maintenance = time.monotonic()
                     self._retry_pending()
                     self._forget_deleted()
+                    self._tidy_index()
                 self._sync_names()
                 self.stop_event.wait(self.settings.poll_seconds)
         finally:
             self.watcher.stop()
+
+    def _tidy_index(self) -> None:
+        """Index upkeep between videos (the embedded store merges its full-text segments)."""
+        store = self.pipeline.store
+        if isinstance(store, IndexMaintainer):
+            try:
+                store.optimize_index()
+            except StoreError as exc:  # upkeep: searches still work on the split index
+                log.warning("%s", exc)
 
     def stop(self) -> None:
         self.stop_event.set()

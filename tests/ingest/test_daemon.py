@@ -208,3 +208,27 @@ def test_video_id_and_links_survive_a_subtitle_added_changed_or_removed(settings
     shutil.copy(talk_video, again)
     assert pipeline.process(again).state == "done"
     assert pipeline.ledger.get(str(again)).video_id == vid
+
+
+def test_idle_upkeep_merges_the_split_full_text_index(settings: Settings) -> None:
+    from vidx.schema import Event, event_id_for
+    from vidx.store import embedded as embedded_mod
+
+    d = _daemon(settings)
+    try:
+        store = d.pipeline.store
+        assert isinstance(store, EmbeddedStore)
+        for v in range(embedded_mod.OPTIMIZE_SEGMENTS + 2):
+            vid = f"{v:032x}"
+            store.replace_video_events(vid, [Event(event_id=event_id_for(vid, "t", 0, 1, 0), video_id=vid,
+                                                   video_path=f"/v/{v}.mp4", start_sec=0.0, end_sec=1.0,
+                                                   dialogue=f"harbour crane {v}")])
+
+        def segments() -> int:
+            return int(store._conn().execute("SELECT count(DISTINCT segid) FROM events_fts_idx").fetchone()[0])
+
+        assert segments() >= embedded_mod.OPTIMIZE_SEGMENTS
+        d._tidy_index()  # what the work loop runs between videos
+        assert segments() == 1
+    finally:
+        d.watcher.stop()

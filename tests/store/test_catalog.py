@@ -134,3 +134,38 @@ def test_searches_see_every_commit_without_rereading_an_unchanged_store(tmp_path
     writer.repoint_video(a, "/v/renamed.mp4")
     assert {h.event.video_path for h in reader.search(plan).hits} == {"/v/renamed.mp4"}
 
+
+
+def test_the_idle_daemon_merges_a_split_full_text_index(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Separate writes split FTS5's index into segments; optimize_index merges them into one
+    (answers unchanged), and only when enough have piled up."""
+    from vidx.plan import Filters, Plan
+    from vidx.schema import Event, event_id_for
+    from vidx.store import embedded as embedded_mod
+    from vidx.store.base import IndexMaintainer, SearchMode
+    from vidx.store.embedded import EmbeddedStore
+
+    store = EmbeddedStore(tmp_path / "events.sqlite3")
+    assert isinstance(store, IndexMaintainer)
+
+    def segments() -> int:
+        return int(store._conn().execute("SELECT count(DISTINCT segid) FROM events_fts_idx").fetchone()[0])
+
+    for v in range(12):  # one transaction per video, as the daemon writes
+        vid = f"{v:032x}"
+        store.replace_video_events(vid, [
+            Event(event_id=event_id_for(vid, "t", i, i + 1, i), video_id=vid, video_path=f"/v/{v}.mp4",
+                  start_sec=float(i), end_sec=float(i + 1), dialogue=f"harbour crane line {i} of video {v}")
+            for i in range(20)])
+    plan = Plan(mode=SearchMode.keyword, words=("harbour", "crane"), phrase="harbour crane", filters=Filters(),
+                threshold=0.0, size=300)
+
+    def answer() -> list[tuple[str, float]]:
+        return [(h.event.event_id, h.score) for h in store.search(plan).hits]
+
+    before, split = answer(), segments()
+    assert split >= embedded_mod.OPTIMIZE_SEGMENTS and len(before) == 240
+    assert store.optimize_index() is True
+    assert segments() == 1 and answer() == before
+    assert store.optimize_index() is False  # nothing to merge
+    assert EmbeddedStore(tmp_path / "events.sqlite3", read_only=True).optimize_index() is False

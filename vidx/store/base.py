@@ -6,7 +6,7 @@ import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -103,6 +103,16 @@ class EventWriter(Protocol):
     def repoint_video(self, video_id: str, video_path: str) -> int:
         """The same content now lives at ``video_path`` (rename, or the first copy deleted):
         rewrite the path on its events without analysing anything again."""
+        ...
+
+
+@runtime_checkable
+class IndexMaintainer(Protocol):
+    """A store whose index wants upkeep while the writer is idle (the embedded store merges its
+    FTS5 segments; Elasticsearch merges on its own and does not implement it)."""
+
+    def optimize_index(self) -> bool:
+        """Do the upkeep if it is due; whether anything was done."""
         ...
 
 

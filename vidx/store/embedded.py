@@ -53,6 +53,7 @@ TOTAL_CAP = 10_000
 WARM_MIN_ROWS = 100_000  # catalogs this large remember their most frequent words' matches at once
 TRIM_EVERY = 64  # searches between returning freed memory to the system (large libraries only)
 TRIM_MIN_ROWS = 100_000
+OPTIMIZE_SEGMENTS = 6  # FTS5 segments from separate writes before the idle daemon merges them into one
 VOCAB_TTL = 30.0  # seconds a process keeps the index's vocabulary before reading it again
 
 _SCHEMA = """
@@ -383,6 +384,29 @@ class EmbeddedStore:
             conn.execute("UPDATE videos SET video_path = ?, changed = (SELECT max(changed) + 1 FROM videos) "
                          "WHERE video_id = ?", (video_path, video_id))
             return n
+
+    def optimize_index(self) -> bool:
+        """Merge the full-text index into one segment once separate writes have split it into
+        :data:`OPTIMIZE_SEGMENTS` or more (FTS5 ``optimize``). A lookup of one row, as the
+        phrase check of a keyword page does, then probes one segment instead of a dozen (about
+        5x faster at a million events); the merge takes about 1.5 s at a million events.
+        The daemon calls it while idle. Returns whether it merged."""
+        if self.read_only or self._missing():
+            return False
+        try:
+            segments = int(self._conn().execute("SELECT count(DISTINCT segid) FROM events_fts_idx").fetchone()[0])
+        except sqlite3.Error:
+            return False
+        if segments < OPTIMIZE_SEGMENTS:
+            return False
+        t0 = time.perf_counter()
+        try:
+            with self._write() as conn:
+                conn.execute("INSERT INTO events_fts(events_fts) VALUES('optimize')")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot merge the full-text index of {self.path}: {exc}") from exc
+        log.info("full-text index: %d segments merged into one in %.1fs", segments, time.perf_counter() - t0)
+        return True
 
     # -- reads ------------------------------------------------------------------
     def _sync(self) -> Catalog:

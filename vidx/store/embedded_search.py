@@ -282,15 +282,33 @@ class Executor:
         phrase outranks every one that does not (the bonus is larger than the most the length
         can add). So walking the events that hold every word in the order of their score
         without the bonus, and asking FTS5 about those rows only (``rowid IN``), the first
-        ``plan.end`` phrase events found are exactly the top of the ranking. When too few are
-        found among the best :data:`LAZY_PHRASE_CHECKS` rows, the whole phrase is looked up."""
+        ``plan.end`` phrase events found are exactly the top of the ranking. When the rate at
+        which they turn up says that checking would cost more than the whole lookup (a rare
+        phrase), the whole phrase is looked up."""
         plan, cat, m = self.plan, self.cat, self._pending_phrase
         self._pending_phrase = ""
         full = np.flatnonzero(cov >= 1)  # indices into pos: every word held
         want = plan.end
-        limit = min(len(full), LAZY_PHRASE_CHECKS)
-        keys = (cat.eid.view()[pos[full]], self._duration(pos[full]), -score[full])
-        order = full[_page(keys, score[full], 0, limit)]  # the best rows holding every word, in order
+        # checking a row costs about what FTS5 spends on ~1,000 matches of the whole lookup
+        budget = int(min(LAZY_PHRASE_CHECKS, max(64, len(pos) // 1000)))
+        limit = min(len(full), budget)
+        # the best `limit` of them, in order: without the bonus their score is one value per
+        # length, so a count by length gives the lowest score among the best `limit`, and only
+        # the rows at or above it are sorted
+        sfull = score[full]
+        length = cat.length.view()[pos[full]]
+        by_length = np.bincount(length) if len(length) else np.zeros(1, dtype=np.int64)
+        where = np.zeros(len(by_length), dtype=np.int64)
+        where[length] = np.arange(len(length))  # a row of each length (all of one length score the same)
+        present = np.flatnonzero(by_length)
+        per_length = sfull[where[present]]
+        counts = by_length[present]
+        ranked = np.argsort(-per_length, kind="stable")
+        reach = int(np.searchsorted(np.cumsum(counts[ranked]), limit)) if len(ranked) else 0
+        lowest = per_length[ranked[min(reach, len(ranked) - 1)]] if len(ranked) else 0.0
+        top = full[sfull >= lowest]
+        keys = (cat.eid.view()[pos[top]], self._duration(pos[top]), -score[top])
+        order = top[_page(keys, score[top], 0, limit)]  # the best rows holding every word, in order
         found: list[int] = []
         checked = 0
         step = max(want * 4, 64)
@@ -305,6 +323,8 @@ class Executor:
             except sqlite3.OperationalError as exc:
                 raise StoreError(f"keyword search failed: {exc}") from exc
             found.extend(int(i) for i, r in zip(chunk, rowids, strict=True) if int(r) in got)
+            if len(found) < want and checked + (want - len(found)) * checked / max(len(found), 0.5) > limit:
+                break  # at this rate the rows to check would cost more than the whole lookup
         if len(found) < want and limit < len(full):  # a rare phrase: ask FTS5 for all of it
             return self._with_phrase(pos, score, cov, self.match_mask(m)[pos]), None
         together = np.zeros(len(pos), dtype=bool)
