@@ -30,7 +30,7 @@ log = logging.getLogger("vidx.store.embedded")
 
 LAZY_PHRASE_MIN_ROWS = 20_000  # more matches than this: a phrase is checked for the page's rows only
 LAZY_PHRASE_MAX_END = 100  # ... when the page ends within the first this many hits
-LAZY_PHRASE_CHECKS = 1_024  # ... and found among this many events holding every word, else looked up whole
+LAZY_PHRASE_CHECKS = 1_024  # ... checking at most this many rows one by one (fewer for fewer matches)
 SCORE_TABLE_MIN_ROWS = 20_000  # more matches than this: keyword scores looked up in a table (same values)
 SCORE_TABLE_MAX_LENGTH = 4096  # ... while every matching event has fewer words than this
 WARM_TERMS = 48  # the most frequent words whose matches a large catalog remembers at once
@@ -88,6 +88,15 @@ def _rows(conn: sqlite3.Connection, match: str, after: int = 0) -> np.ndarray:
     except sqlite3.OperationalError as exc:
         raise StoreError(f"keyword search failed: {exc}") from exc
     return np.fromstring(got, dtype=np.int64, sep=" ") if got else np.zeros(0, dtype=np.int64)
+
+
+def keyword_scores(cov: Any, together: Any, length: Any, n: int) -> np.ndarray:
+    """:func:`vidx.plan.keyword_score` over arrays (they broadcast): coverage, whether the words
+    are in order, the event's length in words, the query's number of words."""
+    length = np.asarray(length, dtype=np.float64)
+    density = np.where(length > 0, np.minimum(1.0, n / np.maximum(length, 1)), 0.0)
+    score = COVERAGE_WEIGHT * cov ** 1.5 + PHRASE_WEIGHT * together + DENSITY_WEIGHT * density * cov
+    return np.round(np.minimum(1.0, score), 4)
 
 
 def _member(pos: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
@@ -260,18 +269,10 @@ class Executor:
             # computed with the same formula, instead of computing it for every match
             longest = int(length.max()) if len(length) else 0
             if longest < SCORE_TABLE_MAX_LENGTH:
-                lens = np.arange(longest + 1, dtype=np.float64)
-                c = cov_of[:, None, None]
-                density = np.where(lens > 0, np.minimum(1.0, n / np.maximum(lens, 1)), 0.0)[None, None, :]
-                table = COVERAGE_WEIGHT * c ** 1.5 + PHRASE_WEIGHT * np.array([False, True])[None, :, None] \
-                    + DENSITY_WEIGHT * density * c
-                looked_up = np.round(np.minimum(1.0, table), 4).reshape(-1)
-                key = (hits * 2 + together) * (longest + 1) + length
-                return pos, looked_up[key], cov
-        length = length.astype(np.float64)
-        density = np.where(length > 0, np.minimum(1.0, n / np.maximum(length, 1)), 0.0)
-        score = COVERAGE_WEIGHT * cov ** 1.5 + PHRASE_WEIGHT * together + DENSITY_WEIGHT * density * cov
-        return pos, np.round(np.minimum(1.0, score), 4), cov
+                table = keyword_scores(cov_of[:, None, None], np.array([False, True])[None, :, None],
+                                       np.arange(longest + 1)[None, None, :], n).reshape(-1)
+                return pos, table[(hits * 2 + together) * (longest + 1) + length], cov
+        return pos, keyword_scores(cov, together, length, n), cov
 
     def settle_phrase(self, pos: np.ndarray, score: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The phrase bonus for the rows that can reach the page, without the phrase's FTS5
@@ -341,14 +342,9 @@ class Executor:
         for those rows (the same values the whole lookup gives)."""
         if not together.any():
             return score
-        n = self.plan.n
         sel = np.flatnonzero(together)
-        length = self.cat.length.view()[pos[sel]].astype(np.float64)
-        c = cov[sel]
-        density = np.where(length > 0, np.minimum(1.0, n / np.maximum(length, 1)), 0.0)
         out = score.copy()
-        out[sel] = np.round(np.minimum(1.0, COVERAGE_WEIGHT * c ** 1.5 + PHRASE_WEIGHT * True
-                                       + DENSITY_WEIGHT * density * c), 4)
+        out[sel] = keyword_scores(cov[sel], True, self.cat.length.view()[pos[sel]], self.plan.n)
         return out
 
     def _duration(self, pos: np.ndarray) -> np.ndarray:
