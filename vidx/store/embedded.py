@@ -210,8 +210,7 @@ class EmbeddedStore:
         if self.read_only:
             raise StoreError("store opened read-only")
         conn = self._conn()
-        with self._write_lock:
-            self._writes += 1
+        with self._write_lock, self._counted():
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -219,12 +218,11 @@ class EmbeddedStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            finally:
-                self._writes += 1
 
     @contextmanager
     def _counted(self) -> Iterator[None]:
-        """Counts a write transaction of this process before and after it (see :meth:`_sync`)."""
+        """Counts a write transaction of this process before and after it (see :meth:`_sync`);
+        used under the write lock."""
         self._writes += 1
         try:
             yield
