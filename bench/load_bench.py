@@ -2,8 +2,8 @@
 """Search under load: `vidx serve` on an embedded store, N concurrent clients on loopback.
 
 The store holds ``--events`` synthetic events (store_bench's Zipf texts and rank-48 vectors,
-stamped with the default embedding model, so semantic queries are embedded by the real
-MiniLM). The server is the real `vidx serve` (waitress) in its own process. For each target,
+stamped with the embedding model, by default vidx's default (multilingual-e5-small), so
+semantic queries are embedded by the real model). The server is the real `vidx serve` (waitress) in its own process. For each target,
 ``--clients`` threads with keep-alive connections send queries for ``--seconds``:
 
   healthz    GET /healthz (the baseline: the server's floor for one request)
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from benchio import machine, write_report  # noqa: E402
 
 
-def build_store(data_dir: Path, n: int, per_video: int = 500) -> float:
+def build_store(data_dir: Path, n: int, model: str, per_video: int = 500) -> float:
     from store_bench import DIMS, make_events
 
     from vidx.embed import canonical_model_id
@@ -49,7 +49,10 @@ def build_store(data_dir: Path, n: int, per_video: int = 500) -> float:
 
     data_dir.mkdir(parents=True, exist_ok=True)
     store = EmbeddedStore(data_dir / "events.sqlite3")
-    store.ensure_schema(canonical_model_id("all-MiniLM-L6-v2"), DIMS)
+    if store.count() and store.embedding_model() != canonical_model_id(model):  # synthetic vectors: restamp
+        with store._write() as conn:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'embedding_model'", (canonical_model_id(model),))
+    store.ensure_schema(canonical_model_id(model), DIMS)
     if store.count() == n:
         store.optimize_index()  # as the idle daemon does
         prepare_graph(store)
@@ -201,7 +204,7 @@ def server_rss(pid: int) -> float:
     return round(total, 1)
 
 
-def long_query_cpu(data: Path, rounds: int = 5) -> dict[str, Any]:
+def long_query_cpu(data: Path, model: str, rounds: int = 5) -> dict[str, Any]:
     """CPU milliseconds (every thread of this process, torch's included) of one 4,000-character
     query (2,000 words drawn from 30 distinct ones) per mode, in process on the same store,
     beside a two-word query in the same run."""
@@ -212,7 +215,7 @@ def long_query_cpu(data: Path, rounds: int = 5) -> dict[str, Any]:
     from vidx.store.base import SearchMode
     from vidx.store.embedded import EmbeddedStore
 
-    emb = load_embedder("all-MiniLM-L6-v2")
+    emb = load_embedder(model)
     svc = SearchService(EmbeddedStore(data / "events.sqlite3", read_only=True), lambda: emb)
     rng = random.Random(11)
     out: dict[str, Any] = {}
@@ -241,12 +244,16 @@ def main() -> int:
     ap.add_argument("--data-dir", type=Path, default=None, help="keep/reuse the store here")
     ap.add_argument("--out", type=Path, default=Path("bench/results/load.json"))
     ap.add_argument("--workers", default="1,2", help="VIDX_WEB_WORKERS values to run, in the same run")
+    ap.add_argument("--embed-model", default=None, help="default: VIDX_EMBED_MODEL's default")
     args = ap.parse_args()
+    from vidx.config import Settings
+
+    model = args.embed_model or str(Settings.model_fields["embed_model"].default)
 
     from store_bench import VOCAB
 
     data = args.data_dir or Path(tempfile.mkdtemp(prefix="vidx-load-"))
-    build_s = build_store(data, args.events)
+    build_s = build_store(data, args.events, model)
     rng = random.Random(3)
     # a fresh query for nearly every request: no cache of the server's can answer from memory
     queries = [" ".join(rng.sample(VOCAB[100:5000], 2)) for _ in range(20_000)]
@@ -256,7 +263,7 @@ def main() -> int:
 
     targets = {"healthz": ["/healthz"], "keyword": api("keyword"), "semantic": api("semantic"),
                "hybrid": api("hybrid"), "page": [f"/?{urllib.parse.urlencode({'q': q})}" for q in queries]}
-    long_query = long_query_cpu(data)
+    long_query = long_query_cpu(data, model)
     results: dict[str, dict[str, Any]] = {}
     memory: dict[str, dict[str, float]] = {}
     for workers in [int(w) for w in args.workers.split(",")]:
@@ -267,7 +274,8 @@ def main() -> int:
             results[name + label] = r
         memory[str(workers)] = mem
     report = {
-        "bench": "load", "events": args.events, "clients": args.clients, "seconds_per_target": args.seconds,
+        "bench": "load", "events": args.events, "embedding_model": model, "clients": args.clients,
+        "seconds_per_target": args.seconds,
         "machine": machine(),
         "store_build_s": round(build_s, 1), "server_rss_mb": memory["1"] if "1" in memory else next(iter(memory.values())),
         "server_rss_mb_by_processes": memory,

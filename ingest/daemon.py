@@ -17,7 +17,7 @@ from ingest.progress import ConsoleProgress
 from ingest.subtitles import video_for_sidecar
 from ingest.watcher import Watcher, is_subtitle, is_video_name
 from vidx.config import Settings
-from vidx.embed import Embedder, load_embedder
+from vidx.embed import Embedder, store_embedder
 from vidx.ledger import Ledger, LedgerError
 from vidx.media import VIDEO_EXTENSIONS
 from vidx.search import SearchService
@@ -46,7 +46,7 @@ def build_pipeline(
     store = store or open_store(settings)
     ledger = ledger or Ledger(settings.ledger_path)
     factory = embedder_factory or (
-        lambda: load_embedder(settings.embed_model, settings.embed_batch_size, settings.embed_device)
+        lambda: store_embedder(settings, store)
     )
     return Pipeline(
         settings, ledger, store, factory, make_analyzer(settings),

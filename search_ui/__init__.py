@@ -15,7 +15,7 @@ from search_ui.clips import ClipMaker
 from search_ui.metrics import Metrics
 from search_ui.security import SAFE_METHODS, csrf_ok, csrf_token, key_from_headers, key_matches, session_secret
 from vidx.config import Settings, load_settings
-from vidx.embed import Embedder, load_embedder
+from vidx.embed import Embedder, store_embedder
 from vidx.ledger import Ledger
 from vidx.search import SearchService
 from vidx.store import EventStore, open_store
@@ -38,7 +38,7 @@ def create_app(
     app.config.update(JSON_SORT_KEYS=False)
     store = store or open_store(settings, read_only=True)  # nothing in the UI writes to the store
     factory = embedder_factory or (
-        lambda: load_embedder(settings.embed_model, settings.embed_batch_size, settings.embed_device)
+        lambda: store_embedder(settings, store)
     )
     app.extensions["vidx"] = {
         "settings": settings,

@@ -219,10 +219,12 @@ def status_page() -> Any:
     counts = s["ledger"].summary()
     analyzers = sorted({r.analyzer for r in rows if r.analyzer})
     from search_ui.saved import saved_with_state
+    from vidx.embed import model_for_store
 
     return render_template("status.html", rows=rows, paused=data.get("forgetting_paused"), health=health,
                            saved=saved_with_state(),
                            settings=s["settings"], counts=counts, analyzers=analyzers,
+                           embed_model=model_for_store(s["settings"], s["store"]),
                            uploaded=request.args.get("uploaded", "")[:200])
 
 

@@ -71,7 +71,7 @@ def hash_embedder() -> HashEmbedder:
 def real_embedder() -> Any:
     from vidx.embed import load_embedder
 
-    return load_embedder("all-MiniLM-L6-v2")
+    return load_embedder(str(Settings.model_fields["embed_model"].default))  # the default model
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,14 @@ SENTENCES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def minilm() -> Any:
+    """The bundled English MiniLM: the BERT the fused encoder is for."""
+    from vidx.embed import load_embedder
+
+    return load_embedder("all-MiniLM-L6-v2")
+
+
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = a / np.linalg.norm(a, axis=1, keepdims=True)
     b = b / np.linalg.norm(b, axis=1, keepdims=True)
@@ -28,12 +36,12 @@ def _reference(model: Any, texts: list[str]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("precision,floor", [("float32", 0.99999), ("bfloat16", 0.999)])
-def test_fused_encoder_gives_the_models_vectors(real_embedder: Any, precision: str, floor: float) -> None:
+def test_fused_encoder_gives_the_models_vectors(minilm: Any, precision: str, floor: float) -> None:
     import torch
 
     from vidx.fast_bert import FastBert
 
-    model = real_embedder._model
+    model = minilm._model
     assert FastBert.supports(model)
     fast = FastBert(model, getattr(torch, precision))
     ref = _reference(model, SENTENCES)
@@ -45,26 +53,26 @@ def test_fused_encoder_gives_the_models_vectors(real_embedder: Any, precision: s
     assert _cos(batch[:1], ref[1:2])[0] < 0.9
 
 
-def test_queries_embed_like_documents(real_embedder: Any) -> None:
+def test_queries_embed_like_documents(minilm: Any) -> None:
     """Whichever path the embedder chose for queries, a query's vector is the document vector
     of the same text, so the calibrated cosines mean the same."""
-    q = real_embedder.embed_queries(SENTENCES)
-    d = real_embedder.embed(SENTENCES)
-    assert q.shape == d.shape == (len(SENTENCES), real_embedder.dims)
+    q = minilm.embed_queries(SENTENCES)
+    d = minilm.embed(SENTENCES)
+    assert q.shape == d.shape == (len(SENTENCES), minilm.dims)
     assert np.allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-4)
     assert _cos(q, d).min() >= 0.9995
-    assert _cos(real_embedder.embed_query(SENTENCES[1])[None, :], d[1:2])[0] >= 0.9995
+    assert _cos(minilm.embed_query(SENTENCES[1])[None, :], d[1:2])[0] >= 0.9995
 
 
-def test_other_model_shapes_keep_the_library(real_embedder: Any) -> None:
+def test_other_model_shapes_keep_the_library(minilm: Any) -> None:
     """A model pooled another way than the mean is not run by the fused encoder."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.models import Pooling
 
     from vidx.fast_bert import FastBert, choose
 
-    model = real_embedder._model
-    cls_pooled = SentenceTransformer(modules=[model[0], Pooling(real_embedder.dims, pooling_mode="cls")])
+    model = minilm._model
+    cls_pooled = SentenceTransformer(modules=[model[0], Pooling(minilm.dims, pooling_mode="cls")])
     assert not FastBert.supports(cls_pooled)
     assert choose(cls_pooled) is None
     assert not FastBert.supports(object())

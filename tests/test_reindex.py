@@ -38,7 +38,7 @@ def env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Callable[[str, i
     def use_model(model_id: str, dims: int) -> None:
         emb = NamedHashEmbedder(model_id, dims)
         monkeypatch.setattr("vidx.embed.load_embedder", lambda *a, **k: emb)
-        monkeypatch.setattr("ingest.daemon.load_embedder", lambda *a, **k: emb)
+        monkeypatch.setattr("ingest.daemon.store_embedder", lambda *a, **k: emb)
 
     return use_model
 

@@ -95,13 +95,12 @@ def cmd_status(args: argparse.Namespace, s: Settings) -> int:
 
 
 def _search_service(s: Settings) -> Any:
-    from vidx.embed import load_embedder
+    from vidx.embed import store_embedder
     from vidx.search import SearchService
     from vidx.store import open_store
 
     store = open_store(s, read_only=True)
-    return SearchService(store, lambda: load_embedder(s.embed_model, s.embed_batch_size, s.embed_device),
-                         min_score=s.min_score)
+    return SearchService(store, lambda: store_embedder(s, store), min_score=s.min_score)
 
 
 def cmd_search(args: argparse.Namespace, s: Settings) -> int:
@@ -291,12 +290,12 @@ def cmd_people(args: argparse.Namespace, s: Settings) -> int:
     # the names go into the stored events now when no daemon runs, else the daemon does it
     try:
         with WriterLock(s.data_dir, "people"):
-            from vidx.embed import load_embedder
+            from vidx.embed import store_embedder
             from vidx.people_sync import sync_pending
             from vidx.store import open_store
 
-            n = sync_pending(db, open_store(s), lambda: load_embedder(s.embed_model, s.embed_batch_size,
-                                                                      s.embed_device))
+            people_store = open_store(s)
+            n = sync_pending(db, people_store, lambda: store_embedder(s, people_store))
             print(f"done: {n} line(s) now carry the new name")
     except WriterBusy:
         print("done: the running daemon writes the name into the lines within seconds")
@@ -547,14 +546,17 @@ def cmd_reindex(args: argparse.Namespace, s: Settings) -> int:
 def _reindex(args: argparse.Namespace, s: Settings) -> int:
     from ingest.daemon import build_pipeline
     from ingest.progress import ConsoleProgress
-    from vidx.embed import load_embedder
+    from vidx.embed import load_embedder, store_embedder
     from vidx.ledger import Ledger
     from vidx.store import open_store
 
     ledger = Ledger(s.ledger_path)
     rows = [r for r in ledger.rows() if r.state in ("done", "failed")]
     store = open_store(s)
-    embedder = load_embedder(s.embed_model, s.embed_batch_size, s.embed_device)
+    # --embed-only and --rebuild move the store to VIDX_EMBED_MODEL (or the default); any other
+    # reindex keeps the model whose vectors the store holds
+    embedder = (load_embedder(s.embed_model, s.embed_batch_size, s.embed_device) if args.embed_only or args.rebuild
+                else store_embedder(s, store))
     if args.embed_only:
         return _reembed_store(args, store, embedder)
     if args.people:
@@ -696,12 +698,12 @@ def cmd_verify(args: argparse.Namespace, s: Settings) -> int:
 
 
 def _verify(args: argparse.Namespace, s: Settings, ledger: Any) -> int:
-    from vidx.embed import load_embedder
+    from vidx.embed import store_embedder
     from vidx.store import open_store
     from vidx.verify import verify
 
     store = open_store(s, read_only=not args.fix)
-    emb = load_embedder(s.embed_model, s.embed_batch_size, s.embed_device)
+    emb = store_embedder(s, store)
     report = verify(ledger, store, emb.model_id, emb.dims)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))

@@ -211,7 +211,10 @@ class Settings(BaseSettings):
 
     # --- embeddings -----------------------------------------------------------
     embed_model: str = Field(
-        "all-MiniLM-L6-v2", description="sentence-transformers model name or local path (bundled default)."
+        "multilingual-e5-small",
+        description="Embedding model: multilingual-e5-small (bundled, 100 languages), all-MiniLM-L6-v2 (bundled, "
+        "English), or a sentence-transformers name or local folder. Unset, a store keeps the model its vectors "
+        "were made with until `vidx reindex --embed-only` switches it.",
     )
     embed_batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding batch.")
     embed_device: str = Field("cpu", description="Torch device for the embedder.")

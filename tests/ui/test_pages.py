@@ -99,7 +99,7 @@ def test_status_page_lists_files_with_progress_and_reasons(lib: tuple[Flask, lis
     html = app.test_client().get("/status").get_data(as_text=True)
     assert "broken.mp4" in html and "not a readable video &lt;b&gt;x&lt;/b&gt;" in html
     assert 'value="0.420"' in html and "speech 00:20 of 03:00, ETA 00:40" in html
-    assert "all-MiniLM-L6-v2" in html and "1 failed" in html
+    assert HashEmbedder().model_id in html and "1 failed" in html  # the model the store's vectors are of
     ledger.observe("/w/done.mp4", 3 * 1024 * 1024, 1, "")
     ledger.set("/w/done.mp4", state="done", duration_sec=185.0, created_at=1_780_000_000.0,
                started_at=1_780_000_100.0, finished_at=1_780_000_112.5, seconds_spent=12.5)
