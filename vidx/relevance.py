@@ -7,7 +7,8 @@ every mode, for every query and with either store.
   mostly the query (:func:`vidx.plan.keyword_score`); the engines compute it for every match;
 * semantic relevance: the cosine similarity of query and event on a logistic curve placed
   between what this embedding model gives unrelated text (about 0.08) and what it gives a
-  close paraphrase (about 0.92);
+  close paraphrase (about 0.92); for a model whose cosines all sit close together (E5) both
+  points are measured from the query's own baseline (:attr:`Calibration.relative`);
 * hybrid: ``1 - (1 - keyword) * (1 - semantic)``: either kind of evidence counts, both
   together count more, and a query with neither (random letters) scores 0.
 

@@ -78,3 +78,33 @@ def test_a_minilm_library_keeps_working_then_moves_to_the_multilingual_default(t
     assert at(en, 18.0), en["hits"]
     # the same events, nothing analysed again
     assert at(search(new, "lighthouse keeper", "keyword"), 27.0)
+
+
+def test_an_elasticsearch_minilm_index_keeps_working_then_moves_to_the_default(tmp_path: Path,
+                                                                                talk_video: Path) -> None:
+    from tests.fakes.es_server import serve
+
+    (tmp_path / "watch").mkdir()
+    shutil.copy(talk_video, tmp_path / "watch" / "talk.mp4")
+    shutil.copy(talk_video.with_suffix(".srt"), tmp_path / "watch" / "talk.srt")
+    with serve() as (es_url, fake):
+        old = env_for(tmp_path, VIDX_ES_URL=es_url, VIDX_EMBED_MODEL="all-MiniLM-L6-v2")
+        assert vidx(old, "es-setup").returncode == 0
+        out = vidx(old, "index", "-q", str(tmp_path / "watch" / "talk.mp4"))
+        assert out.returncode == 0, out.stderr
+        before = fake.aliases["vidx-events"]
+
+        new = env_for(tmp_path, VIDX_ES_URL=es_url)
+        setup = vidx(new, "es-setup")  # idempotent setup after the upgrade: the index keeps its model
+        assert setup.returncode == 0, setup.stderr
+        assert json.loads(setup.stdout)["embedding_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+        assert at(search(new, "keeper of the beacon", "semantic"), 27.0)
+
+        moved = vidx(new, "reindex", "--embed-only")
+        assert moved.returncode == 0, moved.stderr
+        assert fake.aliases["vidx-events"] != before  # a new index behind the alias
+        docs = fake.docs("vidx-events")
+        assert docs and {d["embedding_model"] for d in docs.values()} == {"intfloat/multilingual-e5-small"}
+        ver = vidx(new, "verify", "--json")
+        assert ver.returncode == 0 and json.loads(ver.stdout)["ok"] is True, ver.stdout + ver.stderr
+        assert at(search(new, "see you at the railway station tomorrow morning", "semantic"), 18.0)
