@@ -3,7 +3,7 @@
 questions refused?
 
 A library of four generated videos (a council meeting, a lecture, a cooking video, a team
-stand-up: spoken lines at known times, embedded with the bundled MiniLM) and a question set:
+stand-up: spoken lines at known times, embedded with the default embedding model) and a question set:
 each answerable question has the one line that answers it (asked in other words), the others
 are answered nowhere in the library. Every question goes through ``POST /api/ask`` in-process;
 a citation is correct when its time range overlaps the answering line's.

@@ -6,7 +6,7 @@ x264 "veryfast" with B-frames, and spoken sentences (espeak-ng) in its AAC sound
 Measured in one process, each beside its baseline:
   decode          every frame decoded once with PyAV in one thread (the floor any pipeline pays)
   cpu             the CPU path without speech: sampling (non-reference frames skipped), scene
-                  cuts, OCR beside decoding, thumbnails, MiniLM, the embedded store
+                  cuts, OCR beside decoding, thumbnails, the default embedding model, the embedded store
   cpu_sequential  the same as vidx did before: every frame decoded, OCR after decoding (baseline)
   cpu_no_ocr      the CPU path without OCR or speech
   whole           everything, speech and people (voices and faces) included (beside the picture)
@@ -164,7 +164,7 @@ def main() -> int:
     from vidx.config import load_settings
     from vidx.embed import load_embedder
 
-    embedder = load_embedder("all-MiniLM-L6-v2")
+    embedder = load_embedder(str(load_settings().embed_model))  # the default model, as `make run` embeds
     s = load_settings(data_dir=workdir / "data", models_dir=workdir / "models")
     rec = SpeechService(s).recognizer()  # warm-up: join/verify and load the model once
     if rec is None:
