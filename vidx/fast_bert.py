@@ -34,6 +34,23 @@ PROBES = (
 )
 
 
+def encoder_layers(x: Any, layers: Sequence[tuple[Any, ...]], heads: int, eps: float, bias: Any) -> Any:
+    """A BERT encoder's layers over ``x`` ``[batch, tokens, dims]``: per layer, the fused
+    query/key/value product, scaled-dot-product attention (``bias``: an additive mask or None),
+    output projection and LayerNorm, then GELU feed-forward and LayerNorm. ``layers`` holds
+    (qkv_w, qkv_b, out_w, out_b, norm1_w, norm1_b, in_w, in_b, ffn_out_w, ffn_out_b, norm2_w,
+    norm2_b) per layer."""
+    import torch.nn.functional as F  # noqa: N812
+
+    b, n, d = x.shape
+    for qkv_w, qkv_b, ow, ob, n1w, n1b, iw, ib, o2w, o2b, n2w, n2b in layers:
+        qkv = F.linear(x, qkv_w, qkv_b).view(b, n, 3, heads, d // heads).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=bias)
+        x = F.layer_norm(F.linear(a.transpose(1, 2).reshape(b, n, d), ow, ob) + x, (d,), n1w, n1b, eps)
+        x = F.layer_norm(F.linear(F.gelu(F.linear(x, iw, ib)), o2w, o2b) + x, (d,), n2w, n2b, eps)
+    return x
+
+
 class FastBert:
     """A BERT encoder with mean pooling (and L2 normalisation), as one function over its weights."""
 
@@ -105,11 +122,7 @@ class FastBert:
             x = self.word[ids] + self.position[:n] + self.token_type
             x = F.layer_norm(x, (d,), self.norm[0], self.norm[1], self.eps)
             bias = (1.0 - am[:, None, None, :].to(self.dtype)) * torch.finfo(self.dtype).min
-            for qkv_w, qkv_b, ow, ob, n1w, n1b, iw, ib, o2w, o2b, n2w, n2b in self.layers:
-                qkv = F.linear(x, qkv_w, qkv_b).view(b, n, 3, h, d // h).permute(2, 0, 3, 1, 4)
-                a = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=bias)
-                x = F.layer_norm(F.linear(a.transpose(1, 2).reshape(b, n, d), ow, ob) + x, (d,), n1w, n1b, self.eps)
-                x = F.layer_norm(F.linear(F.gelu(F.linear(x, iw, ib)), o2w, o2b) + x, (d,), n2w, n2b, self.eps)
+            x = encoder_layers(x, self.layers, h, self.eps, bias)
             m = am.unsqueeze(-1).to(torch.float32)
             v = (x.to(torch.float32) * m).sum(1) / m.sum(1).clamp(min=1e-9)
             if self.normalize:

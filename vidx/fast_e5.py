@@ -221,6 +221,8 @@ class FastE5:
         import torch
         import torch.nn.functional as F  # noqa: N812
 
+        from vidx.fast_bert import encoder_layers
+
         b, n = len(windows), max(len(w) for w in windows)
         ids = np.full((b, n), self.eos, dtype=np.int64)
         am = np.zeros((b, n), dtype=bool)
@@ -234,11 +236,7 @@ class FastE5:
         bias = None
         if not am.all():
             bias = (~mask)[:, None, None, :].to(self.dtype) * torch.finfo(self.dtype).min
-        for qkv_w, qkv_b, ow, ob, n1w, n1b, iw, ib, o2w, o2b, n2w, n2b in self.layers:
-            qkv = F.linear(x, qkv_w, qkv_b).view(b, n, 3, h, d // h).permute(2, 0, 3, 1, 4)
-            a = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=bias)
-            x = F.layer_norm(F.linear(a.transpose(1, 2).reshape(b, n, d), ow, ob) + x, (d,), n1w, n1b, self.eps)
-            x = F.layer_norm(F.linear(F.gelu(F.linear(x, iw, ib)), o2w, o2b) + x, (d,), n2w, n2b, self.eps)
+        x = encoder_layers(x, self.layers, h, self.eps, bias)
         m = mask.unsqueeze(-1).to(torch.float32)
         return (x.to(torch.float32) * m).sum(1) / m.sum(1)
 
