@@ -288,6 +288,9 @@ def main() -> int:
                   "hybrid_recall_at_10_vs_exact": agree(hy_ann, hy_exact),
                   "semantic_recall_at_10_vs_float32": round(statistics.fmean(sem_truth), 4),
                   "graph_file_mb": round(sum(p.stat().st_size for p in db.parent.glob("*.vectors.usearch")) / 1e6, 1),
+                  "vector_file_mb": round(sum(p.stat().st_size for p in db.parent.glob("*.vectors.i8.npy")) / 1e6, 1),
+                  "reduced_dims": ann_mod.REDUCED_DIMS,
+                  "vectors_read_from_file": store._catalog.vec_base,
                   "mapped": store.ann.mapped}
     plan_res = {
         "keyword": timed(lambda q: run_plan("keyword", q, None), kw_q)[0],

@@ -133,3 +133,73 @@ def test_a_graph_of_another_generation_is_not_used(store: EmbeddedStore, tmp_pat
     assert all(h.event.video_id == vid for h in reopened.search(_plan(), q).hits)
     assert reopened.ann.ready.wait(60) and reopened.ann.built_in_s > 0
     assert _ids(reopened, _plan(), q) == first
+
+
+def test_the_vectors_move_to_a_file_and_searches_read_them_there(store: EmbeddedStore, tmp_path: Path) -> None:
+    """Once the graph is built, a process keeps in memory only the vectors newer than it: the
+    rest are read from the mapped vector file, and every search mode answers as before."""
+    queries = _vectors(20, 8)
+    vid = "1" * 32
+    person_free = [(_plan(), q) for q in queries[:10]] + [(_plan(video_ids=(vid,)), q) for q in queries[10:]]
+    before = [_ids(store, p, q) for p, q in person_free]
+    store.ann.min_rows = 1000
+    store.search(_plan(), queries[0])
+    assert store.ann.ready.wait(60)
+    store.search(_plan(), queries[0])  # the next search moves the vectors out of memory
+    cat = store._catalog
+    assert cat.vfile is not None and cat.vec_base == N and cat.vec is not None and cat.vec.n == 0
+    assert (tmp_path / "events.vectors.i8.npy").stat().st_size >= N * DIMS
+    # the filtered (exact) searches now read the file and give exactly the same pages
+    assert [_ids(store, p, q) for p, q in person_free][10:] == before[10:]
+    after = [_ids(store, p, q) for p, q in person_free][:10]
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(after, before[:10])]) >= 0.95
+    # new rows stay in memory and are found at once
+    new = _events("m" * 32, np.vstack([queries[3], _vectors(20, 9)]), 80_000)
+    store.replace_video_events("m" * 32, new)
+    assert _ids(store, _plan(), queries[3])[0] == new[0].event_id
+    assert cat.vec.n == len(new) and cat.vec_base == N
+    # another process maps the same file and keeps no vectors of its own for those rows
+    reader = EmbeddedStore(tmp_path / "events.sqlite3", read_only=True)
+    reader.ann.min_rows = 1000
+    reader.search(_plan(), queries[0])
+    reader.search(_plan(), queries[0])
+    assert reader.ann.built_in_s == 0 and reader._catalog.vec_base == N
+    assert _ids(reader, _plan(video_ids=(vid,)), queries[12]) == before[12]
+
+
+def test_a_reduced_graph_keeps_recall(tmp_path: Path) -> None:
+    """The graph holds vectors reduced to their principal directions; the candidates are then
+    scored with the full vectors, so the top 10 still matches exact search."""
+    dims = 96
+    rng = np.random.default_rng(11)
+    basis = rng.standard_normal((24, dims))
+    v = rng.standard_normal((N + 40, 24)) @ basis + 0.2 * rng.standard_normal((N + 40, dims))
+    v = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+    s = EmbeddedStore(tmp_path / "events.sqlite3")
+    s.ensure_schema("test", dims)
+    for k in range(4):
+        vid = f"{k}" * 32
+        s.replace_video_events(vid, _events(vid, v[k * 3000:(k + 1) * 3000], k * 3000))
+    queries = v[N:]
+    exact = [_ids(s, _plan(), q) for q in queries]
+    s.ann.min_rows, s.ann.reduced_dims = 1000, 32
+    s.search(_plan(), queries[0])
+    assert s.ann.ready.wait(60)
+    assert s.ann._basis is not None and s.ann._basis.shape == (dims, 32)
+    approx = [_ids(s, _plan(), q) for q in queries]
+    assert np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact)]) >= 0.95
+
+
+def test_a_graph_without_its_vector_file_is_built_again(store: EmbeddedStore, tmp_path: Path) -> None:
+    store.ann.min_rows = 1000
+    q = _vectors(1, 12)[0]
+    store.search(_plan(), q)
+    assert store.ann.ready.wait(60)
+    want = _ids(store, _plan(), q)
+    (tmp_path / "events.vectors.rows.npz").unlink()  # e.g. a graph written by an older vidx
+    other = EmbeddedStore(tmp_path / "events.sqlite3", read_only=True)
+    other.ann.min_rows = 1000
+    other.search(_plan(), q)
+    assert other.ann.ready.wait(60) and other.ann.built_in_s > 0
+    assert (tmp_path / "events.vectors.rows.npz").exists()
+    assert _ids(other, _plan(), q) == want

@@ -24,10 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from vidx.store.vectors import decode, quantize
+from vidx.store.vecfile import VectorFile, scan
+from vidx.store.vectors import cosines, decode, quantize
 from vidx.text import tokens
 
 NO_CODE = -1
+LARGE_CATALOG = 100_000  # rows from which a search's temporaries are large enough to manage
 SYNC_BATCH = 20_000
 MATCH_CACHE_BYTES = 16 << 20  # recent word matches kept per process
 LOOKUP_SPARSENESS = 4  # a rowid -> position table while rowids stay below 4x the rows
@@ -140,8 +142,11 @@ class Catalog:
         self.rowid = _Grow(np.int64)
         self.alive = _Grow(np.bool_)
         self.has_vec = _Grow(np.bool_)
-        self.vec: _Grow | None = None  # int8 rows
+        self.vec: _Grow | None = None  # int8 rows from position vec_base on (those before: in vfile)
         self.vscale = _Grow(np.float32)  # each row's scale
+        self.vfile: VectorFile | None = None  # the vectors of the first vec_base rows, on disk
+        self.vec_base = 0
+        self.file_row = _Grow(np.int32)  # position -> row of vfile (-1: not there), for the first vec_base
         self.video = _Grow(np.int32)
         self.source = _Grow(np.int16)
         self.lang = _Grow(np.int16)
@@ -228,6 +233,8 @@ class Catalog:
             loaded += len(rows)
         if loaded > SYNC_BATCH:
             trim_memory()  # give the batches' freed memory back to the system
+        if self.n >= LARGE_CATALOG:
+            map_large_allocations()
         dels = conn.execute("SELECT seq, row FROM deletions WHERE seq > ? ORDER BY seq", (self.del_seq,)).fetchall()
         if dels:
             if self.n:
@@ -241,9 +248,38 @@ class Catalog:
                     self.video_paths[self.videos.code(vid)] = path
                 self.video_seq = seq
 
+    def attach(self, vf: VectorFile) -> None:
+        """Before the first sync: the rows ``vf`` holds keep no vectors in memory as they load."""
+        if self.n == 0 and self.vfile is None:
+            self.vfile = vf
+
+    def _from_file(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Load the leading rows whose vectors the attached file holds (without decoding them);
+        the rest are returned for loading into memory."""
+        vf = self.vfile
+        if vf is None or self.vec_base != self.n or len(vf.rowids) == 0 or (self.dims and vf.dims != self.dims):
+            return rows
+        rid = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        k = int(np.searchsorted(rid, int(vf.rowids[-1]), side="right"))
+        if k == 0:
+            return rows
+        at = vf.rows_of(rid[:k])
+        has = np.fromiter((r[3] is not None for r in rows[:k]), dtype=bool, count=k) & (at >= 0)
+        if not self.dims:
+            self.dims = vf.dims
+        if self.vec is None:
+            self.vec = _Grow(np.int8, self.dims)
+        self.file_row.extend(at)
+        self.vscale.extend(np.where(at >= 0, vf.scales[np.maximum(at, 0)], 1.0))
+        self.has_vec.extend(has)
+        self.vec_base += k
+        return rows[k:]
+
     def _append(self, rows: list[tuple[Any, ...]]) -> None:
         first = self.n
-        vecs = [decode(r[3], self.dims) for r in rows]
+        in_memory = self._from_file(rows)
+        vecs: list[np.ndarray | None] = [None] * (len(rows) - len(in_memory))
+        vecs.extend(decode(r[3], self.dims) for r in in_memory)
         dims = next((len(v) for v in vecs if v is not None), 0)
         if dims and not self.dims:
             self.dims = dims
@@ -253,16 +289,19 @@ class Catalog:
             from vidx.store.base import StoreError
 
             raise StoreError(f"vector size changed from {self.dims} to {dims}: run `vidx reindex`")
-        if self.dims and self.vec is not None:
-            block = np.zeros((len(rows), self.dims), dtype=np.float32)
-            for i, v in enumerate(vecs):
+        skip = len(rows) - len(in_memory)  # loaded from the vector file above
+        if self.dims and self.vec is not None and len(in_memory):
+            block = np.zeros((len(in_memory), self.dims), dtype=np.float32)
+            for i, v in enumerate(vecs[skip:]):
                 if v is not None and len(v) == self.dims:
                     block[i] = v
             # through float16 first, as stored: an upgraded store holds exactly the same rows
             q, scale = quantize(block.astype(np.float16).astype(np.float32))
             self.vec.extend(q)
             self.vscale.extend(scale)
-        self.has_vec.extend([v is not None for v in vecs])
+        elif len(in_memory):
+            self.vscale.extend(np.ones(len(in_memory), dtype=np.float32))
+        self.has_vec.extend([v is not None for v in vecs[skip:]])
         self.rowid.extend([r[0] for r in rows])
         self.alive.extend(np.ones(len(rows), dtype=bool))
         vcode = []
@@ -290,6 +329,37 @@ class Catalog:
                 self.objects.add(first + i, json.loads(r[9]))
         self.n += len(rows)
         self.max_rowid = int(rows[-1][0])
+
+    # -- vectors -----------------------------------------------------------------------
+    def vectors(self) -> Vectors:
+        """The vectors as they are now (a snapshot that stays valid while the catalog grows or
+        moves its rows to a vector file)."""
+        vec = self.vec.view() if self.vec is not None else np.zeros((0, self.dims), dtype=np.int8)
+        return Vectors(self.dims, self.vfile, self.file_row.view(), self.vec_base, vec, self.vscale.view(),
+                       self.has_vec.view())
+
+    def offload(self, vf: VectorFile) -> bool:
+        """Drop from memory the vectors of the rows that ``vf`` holds (they are read from the
+        file from now on); False when the file covers nothing new or disagrees with memory."""
+        if self.vec is None or vf is self.vfile or vf.dims != self.dims or len(vf.rowids) == 0:
+            return False
+        p0 = int(np.searchsorted(self.rowid.view()[: self.n], int(vf.rowids[-1]), side="right"))
+        if p0 <= self.vec_base:
+            return False
+        rows = vf.rows_of(self.rowid.view()[:p0])
+        # the file must hold what memory holds: check a spread of the rows kept in memory now
+        mine = np.arange(self.vec_base, p0)
+        probe = mine[np.linspace(0, len(mine) - 1, min(64, len(mine))).astype(np.int64)]
+        probe = probe[(rows[probe] >= 0) & self.has_vec.view()[probe]]
+        if len(probe) and not np.array_equal(vf.take(rows[probe]), self.vec.view()[probe - self.vec_base]):
+            return False
+        tail = _Grow(np.int8, self.dims)
+        tail.extend(self.vec.view()[p0 - self.vec_base :])
+        file_row = _Grow(np.int32)
+        file_row.extend(rows)
+        self.vec, self.vec_base, self.file_row, self.vfile = tail, p0, file_row, vf
+        trim_memory()
+        return True
 
     def positions(self, rowids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Positions of ``rowids`` and whether each is known: a lookup table from rowid to
@@ -341,6 +411,78 @@ class Catalog:
         if got is None or got[0] != path:
             got = self._names[code] = (path, PurePath(path).name)
         return got[1]
+
+
+class Vectors:
+    """The int8 vectors of the catalog's rows: the first ``base`` read from a vector file, the
+    rest from memory."""
+
+    def __init__(self, dims: int, vfile: VectorFile | None, file_row: np.ndarray, base: int,
+                 vec: np.ndarray, scales: np.ndarray, has: np.ndarray) -> None:
+        self.dims, self.vfile, self.file_row, self.base = dims, vfile, file_row, base
+        self.vec, self.scales, self.has = vec, scales, has
+
+    def take(self, pos: np.ndarray) -> np.ndarray:
+        """A copy of the int8 rows at ``pos`` (zeros where a row has no vector)."""
+        out = np.zeros((len(pos), self.dims), dtype=np.int8)
+        mem = pos >= self.base
+        out[mem] = self.vec[pos[mem] - self.base]
+        if self.vfile is not None and not mem.all():
+            at = np.flatnonzero(~mem)
+            rows = self.file_row[pos[at]]
+            ok = rows >= 0
+            out[at[ok]] = self.vfile.take(rows[ok])
+        return out
+
+    def cosines(self, pos: np.ndarray, query: np.ndarray) -> np.ndarray:
+        """Cosines of the rows at ``pos`` with ``query``; -inf where a row has no vector."""
+        cos = np.full(len(pos), -np.inf)
+        if len(pos) == 0:
+            return cos
+        mem = pos >= self.base
+        if mem.all():
+            cos[:] = cosines(self.vec if len(pos) == len(self.vec) and self.base == 0 else self.vec[pos - self.base],
+                             self.scales[pos], query)
+        else:
+            at = np.flatnonzero(mem)
+            if len(at):
+                cos[at] = cosines(self.vec[pos[at] - self.base], self.scales[pos[at]], query)
+            assert self.vfile is not None
+            at = np.flatnonzero(~mem)
+            rows = self.file_row[pos[at]]
+            ok = rows >= 0
+            at, rows = at[ok], rows[ok]
+            order = np.argsort(rows, kind="stable")
+            at, rows = at[order], rows[order]
+
+            def part(i: int, block: np.ndarray) -> None:
+                sel = at[i : i + len(block)]
+                cos[sel] = cosines(block, self.scales[pos[sel]], query)
+
+            scan(self.vfile, rows, part)  # rows the file lacks (deleted before it was written) stay -inf
+        cos[~self.has[pos]] = -np.inf
+        return cos
+
+
+LARGE_ALLOCATION = 4 << 20  # bytes: larger arrays are mapped and unmapped, never kept in the heap
+_large_set = False
+
+
+def map_large_allocations() -> None:
+    """Make glibc map every allocation over LARGE_ALLOCATION and unmap it when freed (once per
+    process). By default the threshold follows the largest block freed (up to 32 MB), so a large
+    library's search temporaries (a few MB each) would stay in the heap as slack: 25 MB of
+    resident memory at a million events."""
+    global _large_set
+    if _large_set:
+        return
+    _large_set = True
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-3, LARGE_ALLOCATION)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def trim_memory() -> None:

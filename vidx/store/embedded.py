@@ -51,7 +51,7 @@ HYBRID_WINDOW = 50
 RESCORE_FACTOR = 4  # int8 candidates per requested hit, rescored with the stored vectors
 TOTAL_CAP = 10_000
 WARM_MIN_ROWS = 100_000  # catalogs this large remember their most frequent words' matches at once
-TRIM_EVERY = 64  # searches between returning freed memory to the system (large libraries only)
+TRIM_EVERY = 16  # searches between returning freed memory to the system (large libraries only)
 TRIM_MIN_ROWS = 100_000
 OPTIMIZE_SEGMENTS = 6  # FTS5 segments from separate writes before the idle daemon merges them into one
 VOCAB_TTL = 30.0  # seconds a process keeps the index's vocabulary before reading it again
@@ -422,6 +422,10 @@ class EmbeddedStore:
         tables = self._table_flags()
         cat = self._catalog
         with cat.lock:
+            if cat.n == 0 and cat.vfile is None:
+                vf = self.ann.attach(gen)  # a large store's vectors stay in their file as rows load
+                if vf is not None:
+                    cat.attach(vf)
             cat.sync(conn, *tables, dims=0 if cat.dims else int(self._meta("dims") or 0))
         self._local.synced = stamp if self._writes == stamp[1] and cat is self._catalog else None
         if cat.n >= WARM_MIN_ROWS and not cat.warming:

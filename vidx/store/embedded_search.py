@@ -23,7 +23,6 @@ from vidx.plan import COVERAGE_WEIGHT, DENSITY_WEIGHT, PHRASE_WEIGHT, TOTAL_CAP,
 from vidx.relevance import semantic_relevance_array
 from vidx.store.base import PlanResult, SearchMode, StoreError
 from vidx.store.catalog import FEW_CODES, Catalog, code_counts, top_counts
-from vidx.store.vectors import cosines
 from vidx.text import TYPO_CREDIT, near_terms, stem
 
 log = logging.getLogger("vidx.store.embedded")
@@ -357,12 +356,7 @@ class Executor:
         q = np.asarray(vector, dtype=np.float32)
         if q.shape[0] != cat.dims:
             raise StoreError(f"query vector has {q.shape[0]} dims, the store {cat.dims}")
-        if len(pos) == cat.n:
-            cos = cosines(cat.vec.view(), cat.vscale.view(), q)
-        else:
-            cos = cosines(cat.vec.view()[pos], cat.vscale.view()[pos], q)
-        cos[~cat.has_vec.view()[pos]] = -np.inf
-        return cos
+        return cat.vectors().cosines(pos, q)
 
     # -- the plan -----------------------------------------------------------------------
     def run(self, vector: np.ndarray | None) -> tuple[PlanResult, list[tuple[int, float, dict[str, float]]]]:
