@@ -203,3 +203,23 @@ def test_a_graph_without_its_vector_file_is_built_again(store: EmbeddedStore, tm
     assert other.ann.ready.wait(60) and other.ann.built_in_s > 0
     assert (tmp_path / "events.vectors.rows.npz").exists()
     assert _ids(other, _plan(), q) == want
+
+
+def test_a_vector_file_that_cannot_be_written_leaves_the_graph_in_memory(
+        store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only or full data directory: the graph is built and used in memory, every vector
+    stays in memory, and nothing is retried in a loop."""
+    from vidx.store import ann as ann_mod
+
+    def cannot(*_a: object, **_k: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ann_mod.VectorFile, "begin", staticmethod(cannot))
+    queries = _vectors(20, 13)
+    exact = [_ids(store, _plan(), q) for q in queries]
+    store.ann.min_rows = 1000
+    store.search(_plan(), queries[0])
+    assert store.ann.ready.wait(60) and not store.ann.mapped and store.ann.vfile is None
+    approx = [_ids(store, _plan(), q) for q in queries]
+    assert np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact)]) >= 0.95
+    assert store._catalog.vec_base == 0 and store._catalog.vec is not None and store._catalog.vec.n == N

@@ -9,7 +9,9 @@ file incrementally, as the vectors always did: new rows by rowid, deleted rows t
 process sees the daemon's commits at its next search, and nothing here can disagree with the
 database for longer than one sync: the database is the truth, the catalog a rebuildable cache.
 
-Memory per event: the vector (1 byte x dims + 4) plus about 40 bytes of columns.
+Memory per event: the vector (1 byte x dims + 4) plus about 40 bytes of columns. Once a large
+store's vector graph is built, the vectors of the rows it holds are read from the shared vector
+file instead (:mod:`vidx.store.vecfile`): 8 bytes per event stay in memory (scale and file row).
 """
 
 from __future__ import annotations
