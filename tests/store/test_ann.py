@@ -223,3 +223,78 @@ def test_a_vector_file_that_cannot_be_written_leaves_the_graph_in_memory(
     approx = [_ids(store, _plan(), q) for q in queries]
     assert np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact)]) >= 0.95
     assert store._catalog.vec_base == 0 and store._catalog.vec is not None and store._catalog.vec.n == N
+
+
+def test_hybrid_compares_only_the_keyword_rows_that_can_reach_the_page(
+        store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A word in every event gives a hybrid search thousands of keyword rows beyond the graph's
+    candidates: only those whose meaning could lift them onto the page are compared, and the
+    page, the total and the facets are those of comparing every one."""
+    from vidx.store import embedded_search
+
+    store.ann.min_rows = 1000
+    queries = _vectors(12, 14)
+    store.search(_plan(), queries[0])
+    assert store.ann.ready.wait(60)
+    compared: list[int] = []
+    real = embedded_search.Executor.cosines
+
+    def counting(self: embedded_search.Executor, pos: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        compared.append(len(pos))
+        return real(self, pos, vector)
+
+    monkeypatch.setattr(embedded_search.Executor, "cosines", counting)
+    for i, q in enumerate(queries):
+        plan = Plan(mode=SearchMode.hybrid, words=("line", str(200 + i)), phrase="", threshold=0.55,
+                    filters=Filters(), size=10, unrelated=0.0, paraphrase=0.9)
+        compared.clear()
+        bounded = store.search(plan, q)
+        bounded_compared = sum(compared)
+        monkeypatch.setattr(embedded_search, "EXACT_EXTRA", 10**9)
+        full = store.search(plan, q)
+        monkeypatch.setattr(embedded_search, "EXACT_EXTRA", 2_000)
+        assert [h.event.event_id for h in bounded.hits] == [h.event.event_id for h in full.hits]
+        assert [h.score for h in bounded.hits] == [h.score for h in full.hits]
+        assert (bounded.total, bounded.exact, bounded.facets) == (full.total, full.exact, full.facets)
+        assert bounded_compared < N // 2, bounded_compared  # not every keyword row was read
+
+
+def test_hybrid_bounds_keyword_rows_of_different_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every event holds the word, in texts of different lengths (so different keyword weights):
+    the rows that cannot reach the page on meaning are not compared, and the page, total and
+    facets equal those of comparing every row."""
+    from vidx.store import embedded_search
+
+    s = EmbeddedStore(tmp_path / "events.sqlite3")
+    s.ensure_schema("test", DIMS)
+    vecs = _vectors(N, 15)
+    for k in range(4):
+        vid = f"{k}" * 32
+        evs = _events(vid, vecs[k * 3000:(k + 1) * 3000], k * 3000)
+        for j, e in enumerate(evs):
+            e.dialogue = "harbour " + " ".join(f"w{(j * 7 + m) % 997}" for m in range(j % 23))
+        s.replace_video_events(vid, evs)
+    s.ann.min_rows = 1000
+    queries = _vectors(8, 16)
+    s.search(_plan(), queries[0])
+    assert s.ann.ready.wait(60)
+    compared: list[int] = []
+    real = embedded_search.Executor.cosines
+
+    def counting(self: embedded_search.Executor, pos: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        compared.append(len(pos))
+        return real(self, pos, vector)
+
+    monkeypatch.setattr(embedded_search.Executor, "cosines", counting)
+    for q in queries:
+        plan = Plan(mode=SearchMode.hybrid, words=("harbour",), phrase="", threshold=0.55,
+                    filters=Filters(), size=10, unrelated=0.0, paraphrase=0.9)
+        compared.clear()
+        bounded = s.search(plan, q)
+        assert sum(compared) < N // 2, sum(compared)
+        monkeypatch.setattr(embedded_search, "EXACT_EXTRA", 10**9)
+        full = s.search(plan, q)
+        monkeypatch.setattr(embedded_search, "EXACT_EXTRA", 2_000)
+        assert [(h.event.event_id, h.score) for h in bounded.hits] == [(h.event.event_id, h.score) for h in full.hits]
+        assert (bounded.total, bounded.exact, bounded.facets) == (full.total, full.exact, full.facets)
+        assert bounded.total >= min(N - 1000, 10_000)  # the word is in every event: far more match than the page

@@ -31,7 +31,7 @@ from vidx.store.vectors import cosines, decode, quantize
 from vidx.text import tokens
 
 NO_CODE = -1
-LARGE_CATALOG = 100_000  # rows from which a search's temporaries are large enough to manage
+LARGE_CATALOG = 250_000  # rows from which a search's temporaries are managed (where the vector graph is used)
 SYNC_BATCH = 20_000
 MATCH_CACHE_BYTES = 16 << 20  # recent word matches kept per process
 LOOKUP_SPARSENESS = 4  # a rowid -> position table while rowids stay below 4x the rows

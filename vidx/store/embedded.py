@@ -41,7 +41,7 @@ from vidx.store.base import (
     query_tokens,
     tokens,
 )
-from vidx.store.catalog import Catalog, searchable_length_of_doc, trim_memory
+from vidx.store.catalog import LARGE_CATALOG, Catalog, searchable_length_of_doc, trim_memory
 from vidx.store.vectors import decode, encode
 
 log = logging.getLogger("vidx.store.embedded")
@@ -51,7 +51,7 @@ HYBRID_WINDOW = 50
 RESCORE_FACTOR = 4  # int8 candidates per requested hit, rescored with the stored vectors
 TOTAL_CAP = 10_000
 WARM_MIN_ROWS = 100_000  # catalogs this large remember their most frequent words' matches at once
-TRIM_EVERY = 16  # searches between returning freed memory to the system (large libraries only)
+TRIM_EVERY = 64  # searches between returning freed memory to the system (large libraries only)
 TRIM_MIN_ROWS = 100_000
 OPTIMIZE_SEGMENTS = 6  # FTS5 segments from separate writes before the idle daemon merges them into one
 VOCAB_TTL = 30.0  # seconds a process keeps the index's vocabulary before reading it again
@@ -475,7 +475,8 @@ class EmbeddedStore:
         docs = self._docs([r for r, _, _ in rows])
         res.hits = [Hit(event=docs[r], score=sc, scores=parts) for r, sc, parts in rows if r in docs]
         self._searches += 1
-        if self._searches % TRIM_EVERY == 0 and cat.n >= TRIM_MIN_ROWS:
+        every = TRIM_EVERY if cat.n < LARGE_CATALOG else TRIM_EVERY // 4  # a million events: keep the heap tight
+        if self._searches % every == 0 and cat.n >= TRIM_MIN_ROWS:
             trim_memory()  # a search's large temporaries go back to the system, not to the heap's slack
         return res
 

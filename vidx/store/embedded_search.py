@@ -21,9 +21,13 @@ import numpy as np
 
 from vidx.plan import COVERAGE_WEIGHT, DENSITY_WEIGHT, PHRASE_WEIGHT, TOTAL_CAP, Plan
 from vidx.relevance import semantic_relevance_array
+from vidx.store.ann import CANDIDATES
 from vidx.store.base import PlanResult, SearchMode, StoreError
 from vidx.store.catalog import FEW_CODES, Catalog, code_counts, top_counts
 from vidx.text import TYPO_CREDIT, near_terms, stem
+
+EXACT_EXTRA = 2_000  # keyword rows beyond the graph's candidates compared without bounds
+
 
 log = logging.getLogger("vidx.store.embedded")
 
@@ -358,6 +362,47 @@ class Executor:
             raise StoreError(f"query vector has {q.shape[0]} dims, the store {cat.dims}")
         return cat.vectors().cosines(pos, q)
 
+    def hybrid_cosines(self, allpos: np.ndarray, near: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """Cosines for a hybrid search through the vector graph: exact for the graph's candidates,
+        and for the keyword rows beyond them only where the meaning could lift a row onto the
+        page; -inf elsewhere (those rows are counted and faceted by their keyword relevance alone).
+
+        A row the graph did not propose has a cosine at most that of its weakest candidate
+        (``bound``, as far as the graph is right: the approximation semantic search makes). When
+        that bound is under the threshold's cosine, such a row passes on its keywords or not at
+        all, and its fused relevance lies between its keyword relevance and the fusion with the
+        bound: only rows that pass on their keywords and whose upper value reaches the page's
+        lowest keyword-only value are compared. This keeps a common word's ten thousand keyword
+        rows from being read from the vector file one by one."""
+        plan = self.plan
+        inside = np.isin(allpos, near, assume_unique=True)
+        out = np.flatnonzero(~inside)
+        cos = np.full(len(allpos), -np.inf)
+        cos[inside] = self.cosines(allpos[inside], vector)
+        known = cos[inside]
+        known = known[np.isfinite(known)]
+        k = min(len(known), CANDIDATES)
+        bound = float(np.partition(known, len(known) - k)[len(known) - k]) if k else np.inf
+        if plan.all_up_to > plan.end or bound >= plan.min_cosine():
+            cos[out] = self.cosines(allpos[out], vector)  # every row may show or pass on meaning
+            return cos
+        kpos, kw_s, cov = self.keyword()
+        at = np.minimum(np.searchsorted(kpos, allpos[out]), len(kpos) - 1)
+        held = kpos[at] == allpos[out]
+        kw_o = np.where(held, kw_s[at], 0.0)
+        cov_o = np.where(held, cov[at], 0.0)
+        t = plan.threshold
+        need = (cov_o >= plan.min_coverage()) & (kw_o >= t) & (kw_o > 0)  # the others cannot pass
+        lower = kw_o[need]
+        if len(lower) > plan.end:  # more keyword rows pass than the page holds: bound them
+            cutoff = float(np.partition(lower, len(lower) - plan.end)[len(lower) - plan.end])
+            sem_bound = float(semantic_relevance_array(np.array([bound]), plan.unrelated, plan.paraphrase)[0])
+            need &= 1.0 - (1.0 - kw_o) * (1.0 - sem_bound) >= cutoff - 1e-4
+        sel = out[need]
+        if len(sel):
+            cos[sel] = self.cosines(allpos[sel], vector)
+        return cos
+
     # -- the plan -----------------------------------------------------------------------
     def run(self, vector: np.ndarray | None) -> tuple[PlanResult, list[tuple[int, float, dict[str, float]]]]:
         plan, cat = self.plan, self.cat
@@ -397,13 +442,18 @@ class Executor:
                 cand = self.ann(vector) if self.ann is not None and len(base) * 2 >= max(1, cat.n) else None
             allpos: np.ndarray = base if base is not None else \
                 np.flatnonzero(cat.alive.view()) if cand is None else cand
+            near: np.ndarray | None = None  # the graph's candidates, before a hybrid adds keyword rows
             if cand is not None:  # the graph's nearest events (and those newer than it), not every event
                 cand = cand[self.allowed(cand)]
+                near = cand
                 if plan.mode == SearchMode.hybrid:
                     kpos0, _, _ = self.keyword()
                     cand = np.union1d(cand, kpos0[self.allowed(kpos0)])
                 allpos = cand
-            cos_all = self.cosines(allpos, vector)
+            if near is not None and plan.mode == SearchMode.hybrid and len(allpos) - len(near) > EXACT_EXTRA:
+                cos_all = self.hybrid_cosines(allpos, near, vector)
+            else:
+                cos_all = self.cosines(allpos, vector)
             sem_pass = np.isfinite(cos_all) & (cos_all >= plan.min_cosine())
 
             def relevance(need: np.ndarray) -> np.ndarray:  # only where it can decide or show something

@@ -89,6 +89,8 @@ class VectorFile:
                 if os.fstat(f.fileno()).st_size < offset + len(rowids) * dims:
                     return None
                 mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except FileNotFoundError:  # not written yet (or by a vidx before vector files)
+            return None
         except (OSError, ValueError, KeyError) as exc:
             log.warning("the vector file %s cannot be read (it will be written again): %s", path, exc)
             return None
