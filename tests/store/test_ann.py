@@ -225,16 +225,12 @@ def test_a_vector_file_that_cannot_be_written_leaves_the_graph_in_memory(
     assert store._catalog.vec_base == 0 and store._catalog.vec is not None and store._catalog.vec.n == N
 
 
-def test_hybrid_compares_only_the_keyword_rows_that_can_reach_the_page(
-        store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A word in every event gives a hybrid search thousands of keyword rows beyond the graph's
-    candidates: only those whose meaning could lift them onto the page are compared, and the
-    page, the total and the facets are those of comparing every one."""
+def _graph_and_counted_cosines(store: EmbeddedStore, q: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Build the graph, then count the rows each search compares exactly (the returned list)."""
     from vidx.store import embedded_search
 
     store.ann.min_rows = 1000
-    queries = _vectors(12, 14)
-    store.search(_plan(), queries[0])
+    store.search(_plan(), q)
     assert store.ann.ready.wait(60)
     compared: list[int] = []
     real = embedded_search.Executor.cosines
@@ -244,6 +240,18 @@ def test_hybrid_compares_only_the_keyword_rows_that_can_reach_the_page(
         return real(self, pos, vector)
 
     monkeypatch.setattr(embedded_search.Executor, "cosines", counting)
+    return compared
+
+
+def test_hybrid_compares_only_the_keyword_rows_that_can_reach_the_page(
+        store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A word in every event gives a hybrid search thousands of keyword rows beyond the graph's
+    candidates: only those whose meaning could lift them onto the page are compared, and the
+    page, the total and the facets are those of comparing every one."""
+    from vidx.store import embedded_search
+
+    queries = _vectors(12, 14)
+    compared = _graph_and_counted_cosines(store, queries[0], monkeypatch)
     for i, q in enumerate(queries):
         plan = Plan(mode=SearchMode.hybrid, words=("line", str(200 + i)), phrase="", threshold=0.55,
                     filters=Filters(), size=10, unrelated=0.0, paraphrase=0.9)
@@ -274,18 +282,8 @@ def test_hybrid_bounds_keyword_rows_of_different_weights(tmp_path: Path, monkeyp
         for j, e in enumerate(evs):
             e.dialogue = "harbour " + " ".join(f"w{(j * 7 + m) % 997}" for m in range(j % 23))
         s.replace_video_events(vid, evs)
-    s.ann.min_rows = 1000
     queries = _vectors(8, 16)
-    s.search(_plan(), queries[0])
-    assert s.ann.ready.wait(60)
-    compared: list[int] = []
-    real = embedded_search.Executor.cosines
-
-    def counting(self: embedded_search.Executor, pos: np.ndarray, vector: np.ndarray) -> np.ndarray:
-        compared.append(len(pos))
-        return real(self, pos, vector)
-
-    monkeypatch.setattr(embedded_search.Executor, "cosines", counting)
+    compared = _graph_and_counted_cosines(s, queries[0], monkeypatch)
     for q in queries:
         plan = Plan(mode=SearchMode.hybrid, words=("harbour",), phrase="", threshold=0.55,
                     filters=Filters(), size=10, unrelated=0.0, paraphrase=0.9)
