@@ -296,3 +296,26 @@ def test_hybrid_bounds_keyword_rows_of_different_weights(tmp_path: Path, monkeyp
         assert [(h.event.event_id, h.score) for h in bounded.hits] == [(h.event.event_id, h.score) for h in full.hits]
         assert (bounded.total, bounded.exact, bounded.facets) == (full.total, full.exact, full.facets)
         assert bounded.total >= min(N - 1000, 10_000)  # the word is in every event: far more match than the page
+
+
+def test_a_vector_file_that_disagrees_with_memory_is_not_used(store: EmbeddedStore, tmp_path: Path) -> None:
+    """The process that built the graph checks the file against the vectors it holds before
+    dropping them: a file changed under it is refused (once), and searches keep their answers."""
+    q = _vectors(1, 17)[0]
+    want = _ids(store, _plan(), q)
+    store.ann.min_rows = 1000
+    store.ann.maybe_build = lambda cat, gen: None  # type: ignore[method-assign]  # build by hand, offload later
+    from vidx.store.ann import AnnIndex
+
+    cat = store._sync()
+    AnnIndex.maybe_build(store.ann, cat, store._generation)
+    assert store.ann.ready.wait(60) and store.ann.vfile is not None
+    path = tmp_path / "events.vectors.i8.npy"
+    data = bytearray(path.read_bytes())
+    data[128:] = bytes(len(data) - 128)  # every vector zeroed, in place (the mapping sees it)
+    with open(path, "r+b") as f:
+        f.write(data)
+    del store.ann.maybe_build
+    res = _ids(store, _plan(), q)
+    assert cat.vec_base == 0 and cat._refused is store.ann.vfile
+    assert len(set(res) & set(want)) >= 9

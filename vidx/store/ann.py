@@ -241,6 +241,8 @@ class AnnIndex:
                         log.warning("the vector file cannot be written (the graph stays in memory): %s", exc)
                         out.close()
                         out = None
+                        if vfiles is not None:
+                            vfiles[0].with_suffix(".npy.tmp").unlink(missing_ok=True)
                 sel = np.flatnonzero(has[pos])
                 if len(sel):
                     full = block[sel].astype(np.float32) * vectors.scales[pos[sel], None]

@@ -149,6 +149,7 @@ class Catalog:
         self.vfile: VectorFile | None = None  # the vectors of the first vec_base rows, on disk
         self.vec_base = 0
         self.file_row = _Grow(np.int32)  # position -> row of vfile (-1: not there), for the first vec_base
+        self._refused: VectorFile | None = None  # a vector file that disagreed with memory
         self.video = _Grow(np.int32)
         self.source = _Grow(np.int16)
         self.lang = _Grow(np.int16)
@@ -343,7 +344,7 @@ class Catalog:
     def offload(self, vf: VectorFile) -> bool:
         """Drop from memory the vectors of the rows that ``vf`` holds (they are read from the
         file from now on); False when the file covers nothing new or disagrees with memory."""
-        if self.vec is None or vf is self.vfile or vf.dims != self.dims or len(vf.rowids) == 0:
+        if self.vec is None or vf is self.vfile or vf is self._refused or vf.dims != self.dims or len(vf.rowids) == 0:
             return False
         p0 = int(np.searchsorted(self.rowid.view()[: self.n], int(vf.rowids[-1]), side="right"))
         if p0 <= self.vec_base:
@@ -354,6 +355,7 @@ class Catalog:
         probe = mine[np.linspace(0, len(mine) - 1, min(64, len(mine))).astype(np.int64)]
         probe = probe[(rows[probe] >= 0) & self.has_vec.view()[probe]]
         if len(probe) and not np.array_equal(vf.take(rows[probe]), self.vec.view()[probe - self.vec_base]):
+            self._refused = vf  # not asked again at every search (a newer file is)
             return False
         tail = _Grow(np.int8, self.dims)
         tail.extend(self.vec.view()[p0 - self.vec_base :])

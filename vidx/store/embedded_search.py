@@ -26,11 +26,9 @@ from vidx.store.base import PlanResult, SearchMode, StoreError
 from vidx.store.catalog import FEW_CODES, Catalog, code_counts, top_counts
 from vidx.text import TYPO_CREDIT, near_terms, stem
 
-EXACT_EXTRA = 2_000  # keyword rows beyond the graph's candidates compared without bounds
-
-
 log = logging.getLogger("vidx.store.embedded")
 
+EXACT_EXTRA = 2_000  # keyword rows beyond the graph's candidates compared without bounds
 LAZY_PHRASE_MIN_ROWS = 20_000  # more matches than this: a phrase is checked for the page's rows only
 LAZY_PHRASE_MAX_END = 100  # ... when the page ends within the first this many hits
 LAZY_PHRASE_CHECKS = 1_024  # ... checking at most this many rows one by one (fewer for fewer matches)
