@@ -131,3 +131,45 @@ def test_verify_finds_leftovers_of_an_interrupted_rewrite(settings: Settings, wa
     assert pipeline.process(talk).state == "done"
     assert store.count(row.video_id) == row.events
     assert _verify(settings) == 0
+
+
+def test_verify_checks_the_vector_file_against_the_stored_vectors(settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A large store's vector file (beside its vector graph) damaged in a few rows: `vidx verify`
+    names it, `--fix` removes it, and the store builds it again from the stored vectors."""
+    pytest.importorskip("usearch")
+    from tests.store.test_ann import DIMS, _events, _plan, _vectors
+    from vidx.ledger import Ledger
+
+    store = EmbeddedStore(settings.store_path)
+    store.ensure_schema("test", DIMS)
+    store.replace_video_events("a" * 32, _events("a" * 32, _vectors(3000, 3)))
+    store.ann.min_rows = 1000
+    q = _vectors(1, 4)[0]
+    want = [h.event.event_id for h in store.search(_plan(), q).hits]
+    assert store.ann.ready.wait(60)
+    assert store.check_indexes() == []
+    path = settings.store_path.with_suffix(".vectors.i8.npy")
+
+    def damage() -> None:
+        with open(path, "r+b") as f:  # three rows changed in place
+            for row in (10, 1500, 2998):  # not among the rows a loading process probes
+                f.seek(128 + row * DIMS)
+                f.write(bytes(range(1, 9)))
+
+    damage()
+    problems = store.check_indexes()
+    assert len(problems) == 1 and "disagrees with the stored vectors in 3 of 3000 rows" in problems[0]
+    assert "removed" in store.check_indexes(repair=True)[0] and not path.exists()
+    fresh = EmbeddedStore(settings.store_path)
+    fresh.ann.min_rows = 1000
+    assert [h.event.event_id for h in fresh.search(_plan(), q).hits] == want
+    assert fresh.ann.ready.wait(60) and path.exists() and fresh.check_indexes() == []
+
+    damage()  # the same through the CLI (the ledger knows no video here: the events are orphans too)
+    monkeypatch.setattr("vidx.embed.load_embedder", lambda *a, **k: HashEmbedder())
+    Ledger(settings.ledger_path)
+    assert _verify(settings) == 1
+    assert "events.vectors.i8.npy disagrees with the stored vectors in 3 of 3000 rows" in capsys.readouterr().out
+    _verify(settings, "--fix")
+    assert "events.vectors.i8.npy disagrees" in capsys.readouterr().out and not path.exists()

@@ -718,7 +718,12 @@ def _verify(args: argparse.Namespace, s: Settings, ledger: Any) -> int:
                 print(f"  {what}: {item}")
         if report.stale_model:
             print(f"  {report.stale_model}")
+        for item in report.indexes:
+            print(f"  {item}")
         print("ok" if report.ok else "problems found" + ("" if args.fix else " (run `vidx verify --fix`)"))
+    if args.fix and report.indexes:
+        for line in store.check_indexes(repair=True):
+            print(line)
     if args.fix and not report.ok:
         from ingest.lifecycle import repair
 

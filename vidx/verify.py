@@ -28,11 +28,12 @@ class Report:
     # events that play a path whose file now holds other content: video id -> that path
     misplaced_ids: dict[str, str] = field(default_factory=dict)
     stale_model: str | None = None  # the store holds vectors of another embedding model
+    indexes: list[str] = field(default_factory=list)  # derived indexes that disagree with the events
 
     @property
     def ok(self) -> bool:
         return not (self.missing or self.orphans or self.gone or self.leftovers or self.misplaced_ids
-                    or self.stale_model)
+                    or self.stale_model or self.indexes)
 
     @property
     def misplaced(self) -> list[str]:
@@ -41,7 +42,7 @@ class Report:
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "videos": self.videos, "missing": self.missing, "orphans": self.orphans,
                 "gone": self.gone, "leftovers": self.leftovers, "misplaced": self.misplaced,
-                "stale_model": self.stale_model}
+                "stale_model": self.stale_model, "indexes": self.indexes}
 
 
 def verify(ledger: Ledger, store: VerifiedStore, embedding_model: str | None = None, dims: int = 0) -> Report:
@@ -63,4 +64,5 @@ def verify(ledger: Ledger, store: VerifiedStore, embedding_model: str | None = N
             report.misplaced_ids[vid] = path
     if embedding_model and not store.schema_matches(embedding_model, dims):
         report.stale_model = f"the store holds vectors of another model than {embedding_model}: run `vidx reindex`"
+    report.indexes = store.check_indexes()
     return report

@@ -319,3 +319,30 @@ def test_a_vector_file_that_disagrees_with_memory_is_not_used(store: EmbeddedSto
     res = _ids(store, _plan(), q)
     assert cat.vec_base == 0 and cat._refused is store.ann.vfile
     assert len(set(res) & set(want)) >= 9
+
+
+def test_a_vector_file_damaged_on_disk_is_caught_when_another_process_loads(
+        store: EmbeddedStore, tmp_path: Path) -> None:
+    """A process that loads its vectors from the file checks a spread of every batch against the
+    database: a file damaged in place is set aside, the process answers from the database's
+    vectors, and the graph and file are built again."""
+    queries = _vectors(5, 21)
+    vid = "2" * 32
+    want = [_ids(store, _plan(video_ids=(vid,)), q) for q in queries]
+    store.ann.min_rows = 1000
+    store.search(_plan(), queries[0])
+    assert store.ann.ready.wait(60)
+    path = tmp_path / "events.vectors.i8.npy"
+    data = bytearray(path.read_bytes())
+    half = len(data) // 2
+    data[half:] = bytes(len(data) - half)  # the second half's rows lost (zeroed)
+    path.write_bytes(data)
+    reader = EmbeddedStore(tmp_path / "events.sqlite3", read_only=False)
+    reader.ann.min_rows = 1000
+    assert [_ids(reader, _plan(video_ids=(vid,)), q) for q in queries] == want
+    cat = reader._catalog
+    assert cat.vfile is None and cat.vec is not None and cat.vec.n == N  # every vector from the database
+    assert not path.exists()  # set aside: the next search builds both again
+    reader.search(_plan(), queries[0])
+    assert reader.ann.ready.wait(60) and reader.ann.built_in_s > 0 and path.exists()
+    assert [_ids(reader, _plan(video_ids=(vid,)), q) for q in queries] == want

@@ -141,6 +141,31 @@ class AnnIndex:
                 return self.vfile
         return self.vfile if self._map(meta) else None
 
+    def discard(self, vf: VectorFile) -> None:
+        """``vf`` disagrees with the database: forget it and the graph built with it, and remove
+        both files (when they are still the ones ``vf`` came from) so that they are built again."""
+        with self._lock:
+            if self.vfile is vf:
+                self._index, self.vfile, self._basis, self._generation = None, None, None, None
+                self._covered_rowid = self._count = 0
+                self.mapped = False
+                self.ready.clear()
+            self._checked = 0.0
+        files, vpaths = self._files(), self._vector_files()
+        if files is None or vpaths is None:
+            return
+        try:
+            with np.load(vpaths[1]) as z:
+                same = str(z["token"]) == vf.token
+        except (OSError, ValueError, KeyError):
+            same = True
+        if same:  # not already replaced by a newer build
+            for p in (files[1], files[0], *vpaths):
+                try:
+                    p.unlink(missing_ok=True)
+                except OSError as exc:
+                    log.warning("cannot remove %s: %s", p, exc)
+
     # -- keeping it fresh ---------------------------------------------------------------
     def available(self) -> bool:
         try:

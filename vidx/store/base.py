@@ -166,6 +166,10 @@ class StoreAdmin(Protocol):
     def schema_matches(self, embedding_model: str, dims: int) -> bool:
         """False when the store holds vectors of another model or an older schema."""
 
+    def check_indexes(self, repair: bool = False) -> list[str]:
+        """Problems with what the store derives from its events (the embedded store's vector
+        file); ``repair`` removes what is wrong, to be built again from the events."""
+
     def begin_rebuild(self, embedding_model: str, dims: int) -> EventStore:
         """A store to write every video into afresh, with the new model."""
 

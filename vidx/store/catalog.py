@@ -35,6 +35,15 @@ LARGE_CATALOG = 250_000  # rows from which a search's temporaries are managed (w
 SYNC_BATCH = 20_000
 MATCH_CACHE_BYTES = 16 << 20  # recent word matches kept per process
 LOOKUP_SPARSENESS = 4  # a rowid -> position table while rowids stay below 4x the rows
+FILE_PROBES = 8  # rows per loaded batch whose stored vector is checked against the vector file
+
+
+class VectorFileMismatch(Exception):
+    """The vector file does not hold the database's vectors (damaged or edited in place)."""
+
+    def __init__(self, vf: VectorFile, rowid: int) -> None:
+        super().__init__(f"{vf.path} disagrees with the database at event row {rowid}")
+        self.vfile = vf
 
 
 class Codes:
@@ -215,6 +224,12 @@ class Catalog:
         self.matches.move_to_end(match)
         return got[0], np.unpackbits(got[1], count=got[3]).view(bool)
 
+    def reset(self) -> None:
+        """Empty, to load afresh (call with the lock held: it stays the same lock)."""
+        lock = self.lock
+        self.__init__()  # type: ignore[misc]
+        self.lock = lock
+
     # -- keeping in step -------------------------------------------------------------
     def sync(self, conn: sqlite3.Connection, has_videos_table: bool, has_length: bool,
              has_vectors_table: bool = True, dims: int = 0) -> None:
@@ -268,6 +283,7 @@ class Catalog:
             return rows
         at = vf.rows_of(rid[:k])
         has = np.fromiter((r[3] is not None for r in rows[:k]), dtype=bool, count=k) & (at >= 0)
+        self._probe(vf, rows, at, has)
         if not self.dims:
             self.dims = vf.dims
         if self.vec is None:
@@ -277,6 +293,25 @@ class Catalog:
         self.has_vec.extend(has)
         self.vec_base += k
         return rows[k:]
+
+    def _probe(self, vf: VectorFile, rows: list[tuple[Any, ...]], at: np.ndarray, has: np.ndarray) -> None:
+        """The file must hold the database's vectors: a spread of the batch's rows is decoded
+        from the database and compared (the rest of each row is never decoded)."""
+        cand = np.flatnonzero(has)
+        if len(cand) == 0:
+            return
+        pick = cand[np.linspace(0, len(cand) - 1, min(FILE_PROBES, len(cand))).astype(np.int64)]
+        block = np.zeros((len(pick), vf.dims), dtype=np.float32)
+        for i, j in enumerate(pick):
+            v = decode(rows[j][3], vf.dims)
+            if v is None or len(v) != vf.dims:
+                raise VectorFileMismatch(vf, int(rows[j][0]))
+            block[i] = v
+        q, scale = quantize(block.astype(np.float16).astype(np.float32))  # as _append stores them
+        got = vf.take(at[pick])
+        bad = np.flatnonzero((got != q).any(axis=1) | ~np.isclose(vf.scales[at[pick]], scale, rtol=1e-6, atol=0))
+        if len(bad):
+            raise VectorFileMismatch(vf, int(rows[pick[bad[0]]][0]))
 
     def _append(self, rows: list[tuple[Any, ...]]) -> None:
         first = self.n

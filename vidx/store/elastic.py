@@ -755,6 +755,9 @@ class ElasticStore:
         except Exception as exc:
             raise _es_error(exc, "count", self.url) from exc
 
+    def check_indexes(self, repair: bool = False) -> list[str]:
+        return []  # the cluster keeps its own indexes consistent with the documents
+
     def health(self) -> dict[str, Any]:
         try:
             h = self.es.cluster.health()

@@ -41,7 +41,8 @@ from vidx.store.base import (
     query_tokens,
     tokens,
 )
-from vidx.store.catalog import LARGE_CATALOG, Catalog, searchable_length_of_doc, trim_memory
+from vidx.store.catalog import LARGE_CATALOG, Catalog, VectorFileMismatch, searchable_length_of_doc, trim_memory
+from vidx.store.vecfile import VectorFile
 from vidx.store.vectors import decode, encode
 
 log = logging.getLogger("vidx.store.embedded")
@@ -426,7 +427,15 @@ class EmbeddedStore:
                 vf = self.ann.attach(gen)  # a large store's vectors stay in their file as rows load
                 if vf is not None:
                     cat.attach(vf)
-            cat.sync(conn, *tables, dims=0 if cat.dims else int(self._meta("dims") or 0))
+            try:
+                cat.sync(conn, *tables, dims=0 if cat.dims else int(self._meta("dims") or 0))
+            except VectorFileMismatch as exc:
+                # a damaged vector file: forget it and the graph built with it (both are rebuilt
+                # from the database), and load every vector from the database instead
+                log.warning("the vector file %s; it is set aside and rebuilt from the stored vectors", exc)
+                self.ann.discard(exc.vfile)
+                cat.reset()
+                cat.sync(conn, *tables, dims=int(self._meta("dims") or 0))
         self._local.synced = stamp if self._writes == stamp[1] and cat is self._catalog else None
         if cat.n >= WARM_MIN_ROWS and not cat.warming:
             cat.warming = True  # once per catalog (a rebuild starts a new one)
@@ -693,3 +702,49 @@ class EmbeddedStore:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+    def check_indexes(self, repair: bool = False) -> list[str]:
+        """Problems with what is derived from the events (the vector graph's vector file):
+        every row of the file is compared with the database's vector. ``repair`` removes what
+        disagrees; it is built again from the stored vectors at the next search."""
+        from vidx.store.vectors import quantize
+
+        if self._missing():
+            return []
+        meta = self.ann._read_meta()
+        vpaths = self.ann._vector_files()
+        if meta is None or vpaths is None or not vpaths[0].exists():
+            return []
+        vf = VectorFile.open(vpaths[0], vpaths[1], int(meta.get("dims", 0)), str(meta.get("token", "")))
+        if vf is None:
+            return []  # no usable file: it is written again at the next build, nothing to repair
+        conn, tables = self._conn(), self._table_flags()
+        vec_col = "coalesce((SELECT v.vec FROM vectors v WHERE v.rowid = events.rowid), vec)" if tables[2] else "vec"
+        bad = checked = 0
+        try:
+            for i in range(0, len(vf.rowids), 20_000):
+                ids = vf.rowids[i : i + 20_000]
+                found = dict(conn.execute(f"SELECT rowid, {vec_col} FROM events WHERE rowid BETWEEN ? AND ?",
+                                          (int(ids[0]), int(ids[-1]))).fetchall())
+                block = np.zeros((len(ids), vf.dims), dtype=np.float32)
+                known = np.zeros(len(ids), dtype=bool)
+                for j, rid in enumerate(ids.tolist()):
+                    v = decode(found.get(rid), vf.dims)
+                    if v is not None and len(v) == vf.dims:
+                        block[j], known[j] = v, True
+                q, scale = quantize(block.astype(np.float16).astype(np.float32))
+                rows = np.arange(i, i + len(ids))
+                differ = (vf.take(rows) != q).any(axis=1) | ~np.isclose(vf.scales[rows], scale, rtol=1e-6, atol=0)
+                bad += int((differ & known).sum())  # rows deleted since are not the file's fault
+                checked += int(known.sum())
+                if i and i % 200_000 == 0:
+                    log.info("checking the vector file: %d of %d rows", i, len(vf.rowids))
+        finally:
+            vf.close()
+        if not bad:
+            return []
+        problem = f"the vector file {vpaths[0].name} disagrees with the stored vectors in {bad} of {checked} rows"
+        if repair:
+            self.ann.discard(vf)
+            return [problem + ": removed; it is built again from the stored vectors at the next search"]
+        return [problem + " (`vidx verify --fix` removes it; it is built again from the stored vectors)"]
