@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from vidx.store.vecfile import VectorFile, scan
+from vidx.store.vecfile import PAGE, VectorFile, scan
 
 
 def _write(tmp_path: Path, rows: np.ndarray, rowids: np.ndarray, token: str = "t1") -> tuple[Path, Path]:
@@ -47,3 +48,32 @@ def test_a_damaged_or_foreign_file_is_refused(tmp_path: Path) -> None:
     assert VectorFile.open(path, side, 8, "t1") is None
     side.unlink()
     assert VectorFile.open(path, side, 8, "t1") is None
+
+
+def test_rows_evicted_from_the_page_cache_are_asked_for_at_once(tmp_path: Path) -> None:
+    """After the kernel dropped the file's pages, a read of scattered rows asks for exactly the
+    pages those rows lie on, in one pass, and reads the same rows; cached pages are not asked for."""
+    import os
+
+    rng = np.random.default_rng(2)
+    dims = 384
+    rows = rng.integers(-127, 128, (4000, dims)).astype(np.int8)
+    path, side = _write(tmp_path, rows, np.arange(1, 4001, dtype=np.int64))
+    vf = VectorFile.open(path, side, dims, "t1")
+    assert vf is not None
+    pick = np.sort(rng.choice(4000, 60, replace=False))
+    vf.release()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    first = vf.prefetch(pick)
+    if first == 0:
+        pytest.skip("the kernel kept the file's pages cached (or mincore is missing): nothing to ask for")
+    start = 128 + pick * dims  # the .npy header is 128 bytes
+    pages = np.unique(np.concatenate([start // PAGE, (start + dims - 1) // PAGE]))
+    assert first == len(pages)
+    assert np.array_equal(vf.take(pick), rows[pick])
+    assert vf.prefetch(pick) == 0  # now cached

@@ -28,6 +28,25 @@ log = logging.getLogger("vidx.store.vecfile")
 
 CHUNK_ROWS = 32_768  # rows read from the mapping at a time (12 MB at 384 dims)
 PAGE = mmap.PAGESIZE
+PREFETCH_GAP = 4  # pages: missing pages this close together are asked for in one request
+prefetching = True  # ask for a read's missing pages all at once (off: the baseline of bench/store_bench.py)
+
+
+def _mincore() -> Any:
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        fn = libc.mincore
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+        fn.restype = ctypes.c_int
+        return fn
+    except (OSError, AttributeError):  # not Linux or BSD: no prefetching
+        return None
+
+
+_MINCORE = _mincore()
 
 
 class VectorFile:
@@ -44,6 +63,10 @@ class VectorFile:
         self._mm = mm
         self._offset = offset
         self.matrix = np.frombuffer(mm, dtype=np.int8, count=len(rowids) * dims, offset=offset).reshape(-1, dims)
+        whole = np.frombuffer(mm, dtype=np.uint8)
+        self._address = int(whole.ctypes.data)  # where the mapping starts (page-aligned)
+        del whole
+        self.prefetched = 0  # pages asked for ahead of a read (they were not in the page cache)
 
     # -- writing (the graph builder) ------------------------------------------------------
     @staticmethod
@@ -103,9 +126,36 @@ class VectorFile:
         at = np.clip(np.searchsorted(self.rowids, rowids), 0, len(self.rowids) - 1)
         return np.where(self.rowids[at] == rowids, at, -1).astype(np.int64)
 
+    def prefetch(self, rows: np.ndarray) -> int:
+        """Ask the kernel at once for the pages of ``rows`` (file rows) that are not in the page
+        cache, so that a read of scattered rows waits for the disk about once instead of once
+        per missing page (the file's pages are evicted when memory is short or the store was
+        idle). Returns how many pages were asked for; pages already cached cost one ``mincore``."""
+        if not prefetching or _MINCORE is None or len(rows) == 0:
+            return 0
+        start = self._offset + rows.astype(np.int64) * self.dims
+        pages = np.unique(np.concatenate([start // PAGE, (start + self.dims - 1) // PAGE]))
+        lo, hi = int(pages[0]), int(pages[-1]) + 1
+        resident = np.zeros(hi - lo, dtype=np.uint8)
+        if _MINCORE(self._address + lo * PAGE, (hi - lo) * PAGE, resident.ctypes.data) != 0:
+            return 0
+        missing = pages[(resident[pages - lo] & 1) == 0]
+        if len(missing) == 0:
+            return 0
+        breaks = np.flatnonzero(np.diff(missing) > PREFETCH_GAP) + 1
+        for run in np.split(missing, breaks):
+            first, last = int(run[0]), int(run[-1])
+            try:
+                self._mm.madvise(mmap.MADV_WILLNEED, first * PAGE, (last - first + 1) * PAGE)
+            except (AttributeError, OSError, ValueError):  # no madvise here: read page by page
+                return 0
+        self.prefetched += len(missing)
+        return len(missing)
+
     def take(self, rows: np.ndarray) -> np.ndarray:
         """A copy of the int8 vectors of ``rows`` (file rows, sorted or not); the mapping's pages
         are released afterwards."""
+        self.prefetch(rows)
         out = self.matrix[rows]
         if len(rows):
             self.release(int(rows.min()), int(rows.max()) + 1)
@@ -143,6 +193,7 @@ def scan(vf: VectorFile, rows: np.ndarray, fn: Any) -> None:
     for i in range(0, len(rows), CHUNK_ROWS):
         part = rows[i : i + CHUNK_ROWS]
         lo, hi = int(part[0]), int(part[-1]) + 1
+        vf.prefetch(part)
         if hi - lo == len(part):  # consecutive rows: read the mapping in place
             fn(i, vf.matrix[lo:hi])
         else:
