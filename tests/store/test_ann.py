@@ -346,3 +346,42 @@ def test_a_vector_file_damaged_on_disk_is_caught_when_another_process_loads(
     reader.search(_plan(), queries[0])
     assert reader.ann.ready.wait(60) and reader.ann.built_in_s > 0 and path.exists()
     assert [_ids(reader, _plan(video_ids=(vid,)), q) for q in queries] == want
+
+
+def test_searches_after_the_vector_file_left_the_page_cache(store: EmbeddedStore, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel drops the vector file's pages (memory pressure, an idle night): the graph's
+    candidates are read again, their missing pages asked for at once, and every answer is the
+    same as with the file cached."""
+    import os
+
+    # 1,000 candidates of 12,000 rows is a dense read here; at a million events it is 1 in 1,000
+    monkeypatch.setattr("vidx.store.vecfile.DENSE", 4)
+
+    queries = _vectors(6, 23)
+    store.ann.min_rows = 1000
+    store.search(_plan(), queries[0])
+    assert store.ann.ready.wait(60)
+    store.search(_plan(), queries[0])
+    vf = store._catalog.vfile
+    assert vf is not None
+    warm = [_ids(store, _plan(), q) for q in queries]
+    from vidx.store import vecfile
+
+    if vecfile._MINCORE is None:
+        pytest.skip("no mincore on this system: reads are not prefetched")
+    pages = (vf.path.stat().st_size + vecfile.PAGE - 1) // vecfile.PAGE
+    for q, want in zip(queries, warm):
+        fd = os.open(vf.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # a file just written keeps its dirty pages until they reach the disk
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+        resident = np.zeros(pages, dtype=np.uint8)
+        assert vecfile._MINCORE(vf._address, pages * vecfile.PAGE, resident.ctypes.data) == 0
+        if (resident & 1).mean() > 0.5:
+            pytest.skip("the kernel kept the vector file's pages cached: nothing to prefetch")
+        before = vf.prefetched
+        assert _ids(store, _plan(), q) == want
+        assert vf.prefetched > before  # the search asked for its missing pages ahead of reading them
