@@ -28,7 +28,7 @@ import numpy as np
 
 from vidx.language_shift import MIN_GROUP, Centroids, is_cjk_language
 from vidx.store.vecfile import VectorFile, scan
-from vidx.store.vectors import cosines, decode, quantize
+from vidx.store.vectors import cosines, decode, quantize_stored
 from vidx.text import tokens
 
 NO_CODE = -1
@@ -310,7 +310,7 @@ class Catalog:
             if v is None or len(v) != vf.dims:
                 raise VectorFileMismatch(vf, int(rows[j][0]))
             block[i] = v
-        q, scale = quantize(block.astype(np.float16).astype(np.float32))  # as _append stores them
+        q, scale = quantize_stored(block)
         got = vf.take(at[pick])
         bad = np.flatnonzero((got != q).any(axis=1) | ~np.isclose(vf.scales[at[pick]], scale, rtol=1e-6, atol=0))
         if len(bad):
@@ -336,8 +336,7 @@ class Catalog:
             for i, v in enumerate(vecs[skip:]):
                 if v is not None and len(v) == self.dims:
                     block[i] = v
-            # through float16 first, as stored: an upgraded store holds exactly the same rows
-            q, scale = quantize(block.astype(np.float16).astype(np.float32))
+            q, scale = quantize_stored(block)
             self.vec.extend(q)
             self.vscale.extend(scale)
         elif len(in_memory):

@@ -715,7 +715,7 @@ class EmbeddedStore:
         """Problems with what is derived from the events (the vector graph's vector file):
         every row of the file is compared with the database's vector. ``repair`` removes what
         disagrees; it is built again from the stored vectors at the next search."""
-        from vidx.store.vectors import quantize
+        from vidx.store.vectors import quantize_stored
 
         if self._missing():
             return []
@@ -740,7 +740,7 @@ class EmbeddedStore:
                     v = decode(found.get(rid), vf.dims)
                     if v is not None and len(v) == vf.dims:
                         block[j], known[j] = v, True
-                q, scale = quantize(block.astype(np.float16).astype(np.float32))
+                q, scale = quantize_stored(block)
                 rows = np.arange(i, i + len(ids))
                 differ = (vf.take(rows) != q).any(axis=1) | ~np.isclose(vf.scales[rows], scale, rtol=1e-6, atol=0)
                 bad += int((differ & known).sum())  # rows deleted since are not the file's fault

@@ -50,6 +50,12 @@ def quantize(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q, scale
 
 
+def quantize_stored(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stored vectors (float32 rows) as every process holds them: through float16 first, as
+    stored on disk, so an upgraded store (float32 on disk) holds exactly the same rows."""
+    return quantize(np.asarray(block, dtype=np.float32).astype(np.float16).astype(np.float32))
+
+
 def cosines(matrix: np.ndarray, scales: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Dot products of int8 rows (with their scales) and a float32 query, as float64."""
     if len(matrix) == 0:
