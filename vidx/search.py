@@ -250,13 +250,6 @@ class SearchService:
                 self._vectors.popitem(last=False)
         return vec
 
-    def _search_vector(self, text: str) -> Any:
-        """The query's embedding as searched: moved away from its language's own direction
-        where the library holds events of both kinds (:mod:`vidx.language_shift`)."""
-        from vidx.language_shift import shift
-
-        return shift(self._query_vector(text), text, self.store.language_centroids())
-
     def plan(self, query: Query) -> Plan:
         """The query plan of a request (raises :class:`BadRequest` for one that costs too much)."""
         from vidx import relevance as rel
@@ -276,7 +269,7 @@ class SearchService:
         except PlanTooCostly as exc:
             raise BadRequest(str(exc)) from None
         if cal.relative and plan.has_text:
-            own = cal.for_query(self._baseline(self._search_vector(plan.text)))
+            own = cal.for_query(self._baseline(self._query_vector(plan.text)))
             plan = replace(plan, unrelated=own.unrelated, paraphrase=own.paraphrase)
         return plan
 
@@ -291,7 +284,7 @@ class SearchService:
         plan = self.plan(query)
         vector = None
         if plan.has_text and plan.mode != SearchMode.keyword:
-            vector = self._search_vector(plan.text)
+            vector = self._query_vector(plan.text)
         res = self.store.search(plan, vector)
         for h in res.hits:
             if not h.highlights and plan.has_text:
@@ -341,7 +334,7 @@ class SearchService:
         plan = replace(self.plan(query), offset=0, size=window, all_up_to=MOMENT_WINDOW_CAP)
         vector = None
         if plan.has_text and plan.mode != SearchMode.keyword:
-            vector = self._search_vector(plan.text)
+            vector = self._query_vector(plan.text)
         res = self.store.search(plan, vector)
         if res.exact and len(res.hits) < res.total <= MOMENT_WINDOW_CAP:
             res = self.store.search(replace(plan, size=res.total), vector)

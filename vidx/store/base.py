@@ -14,7 +14,6 @@ from vidx.errors import ServiceUnavailable
 from vidx.schema import Event
 
 if TYPE_CHECKING:
-    from vidx.language_shift import Centroids
     from vidx.plan import Plan
 
 RRF_K = 60
@@ -128,12 +127,6 @@ class EventSearcher(Protocol):
 
     def event_vector(self, event_id: str) -> np.ndarray | None:
         """The stored embedding of one event (for "more like this")."""
-        ...
-
-    def language_centroids(self) -> Centroids | None:
-        """Mean vectors of the library, of its CJK-language events and of the others (see
-        :mod:`vidx.language_shift`); None where either group is too small or the store does
-        not compute them."""
         ...
 
 

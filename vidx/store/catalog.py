@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from vidx.language_shift import MIN_GROUP, Centroids, is_cjk_language
 from vidx.store.vecfile import VectorFile, scan
 from vidx.store.vectors import cosines, decode, quantize_stored
 from vidx.text import tokens
@@ -36,7 +35,6 @@ LARGE_CATALOG = 250_000  # rows from which a search's temporaries are managed (w
 SYNC_BATCH = 20_000
 MATCH_CACHE_BYTES = 16 << 20  # recent word matches kept per process
 LOOKUP_SPARSENESS = 4  # a rowid -> position table while rowids stay below 4x the rows
-CENTROID_SAMPLE = 20_000  # vectors per language group averaged for its mean
 FILE_PROBES = 8  # rows per loaded batch whose stored vector is checked against the vector file
 
 
@@ -161,7 +159,6 @@ class Catalog:
         self.vec_base = 0
         self.file_row = _Grow(np.int32)  # position -> row of vfile (-1: not there), for the first vec_base
         self._refused: VectorFile | None = None  # a vector file that disagreed with memory
-        self._centroids: tuple[int, Centroids | None] | None = None  # (rows then, the language means)
         self.video = _Grow(np.int32)
         self.source = _Grow(np.int16)
         self.lang = _Grow(np.int16)
@@ -377,33 +374,6 @@ class Catalog:
         vec = self.vec.view() if self.vec is not None else np.zeros((0, self.dims), dtype=np.int8)
         return Vectors(self.dims, self.vfile, self.file_row.view(), self.vec_base, vec, self.vscale.view(),
                        self.has_vec.view())
-
-    def language_centroids(self) -> Centroids | None:
-        """Mean vectors of the library, of its CJK-language events and of the others, from a
-        sample of each (recomputed when the library has grown or shrunk by a twentieth)."""
-        cached = self._centroids
-        if cached is not None and abs(self.n - cached[0]) * 20 <= cached[0]:
-            return cached[1]
-        live = self.alive.view()[: self.n] & self.has_vec.view()[: self.n]
-        cjk_codes = self.langs.matching(is_cjk_language)
-        cjk = live & np.isin(self.lang.view()[: self.n], cjk_codes)
-        other = live & ~cjk
-        result: Centroids | None = None
-        if cjk.sum() >= MIN_GROUP and other.sum() >= MIN_GROUP:
-            vecs = self.vectors()
-            rng = np.random.default_rng(self.n)
-
-            def mean(mask: np.ndarray) -> tuple[np.ndarray, int]:
-                pos = np.flatnonzero(mask)
-                if len(pos) > CENTROID_SAMPLE:
-                    pos = np.sort(rng.choice(pos, CENTROID_SAMPLE, replace=False))
-                rows = vecs.take(pos).astype(np.float32) * vecs.scales[pos, None]
-                return rows.mean(axis=0), int(mask.sum())
-
-            (mc, nc), (mo, no) = mean(cjk), mean(other)
-            result = Centroids(library=(mc * nc + mo * no) / (nc + no), cjk=mc, other=mo)
-        self._centroids = (self.n, result)
-        return result
 
     def offload(self, vf: VectorFile) -> bool:
         """Drop from memory the vectors of the rows that ``vf`` holds (they are read from the

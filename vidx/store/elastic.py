@@ -28,7 +28,6 @@ import numpy as np
 
 import mappings
 from vidx.config import EsHybrid, Settings
-from vidx.language_shift import Centroids
 from vidx.plan import FACET_SIZE, TOTAL_CAP, Filters, Plan
 from vidx.schema import Event
 from vidx.store.base import (
@@ -659,9 +658,6 @@ class ElasticStore:
             raise _es_error(exc, "get", self.url) from exc
         hits = resp["hits"]["hits"]
         return Event.model_validate(hits[0]["_source"]) if hits else None
-
-    def language_centroids(self) -> Centroids | None:
-        return None  # not computed on Elasticsearch yet: queries are searched as embedded
 
     def event_vector(self, event_id: str) -> np.ndarray | None:
         try:

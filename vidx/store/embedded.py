@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from vidx.language_shift import Centroids
 from vidx.plan import Plan
 from vidx.schema import SCHEMA_VERSION, Event
 from vidx.sqlite import connect
@@ -615,13 +614,6 @@ class EmbeddedStore:
             return None
         row = self._conn().execute("SELECT doc FROM events WHERE event_id = ?", (event_id,)).fetchone()
         return Event.model_validate_json(row[0]) if row else None
-
-    def language_centroids(self) -> Centroids | None:
-        if self._missing():
-            return None
-        cat = self._sync()
-        with cat.lock:
-            return cat.language_centroids()
 
     def event_vector(self, event_id: str) -> np.ndarray | None:
         if self._missing():
