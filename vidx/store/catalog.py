@@ -236,8 +236,7 @@ class Catalog:
         length_col = "length" if has_length else "NULL"
         if dims and not self.dims:
             self.dims = dims
-        vec_col = "coalesce((SELECT v.vec FROM vectors v WHERE v.rowid = events.rowid), vec)" \
-            if has_vectors_table else "vec"
+        vec_col = vector_column(has_vectors_table)
         cur = conn.execute(
             f"SELECT rowid, video_id, start_sec, {vec_col}, json_extract(doc, '$.end_sec'), json_extract(doc, '$.source'), "
             "json_extract(doc, '$.language'), substr(json_extract(doc, '$.indexed_at'), 1, 10), "
@@ -301,15 +300,8 @@ class Catalog:
         if len(cand) == 0:
             return
         pick = cand[np.linspace(0, len(cand) - 1, min(FILE_PROBES, len(cand))).astype(np.int64)]
-        block = np.zeros((len(pick), vf.dims), dtype=np.float32)
-        for i, j in enumerate(pick):
-            v = decode(rows[j][3], vf.dims)
-            if v is None or len(v) != vf.dims:
-                raise VectorFileMismatch(vf, int(rows[j][0]))
-            block[i] = v
-        q, scale = quantize_stored(block)
-        got = vf.take(at[pick])
-        bad = np.flatnonzero((got != q).any(axis=1) | ~np.isclose(vf.scales[at[pick]], scale, rtol=1e-6, atol=0))
+        differ, known = file_disagrees(vf, at[pick], [rows[j][3] for j in pick])
+        bad = np.flatnonzero(differ | ~known)  # a row the file holds must have a stored vector
         if len(bad):
             raise VectorFileMismatch(vf, int(rows[pick[bad[0]]][0]))
 
@@ -504,6 +496,26 @@ class Vectors:
 
 LARGE_ALLOCATION = 4 << 20  # bytes: larger arrays are mapped and unmapped, never kept in the heap
 _large_set = False
+
+
+def vector_column(has_vectors_table: bool) -> str:
+    """The SQL expression of an event row's stored vector (the ``vectors`` table, or the
+    ``events.vec`` column of a store not yet upgraded)."""
+    return "coalesce((SELECT v.vec FROM vectors v WHERE v.rowid = events.rowid), vec)" if has_vectors_table else "vec"
+
+
+def file_disagrees(vf: VectorFile, file_rows: np.ndarray, blobs: list[bytes | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Compare rows of a vector file with the stored vectors they were made from: (rows whose
+    int8 values or scale differ, rows that have a stored vector at all)."""
+    block = np.zeros((len(blobs), vf.dims), dtype=np.float32)
+    known = np.zeros(len(blobs), dtype=bool)
+    for j, blob in enumerate(blobs):
+        v = decode(blob, vf.dims)
+        if v is not None and len(v) == vf.dims:
+            block[j], known[j] = v, True
+    q, scale = quantize_stored(block)
+    differ = (vf.take(file_rows) != q).any(axis=1) | ~np.isclose(vf.scales[file_rows], scale, rtol=1e-6, atol=0)
+    return differ & known, known
 
 
 def map_large_allocations() -> None:

@@ -707,7 +707,7 @@ class EmbeddedStore:
         """Problems with what is derived from the events (the vector graph's vector file):
         every row of the file is compared with the database's vector. ``repair`` removes what
         disagrees; it is built again from the stored vectors at the next search."""
-        from vidx.store.vectors import quantize_stored
+        from vidx.store.catalog import SYNC_BATCH, file_disagrees, vector_column
 
         if self._missing():
             return []
@@ -718,24 +718,15 @@ class EmbeddedStore:
         vf = VectorFile.open(vpaths[0], vpaths[1], int(meta.get("dims", 0)), str(meta.get("token", "")))
         if vf is None:
             return []  # no usable file: it is written again at the next build, nothing to repair
-        conn, tables = self._conn(), self._table_flags()
-        vec_col = "coalesce((SELECT v.vec FROM vectors v WHERE v.rowid = events.rowid), vec)" if tables[2] else "vec"
+        conn = self._conn()
+        sql = f"SELECT rowid, {vector_column(self._table_flags()[2])} FROM events WHERE rowid BETWEEN ? AND ?"
         bad = checked = 0
         try:
-            for i in range(0, len(vf.rowids), 20_000):
-                ids = vf.rowids[i : i + 20_000]
-                found = dict(conn.execute(f"SELECT rowid, {vec_col} FROM events WHERE rowid BETWEEN ? AND ?",
-                                          (int(ids[0]), int(ids[-1]))).fetchall())
-                block = np.zeros((len(ids), vf.dims), dtype=np.float32)
-                known = np.zeros(len(ids), dtype=bool)
-                for j, rid in enumerate(ids.tolist()):
-                    v = decode(found.get(rid), vf.dims)
-                    if v is not None and len(v) == vf.dims:
-                        block[j], known[j] = v, True
-                q, scale = quantize_stored(block)
-                rows = np.arange(i, i + len(ids))
-                differ = (vf.take(rows) != q).any(axis=1) | ~np.isclose(vf.scales[rows], scale, rtol=1e-6, atol=0)
-                bad += int((differ & known).sum())  # rows deleted since are not the file's fault
+            for i in range(0, len(vf.rowids), SYNC_BATCH):
+                ids = vf.rowids[i : i + SYNC_BATCH]
+                found = dict(conn.execute(sql, (int(ids[0]), int(ids[-1]))).fetchall())
+                differ, known = file_disagrees(vf, np.arange(i, i + len(ids)), [found.get(r) for r in ids.tolist()])
+                bad += int(differ.sum())  # rows deleted since are not the file's fault
                 checked += int(known.sum())
                 if i and i % 200_000 == 0:
                     log.info("checking the vector file: %d of %d rows", i, len(vf.rowids))
