@@ -96,13 +96,15 @@ def test_rows_added_or_deleted_after_the_build(store: EmbeddedStore) -> None:
 
 
 def test_the_graph_is_saved_once_and_mapped_by_other_processes(store: EmbeddedStore, tmp_path: Path) -> None:
-    store.ann.min_rows = 1000
     q = _vectors(1, 5)[0]
+    exact = set(_ids(store, _plan(), q))  # every vector compared (below the graph's threshold)
+    store.ann.min_rows = 1000
     store.search(_plan(), q)
     assert store.ann.ready.wait(60)
     graph = tmp_path / "events.vectors.usearch"
     assert graph.exists() and store.ann.mapped  # the builder, too, reads the shared file
     want = _ids(store, _plan(), q)
+    assert len(exact & set(want)) >= 9
     # another process (the UI) opens the same data directory: it maps the file, it builds nothing
     reader = EmbeddedStore(tmp_path / "events.sqlite3", read_only=True)
     reader.ann.min_rows = 1000
@@ -115,7 +117,8 @@ def test_the_graph_is_saved_once_and_mapped_by_other_processes(store: EmbeddedSt
     other.ann.min_rows = 1000
     other.search(_plan(), q)
     assert other.ann.ready.wait(60) and other.ann.built_in_s > 0
-    assert _ids(other, _plan(), q) == want
+    # a new graph (built in parallel threads, so not the same graph): as close to exact search
+    assert len(exact & set(_ids(other, _plan(), q))) >= 9
 
 
 def test_a_graph_of_another_generation_is_not_used(store: EmbeddedStore, tmp_path: Path) -> None:
