@@ -59,6 +59,8 @@ def test_typos_are_matched_against_the_index_vocabulary() -> None:
     assert near_terms("lamp", vocab) == []  # exact: nothing else
     assert near_terms("cat", vocab) == []  # three letters: no typo tolerance
     assert near_terms("wall", vocab + ["will", "well"]) == []  # four letters neither
+    # "grey" (stem "grei") is two edits from "great": not a typo of it, though "grea" is one from "grei"
+    assert near_terms("great", vocab + ["grei"]) == []
     assert all(re.fullmatch(r"[a-z]+", t) for t in near_terms("volunters", vocab))
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from vidx.crosslingual import language_axis, neutral
 from vidx.embed import Embedder
 from vidx.moments import Moment, group, same_moment
 from vidx.plan import TOTAL_CAP, Plan
@@ -216,6 +217,8 @@ class SearchService:
         self._lock = threading.Lock()
         self._vectors: OrderedDict[str, Any] = OrderedDict()
         self._query_batcher: Any = None
+        self._axis_lock = threading.Lock()
+        self._axis: tuple[Embedder, Any] | None = None  # (embedder, its language axis or None)
         self.min_score = min_score
 
     @property
@@ -234,8 +237,17 @@ class SearchService:
                 self._query_batcher = QueryBatcher(emb)
             return self._query_batcher
 
+    def _language_axis(self) -> Any:
+        """The model's Chinese-English direction, measured once per embedder (:mod:`vidx.crosslingual`)."""
+        emb = self.embedder
+        with self._axis_lock:  # measured once, not by every search thread at the first query
+            if self._axis is None or self._axis[0] is not emb:
+                self._axis = (emb, language_axis(emb))
+            return self._axis[1]
+
     def _query_vector(self, text: str) -> Any:
-        """The query's embedding; the last QUERY_CACHE texts are kept, because paging, filters
+        """The query's embedding as searched, without the model's Chinese-English direction
+        (:mod:`vidx.crosslingual`, so a Chinese question finds an English answer); the last QUERY_CACHE texts are kept, because paging, filters
         and the threshold ask the same query again (it is most of a semantic query's time)."""
         with self._lock:
             vec = self._vectors.get(text)
@@ -243,7 +255,7 @@ class SearchService:
                 self._vectors.move_to_end(text)
                 return vec
         # a pasted paragraph: its first ~50 words carry its meaning, and the model's cost grows with length
-        vec = self._batcher().embed_query(text[:QUERY_EMBED_CHARS])
+        vec = neutral(self._batcher().embed_query(text[:QUERY_EMBED_CHARS]), self._language_axis())
         with self._lock:
             self._vectors[text] = vec
             while len(self._vectors) > QUERY_CACHE:

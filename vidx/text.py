@@ -114,8 +114,12 @@ def near_terms(word: str, vocabulary: list[str], limit: int = 16) -> list[str]:
     for probe in dict.fromkeys([word, exact, word[:-1], word[:-2]]):
         if len(probe) < TYPO_MIN_LEN - 1:
             continue
+        # a cut probe stands for a word whose ending the stemmer dropped: its term must be
+        # longer than the probe ("brig" -> "bridg"), never a same-length substitute ("grea" ->
+        # "grei", the stem of "grey", two edits from "great")
+        shortest = len(probe) + 1 if probe not in (word, exact) else TYPO_MIN_LEN - 1
         for term, dist, _ in process.extract(probe, vocabulary, scorer=OSA.distance, score_cutoff=k, limit=None):
-            if term != exact and term[:1] == word[:1] and len(term) >= TYPO_MIN_LEN - 1 and term not in STOP_WORDS:
+            if term != exact and term[:1] == word[:1] and len(term) >= shortest and term not in STOP_WORDS:
                 found[term] = min(found.get(term, 9), int(dist))
     return [t for t, _ in sorted(found.items(), key=lambda x: (x[1], x[0]))][:limit]
 
