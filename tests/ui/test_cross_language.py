@@ -1,4 +1,4 @@
-"""Cross-language questions through the HTTP API: in a library of hundreds of Chinese and English
+"""Cross-language questions through the HTTP API, on either store: in a library of hundreds of Chinese and English
 lines, a Chinese question finds the English line that answers it (and the reverse), although
 every Chinese line is nearer to it as embedded; a model without a shared space is left alone."""
 
@@ -59,8 +59,8 @@ class TwoLanguageEmbedder:
         return self._vec(text)
 
 
-@pytest.fixture
-def library(settings: Settings) -> tuple[Flask, TwoLanguageEmbedder]:
+@pytest.fixture(params=["embedded", "elasticsearch"])
+def library(request: pytest.FixtureRequest, settings: Settings) -> tuple[Flask, TwoLanguageEmbedder]:
     from search_ui import create_app
 
     emb = TwoLanguageEmbedder()
@@ -71,9 +71,17 @@ def library(settings: Settings) -> tuple[Flask, TwoLanguageEmbedder]:
     zh = [{"start_sec": 4.0 * i, "end_sec": 4.0 * i + 3, "source": "subtitle", "language": "zh",
            "dialogue": f"中文讲座第{i}句"} for i in range(300)]
     zh[77]["dialogue"] = "这家餐厅的烤鸭非常有名"
-    add_video(settings, settings.watch_dir / "talk.mp4", en, emb)  # type: ignore[arg-type]
-    add_video(settings, settings.watch_dir / "讲座.mp4", zh, emb)  # type: ignore[arg-type]
-    return create_app(settings, embedder_factory=lambda: emb), emb
+    videos = [add_video(settings, settings.watch_dir / "talk.mp4", en, emb),  # type: ignore[arg-type]
+              add_video(settings, settings.watch_dir / "讲座.mp4", zh, emb)]  # type: ignore[arg-type]
+    if request.param == "embedded":
+        return create_app(settings, embedder_factory=lambda: emb), emb
+    from tests.es_store import make_elastic_store
+
+    es = make_elastic_store()
+    es.ensure_schema(emb.model_id, DIMS)
+    for evs in videos:
+        es.replace_video_events(evs[0].video_id, evs)
+    return create_app(settings, store=es, embedder_factory=lambda: emb), emb
 
 
 def top(app: Flask, q: str, mode: str) -> dict[str, Any]:
