@@ -247,8 +247,9 @@ class SearchService:
 
     def _query_vector(self, text: str) -> Any:
         """The query's embedding as searched, without the model's Chinese-English direction
-        (:mod:`vidx.crosslingual`, so a Chinese question finds an English answer); the last QUERY_CACHE texts are kept, because paging, filters
-        and the threshold ask the same query again (it is most of a semantic query's time)."""
+        (:mod:`vidx.crosslingual`: a Chinese question finds an English answer). The last
+        QUERY_CACHE texts are kept, because paging, filters and the threshold ask the same query
+        again (it is most of a semantic query's time)."""
         with self._lock:
             vec = self._vectors.get(text)
             if vec is not None:
