@@ -185,6 +185,7 @@ ISO639_2 = {"eng": "en", "chi": "zh", "zho": "zh", "ger": "de", "deu": "de", "fr
             "ces": "cs", "gre": "el", "ell": "el", "heb": "he", "ind": "id", "may": "ms", "msa": "ms"}
 DETECT_MIN_CHARS = 20  # less text than this is not enough to tell a language
 DETECT_MIN_PROB = 0.8
+GROUP_MIN_PROB = 0.5  # for the lines of one writing system in a file of several
 
 
 def language_code(tag: str) -> str:
@@ -199,27 +200,72 @@ def language_code(tag: str) -> str:
 _identifier: Any = None
 
 
-def detect_language(texts: list[str]) -> str:
+def detect_language(texts: list[str], min_chars: int = DETECT_MIN_CHARS, min_prob: float = DETECT_MIN_PROB) -> str:
     """The language of subtitle lines that do not say theirs, with py3langid (a maintained
     identifier whose model ships in the package): a code when it is sure, else ""."""
     global _identifier
     text = " ".join(texts)[:5000]
-    if len(text.strip()) < DETECT_MIN_CHARS:
+    if len(text.strip()) < min_chars:
         return ""
     if _identifier is None:
         from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
         _identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     lang, prob = _identifier.classify(text)
-    return str(lang) if prob >= DETECT_MIN_PROB else ""
+    return str(lang) if prob >= min_prob else ""
+
+
+# writing systems told apart before detection (code point ranges); every other letter is "latin"
+_SCRIPTS: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = (
+    ("han", ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FA1F))),
+    ("kana", ((0x3040, 0x30FF), (0x31F0, 0x31FF))),
+    ("hangul", ((0xAC00, 0xD7AF), (0x1100, 0x11FF), (0x3130, 0x318F))),
+    ("cyrillic", ((0x0400, 0x052F),)),
+    ("greek", ((0x0370, 0x03FF),)),
+    ("arabic", ((0x0600, 0x06FF), (0x0750, 0x077F))),
+    ("hebrew", ((0x0590, 0x05FF),)),
+    ("devanagari", ((0x0900, 0x097F),)),
+    ("thai", ((0x0E00, 0x0E7F),)),
+)
+_CJK = ("han", "kana", "hangul")
+
+
+def script_of(text: str) -> str:
+    """The writing system of most of a line's letters: "kana" (Japanese: kana among the Han
+    characters), "hangul", "han", "cyrillic", ..., or "latin" for Latin letters or none. A CJK
+    character counts as a word's worth (two letters)."""
+    counts: dict[str, int] = {}
+    for ch in text:
+        if not ch.isalpha():
+            continue
+        cp = ord(ch)
+        name = next((n for n, ranges in _SCRIPTS if any(a <= cp <= b for a, b in ranges)), "latin")
+        counts[name] = counts.get(name, 0) + (2 if name in _CJK else 1)
+    if not counts:
+        return "latin"
+    cjk = sum(counts.get(k, 0) for k in _CJK)
+    best = max(counts, key=lambda k: counts[k])
+    if cjk >= counts[best]:
+        return "kana" if counts.get("kana") else "hangul" if counts.get("hangul") else "han"
+    return best
 
 
 def with_language(cues: list[Cue]) -> list[Cue]:
-    """Every line of one file or track gets its language: the one it states, else the detected one."""
+    """Every line of one file or track gets its language: the one it states, else the one detected
+    on the file's lines of the same writing system (a bilingual file: its Chinese lines zh, its
+    English lines en), else the one detected on all its lines."""
     if not cues or all(c.lang for c in cues):
         return cues
-    found = detect_language([c.text for c in cues if not c.lang])
-    return [c if c.lang else Cue(c.start, c.end, c.text, found) for c in cues]
+    unstated = [c for c in cues if not c.lang]
+    groups: dict[str, list[str]] = {}
+    for c in unstated:
+        groups.setdefault(script_of(c.text), []).append(c.text)
+    whole = detect_language([c.text for c in unstated])
+    # one writing system among others narrows the choice: a weaker lead is enough, and a CJK
+    # character carries about a word
+    found = {k: (detect_language(v, 8 if k in _CJK else DETECT_MIN_CHARS, GROUP_MIN_PROB) if len(groups) > 1
+                 else whole) or whole for k, v in groups.items()}
+    return [c if c.lang else Cue(c.start, c.end, c.text, found[script_of(c.text)]) for c in cues]
 
 
 def load_cues(video: Path, duration: float | None = None, warnings: list[str] | None = None) -> list[Cue]:

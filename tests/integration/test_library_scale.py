@@ -240,25 +240,33 @@ def test_files_that_are_not_videos_are_described_in_words_without_paths(tmp_path
 
 def test_subtitle_files_get_a_language_from_their_name_or_their_text(tmp_path: Path) -> None:
     """`talk.zh.srt` says zh; `b.srt` says nothing and its text is detected as English; a part of
-    the name that is not a language (`c.forced.srt`) is ignored and the German text detected."""
+    the name that is not a language (`c.forced.srt`) is ignored and the German text detected; a
+    bilingual `bi.srt` gets zh on its Chinese lines and en on its English ones."""
     watch = tmp_path / "watch"
     watch.mkdir()
-    for stem in ("talk", "b", "c"):
+    for stem in ("talk", "b", "c", "bi"):
         make_video(watch / f"{stem}.mp4", scenes=[(8.0, (40, 90, 40))], fps=5, size=(64, 36))
     write_srt(watch / "talk.zh.srt", [(0.5, 2.0, "Budget: 我们明天早上在火车站见面"), (3.0, 5.0, "会议的预算已经批准了 budget")])
     write_srt(watch / "b.srt", [(0.5, 2.0, "The road budget was approved at the meeting."),
                                 (3.0, 5.0, "We will meet at the station tomorrow morning, budget in hand.")])
     write_srt(watch / "c.forced.srt", [(0.5, 2.0, "Der Haushalt für die Straße wurde gestern beschlossen, budget."),
                                       (3.0, 5.0, "Wir treffen uns morgen früh am Bahnhof.")])
+    write_srt(watch / "bi.srt", [(0.5, 1.5, "The ferry leaves at noon."), (1.6, 2.5, "渡轮中午出发。"),
+                                 (3.0, 4.0, "Bring your ferry tickets."), (4.1, 5.0, "请带好渡轮船票。")])
     env = base_env(tmp_path, VIDX_ASR="off")
     r = vidx(env, "index", str(watch), timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
+    bi = search_json(env, "video:bi.mp4 source:subtitle")["hits"]
+    assert {h["dialogue"]: h["language"] for h in bi} == {
+        "The ferry leaves at noon.": "en", "渡轮中午出发。": "zh", "Bring your ferry tickets.": "en", "请带好渡轮船票。": "zh"}
+    assert [h["dialogue"] for h in search_json(env, "video:bi.mp4 lang:zh source:subtitle")["hits"]] == [
+        "渡轮中午出发。", "请带好渡轮船票。"]
     r = search_json(env, "budget source:subtitle", "--mode", "keyword", "--size", "50")
     by_video = {h["video_path"].rsplit("/", 1)[-1]: h["language"] for h in r["hits"]}
     assert by_video == {"talk.mp4": "zh", "b.mp4": "en", "c.mp4": "de"}
     assert dict(map(tuple, r["facets"]["language"])) == {"zh": 2, "en": 2, "de": 1}
     assert {h["video_path"].rsplit("/", 1)[-1] for h in search_json(env, "lang:zh source:subtitle")["hits"]} \
-        == {"talk.mp4"}
+        == {"talk.mp4", "bi.mp4"}
 
 
 def test_a_vlm_provider_plugin_is_selectable_by_its_entry_point_name(tmp_path: Path) -> None:

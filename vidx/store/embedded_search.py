@@ -469,7 +469,7 @@ class Executor:
                 kw_full = np.zeros(len(allpos))
                 cov_full = np.zeros(len(allpos))
                 idx = np.searchsorted(allpos, kpos)
-                inside = (idx < len(allpos)) & (allpos[np.minimum(idx, len(allpos) - 1)] == kpos)
+                inside = _member(kpos, allpos)  # a filter that matches nothing leaves allpos empty
                 kw_full[idx[inside]] = kw_s[inside]
                 cov_full[idx[inside]] = cov[inside]
                 kw_pass = (cov_full >= plan.min_coverage()) & (kw_full >= t) & (kw_full > 0)
