@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ingest.analyzers.base import Analysis, AnalysisError, ProgressFn, VideoJob
-from ingest.analyzers.ocr import OCR_WIDTH, InlineOcr, OcrEngine, OcrWorker, TextReader, TextRegions
+from ingest.analyzers.ocr import OCR_MAX_GROWTH, OCR_WIDTH, InlineOcr, OcrEngine, OcrWorker, TextReader, TextRegions
 from ingest.people.faces import FACE_WIDTH, FaceModelError, FaceWorker, load_faces
 from ingest.sampling import Sample, changed_fraction, iter_samples
 from ingest.speech.events import speaker_turns, speech_events, spoken_between
@@ -113,11 +113,19 @@ def _timed(it: Iterator[Sample], p: _Pass) -> Iterator[Sample]:
         yield x
 
 
+def ocr_size(w: int, h: int) -> tuple[int, int]:
+    """The size a frame is read at: OCR_WIDTH wide (small text grows legible), but never more
+    than OCR_MAX_GROWTH times its own size: finding text costs the same at any source size, and
+    a thumbnail-sized video grown to OCR_WIDTH only costs more (0.3 s a read instead of 5 ms)."""
+    width = min(OCR_WIDTH, OCR_MAX_GROWTH * w)
+    return width, max(2, int(h * width / w) // 2 * 2)
+
+
 def _ocr_rgb(sample: Sample) -> np.ndarray:
     w, h = sample.frame.width, sample.frame.height
     if w == OCR_WIDTH:
         return sample.rgb()
-    return sample.rgb(OCR_WIDTH, max(2, int(h * OCR_WIDTH / w) // 2 * 2))
+    return sample.rgb(*ocr_size(w, h))
 
 
 def _words(text: str) -> set[str]:

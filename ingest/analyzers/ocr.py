@@ -22,6 +22,7 @@ log = logging.getLogger("ingest.analyzers.ocr")
 
 MIN_SCORE = 0.6
 OCR_WIDTH = 960  # frames are read at this width: larger ones shrink, smaller ones grow (small text)
+OCR_MAX_GROWTH = 3  # ... by 3 times at most (a 320 px video is read at 960)
 DET_SIDE = 640  # text is *found* on a frame scaled to this; lines are read from the 960 px frame
 
 

@@ -218,6 +218,12 @@ def highlight(text: str, query: str, max_fragments: int = 3, fragment_chars: int
     words = {t for t in qt if not _CJK_RE.match(t)}
     stems = {stem(w) for w in words}
     cjk = {t for t in qt if _CJK_RE.match(t)}
+    prefixes = tuple(w for w in words if len(w) >= 4)  # a longer form of the word counts too
+    # the text's distinct words that match, found first: most hits of a semantic search hold none
+    found = {t for t in set(_TOKEN_RE.findall(text.lower())) if not _CJK_RE.match(t)
+             and (t in words or (prefixes and t.startswith(prefixes)) or stem(t) in stems)} if words else set()
+    if not found and not (cjk and any(p in text for p in cjk)):
+        return []
     spans: list[tuple[int, int]] = []
     for m in _TOKEN_RE.finditer(text):
         run = m.group(0)
@@ -229,7 +235,7 @@ def highlight(text: str, query: str, max_fragments: int = 3, fragment_chars: int
                     start = idx + 1
         else:
             low = run.lower()
-            if low in words or any(len(w) >= 4 and low.startswith(w) for w in words) or stem(low) in stems:
+            if low in found:
                 spans.append((m.start(), m.end()))
     if not spans:
         return []
