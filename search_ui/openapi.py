@@ -88,6 +88,9 @@ _RESULT = {"type": "object", "required": ["total", "hits", "min_score"], "proper
                        "unfiltered semantic search on Elasticsearch beyond its 1,000 nearest neighbours)"},
     "hits": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
     "min_score": {"type": "number"}, "below_threshold": {"type": "integer"},
+    "filter_total": {"type": "integer", "description": "only when nothing matched and the query has field "
+                     "filters (video:, person:, source:, lang:, from/to, added_from/added_to): the events those "
+                     "filters allow at all; 0 says that a filter, not the words, left nothing"},
     "page": {"type": "integer"}, "pages": {"type": "integer"},
     "facets": {"type": "object", "description": "counts over every match, by source, language, video, person, "
                "location, object and day added: [[value, count]]",

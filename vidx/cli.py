@@ -122,6 +122,10 @@ def cmd_search(args: argparse.Namespace, s: Settings) -> int:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0
     if not result["hits"]:
+        if result.get("filter_total") == 0:
+            print("no indexed event passes the filters (video:, person:, source:, lang:, --from/--to, dates): "
+                  "remove or change one to see matches")
+            return 0
         print("nothing relevant" + (f" ({result['below_threshold']} weaker matches below --min-score "
                                     f"{result['min_score']})" if result.get("below_threshold") else ""))
         return 0

@@ -291,10 +291,10 @@ class SearchService:
         fn = getattr(self.embedder, "baseline", None)
         return float(fn(vector)) if fn is not None else 0.0
 
-    def run(self, query: Query) -> PlanResult:
+    def run(self, query: Query, plan: Plan | None = None) -> PlanResult:
         """The store executes the plan (filters, threshold, totals, facets); here only the page
         shown is highlighted."""
-        plan = self.plan(query)
+        plan = plan or self.plan(query)
         vector = None
         if plan.has_text and plan.mode != SearchMode.keyword:
             vector = self._query_vector(plan.text)
@@ -337,6 +337,17 @@ class SearchService:
             if not h.highlights:
                 h.highlights = highlight_event(h.event, text)
 
+    def _filter_total(self, plan: Plan) -> int | None:
+        """For a search that found nothing: how many events its field filters (``video:``,
+        ``person:``, ``source:``, ``lang:``, the time and added ranges) allow at all, so a person
+        learns that a filter, not the words, left nothing. None when it has no such filter."""
+        flt = replace(plan.filters, phrases=(), exclude=())
+        if flt.empty:
+            return None
+        probe = replace(plan, mode=SearchMode.keyword, words=(), phrase="", text="", filters=flt, threshold=0.0,
+                        offset=0, size=1, all_up_to=0, facets=False)
+        return self.store.search(probe, None).total
+
     def search_moments(self, query: Query) -> dict[str, Any]:
         """Results grouped by moment (:mod:`vidx.moments`). The engine ranks a window of the
         best events (three pages' worth per page asked for, at least 60; every match when there
@@ -359,19 +370,29 @@ class SearchService:
             for m in shown:
                 self._highlight([m.head, *m.context], plan.text)
         threshold = self.min_score if query.min_score is None else query.min_score
-        return {"total": len(moments), "total_relation": "eq" if complete else "gte", "group": "moment",
-                "events_total": res.total, "events_total_relation": "eq" if res.exact else "gte",
-                "hits": [moment_dict(m) for m in shown], "min_score": threshold, "below_threshold": res.below,
-                "page": query.page, "pages": max(1, -(-len(moments) // query.size)),
-                "facets": {k: [list(x) for x in v] for k, v in res.facets.items()}}
+        out = {"total": len(moments), "total_relation": "eq" if complete else "gte", "group": "moment",
+               "events_total": res.total, "events_total_relation": "eq" if res.exact else "gte",
+               "hits": [moment_dict(m) for m in shown], "min_score": threshold, "below_threshold": res.below,
+               "page": query.page, "pages": max(1, -(-len(moments) // query.size)),
+               "facets": {k: [list(x) for x in v] for k, v in res.facets.items()}}
+        return self._with_filter_total(out, plan, res.total)
+
+    def _with_filter_total(self, out: dict[str, Any], plan: Plan, total: int) -> dict[str, Any]:
+        if total == 0 and plan.has_text:
+            n = self._filter_total(plan)
+            if n is not None:
+                out["filter_total"] = n
+        return out
 
     def search(self, query: Query) -> dict[str, Any]:
         if query.group == "moment":
             return self.search_moments(query)
-        res = self.run(query)
+        plan = self.plan(query)
+        res = self.run(query, plan)
         threshold = self.min_score if query.min_score is None else query.min_score
         shown = min(res.total, TOTAL_CAP)
-        return {"total": res.total, "total_relation": "eq" if res.exact else "gte",
-                "hits": [hit_dict(h) for h in res.hits], "min_score": threshold,
-                "below_threshold": res.below, "page": query.page, "pages": max(1, -(-shown // query.size)),
-                "facets": {k: [list(x) for x in v] for k, v in res.facets.items()}}
+        out = {"total": res.total, "total_relation": "eq" if res.exact else "gte",
+               "hits": [hit_dict(h) for h in res.hits], "min_score": threshold,
+               "below_threshold": res.below, "page": query.page, "pages": max(1, -(-shown // query.size)),
+               "facets": {k: [list(x) for x in v] for k, v in res.facets.items()}}
+        return self._with_filter_total(out, plan, res.total)

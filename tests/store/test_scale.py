@@ -143,6 +143,20 @@ def test_a_filter_that_matches_no_event_gives_an_empty_answer(svc: SearchService
               "lang:fr", "person:Nobody"):
         r = search(svc, q=q, mode=mode, min_score=0)
         assert (r["total"], r["hits"]) == (0, []), (q, mode)
+        # the answer says that the filter left nothing (a query of only filters needs no such hint)
+        assert r.get("filter_total") == (None if q.startswith(("lang:", "person:")) else 0), (q, mode)
+
+
+def test_when_the_words_match_nothing_the_answer_counts_what_the_filters_allow(svc: SearchService,
+                                                                               lib: dict[str, list[Event]]) -> None:
+    meeting = lib[MEETING]
+    r = search(svc, q="zqxjv video:b.mp4", mode="keyword")
+    assert (r["total"], r["filter_total"]) == (0, len(meeting))
+    tom_de = [e for e in meeting if "Tom Baker" in e.people and e.language == "de"]
+    r = search(svc, q="zqxjv person:tom lang:de", mode="keyword", group="moment")
+    assert (r["total"], r["filter_total"]) == (0, len(tom_de))
+    assert "filter_total" not in search(svc, q="budget video:b.mp4", mode="keyword")  # it found something
+    assert "filter_total" not in search(svc, q="zqxjv", mode="keyword")  # no filter to blame
 
 
 def _passes_filters(e: Event, params: dict[str, Any]) -> bool:

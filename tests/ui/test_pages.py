@@ -142,3 +142,18 @@ def test_filters_with_counts_pages_and_time_range(app: Flask, settings: Settings
         assert c.get("/api/search", query_string={"q": "harbour", **bad}).status_code == 400, bad
     html = c.get("/", query_string={"q": "harbour report", "mode": "keyword", "size": 5}).get_data(as_text=True)
     assert "source:speech" in html and 'rel="next"' in html and "page 1 of 3" in html
+
+
+def test_a_search_whose_filters_allow_no_event_says_so_on_the_page_and_in_the_api(
+        lib: tuple[Flask, list, list]) -> None:
+    app, _, _ = lib
+    c = app.test_client()
+    page = c.get("/", query_string={"q": "lighthouse lang:fr"}).get_data(as_text=True)
+    assert "No indexed event passes the filters of this search" in page and "Nothing relevant" not in page
+    r = c.get("/api/search", query_string={"q": "lighthouse video:nosuch.mp4", "mode": "keyword"}).get_json()
+    assert (r["total"], r["filter_total"]) == (0, 0)
+    # words that match nothing inside filters that allow events: the usual answer
+    page = c.get("/", query_string={"q": "zqxjv video:talk.mp4"}).get_data(as_text=True)
+    assert "Nothing relevant" in page and "passes the filters" not in page
+    r = c.get("/api/search", query_string={"q": "zqxjv video:talk.mp4", "mode": "keyword"}).get_json()
+    assert (r["total"], r["filter_total"]) == (0, 4)
