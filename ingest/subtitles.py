@@ -256,16 +256,17 @@ def with_language(cues: list[Cue]) -> list[Cue]:
     English lines en), else the one detected on all its lines."""
     if not cues or all(c.lang for c in cues):
         return cues
-    unstated = [c for c in cues if not c.lang]
+    scripts = [script_of(c.text) if not c.lang else "" for c in cues]
     groups: dict[str, list[str]] = {}
-    for c in unstated:
-        groups.setdefault(script_of(c.text), []).append(c.text)
-    whole = detect_language([c.text for c in unstated])
+    for c, script in zip(cues, scripts):
+        if script:
+            groups.setdefault(script, []).append(c.text)
+    whole = detect_language([t for texts in groups.values() for t in texts])
     # one writing system among others narrows the choice: a weaker lead is enough, and a CJK
     # character carries about a word
     found = {k: (detect_language(v, 8 if k in _CJK else DETECT_MIN_CHARS, GROUP_MIN_PROB) if len(groups) > 1
                  else whole) or whole for k, v in groups.items()}
-    return [c if c.lang else Cue(c.start, c.end, c.text, found[script_of(c.text)]) for c in cues]
+    return [c if c.lang else Cue(c.start, c.end, c.text, found[script]) for c, script in zip(cues, scripts)]
 
 
 def load_cues(video: Path, duration: float | None = None, warnings: list[str] | None = None) -> list[Cue]:
