@@ -247,6 +247,7 @@ def main() -> int:
     ap.add_argument("--embed-model", default=None, help="default: VIDX_EMBED_MODEL's default")
     args = ap.parse_args()
     from vidx.config import Settings
+    from vidx.cores import serve_processes
 
     model = args.embed_model or str(Settings.model_fields["embed_model"].default)
 
@@ -279,6 +280,7 @@ def main() -> int:
         "machine": machine(),
         "store_build_s": round(build_s, 1), "server_rss_mb": memory["1"] if "1" in memory else next(iter(memory.values())),
         "server_rss_mb_by_processes": memory,
+        "default_processes": serve_processes("auto"),  # what `vidx serve` starts here (VIDX_WEB_WORKERS=auto)
         "results": results,
         "long_query_cpu_ms": long_query, "long_query_target_cpu_ms": 100,
     }

@@ -452,27 +452,30 @@ def cmd_ingest(args: argparse.Namespace, s: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, s: Settings) -> int:
-    if s.web_workers > 1:
-        return _serve_workers(s)
+    from vidx.cores import serve_processes
+
+    workers = serve_processes(s.web_workers)
+    if workers > 1:
+        return _serve_workers(s, workers)
     stop = threading.Event()
     _on_signals(stop.set)
     _serve_ui(s, stop)
     return 0
 
 
-def _serve_workers(s: Settings) -> int:
-    """`vidx serve` with VIDX_WEB_WORKERS processes: gunicorn's pre-fork arbiter (it restarts a
+def _serve_workers(s: Settings, workers: int) -> int:
+    """`vidx serve` with ``workers`` processes (VIDX_WEB_WORKERS): gunicorn's pre-fork arbiter (it restarts a
     worker that dies, and stops them all on SIGTERM/SIGINT) with threaded workers. Each worker
     creates its own app after the fork, so no model or database handle crosses a fork."""
-    import os
-
     from gunicorn.app.base import BaseApplication
+
+    from vidx.cores import usable_cores
 
     _check_port(s)  # a taken or foreign address fails here with vidx's own message
 
     class _App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            cfg = {"bind": f"{s.host}:{s.port}", "workers": s.web_workers, "worker_class": "gthread",
+            cfg = {"bind": f"{s.host}:{s.port}", "workers": workers, "worker_class": "gthread",
                    "threads": 8, "timeout": 120, "graceful_timeout": 10, "keepalive": 5,
                    "accesslog": None, "errorlog": "-", "loglevel": s.log_level.lower(),
                    "proc_name": "vidx-serve"}
@@ -485,12 +488,12 @@ def _serve_workers(s: Settings) -> int:
             try:  # the workers share the cores: one inference thread each when there are as many as cores
                 import torch
 
-                torch.set_num_threads(max(1, (os.cpu_count() or 1) // s.web_workers))
+                torch.set_num_threads(max(1, usable_cores() // workers))
             except ImportError:  # pragma: no cover
                 pass
             return create_app(s)
 
-    log.info("web UI on http://%s:%d (%d processes)", s.host, s.port, s.web_workers)
+    log.info("web UI on http://%s:%d (%d processes)", s.host, s.port, workers)
     _App().run()
     return 0
 

@@ -93,11 +93,13 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address the web UI binds to.")
     port: int = Field(8080, ge=1, le=65535, description="Port of the web UI.")
-    web_workers: int = Field(
-        1, ge=1, le=64,
-        description="Processes serving the web UI and API in `vidx serve` (gunicorn, 8 threads each). More "
-        "than 1 uses more cores for many concurrent users; each process holds its own columns and "
-        "embedding model (the vector graph file is shared). `vidx run` always serves from one process.")
+    web_workers: int | Literal["auto"] = Field(
+        "auto",
+        description="Processes serving the web UI and API in `vidx serve` (8 threads each; more than one: "
+        "gunicorn's pre-fork arbiter). One Python process searches on one core at a time, so auto runs one "
+        "per usable core (CPU affinity and a container's CPU quota count), at most 4 and at most one per "
+        "GiB of available memory. Each process holds its own columns and embedding model (the vector "
+        "graph file is shared). `vidx run` always serves from one process.")
     trusted_hosts: str = Field(
         "auto",
         description="Host names the web UI answers to, comma-separated (a leading dot matches subdomains); "
@@ -322,6 +324,13 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_list(cls, v: list[Path]) -> list[Path]:
         return [p.expanduser().absolute() for p in v]
+
+    @field_validator("web_workers")
+    @classmethod
+    def _web_workers(cls, v: int | str) -> int | str:
+        if v != "auto" and not 1 <= int(v) <= 64:
+            raise ValueError("must be auto or a number of processes from 1 to 64")
+        return v
 
     @field_validator("log_level")
     @classmethod

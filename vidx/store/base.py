@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -210,15 +211,21 @@ from vidx.text import STOP_WORDS, query_tokens, stem, tokens  # noqa: E402,F401
 from vidx.text import TOKEN_RE as _TOKEN_RE  # noqa: E402
 
 
+@functools.lru_cache(maxsize=256)
+def _highlight_terms(query: str) -> tuple[frozenset[str], frozenset[str], frozenset[str], tuple[str, ...]]:
+    """A query's words, their stems, its CJK tokens and the words a longer form of which counts
+    too: worked out once per query, not once per field of every hit."""
+    qt = query_tokens(query)
+    words = frozenset(t for t in qt if not _CJK_RE.match(t))
+    cjk = frozenset(t for t in qt if _CJK_RE.match(t))
+    return words, frozenset(stem(w) for w in words), cjk, tuple(w for w in words if len(w) >= 4)
+
+
 def highlight(text: str, query: str, max_fragments: int = 3, fragment_chars: int = 160) -> list[str]:
     """HTML fragments of ``text`` with query words wrapped in <em>; everything else escaped."""
     if not text or not query:
         return []
-    qt = query_tokens(query)
-    words = {t for t in qt if not _CJK_RE.match(t)}
-    stems = {stem(w) for w in words}
-    cjk = {t for t in qt if _CJK_RE.match(t)}
-    prefixes = tuple(w for w in words if len(w) >= 4)  # a longer form of the word counts too
+    words, stems, cjk, prefixes = _highlight_terms(query)
     # the text's distinct words that match, found first: most hits of a semantic search hold none
     found = {t for t in set(_TOKEN_RE.findall(text.lower())) if not _CJK_RE.match(t)
              and (t in words or (prefixes and t.startswith(prefixes)) or stem(t) in stems)} if words else set()
