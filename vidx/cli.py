@@ -478,7 +478,10 @@ def _serve_workers(s: Settings, workers: int) -> int:
             cfg = {"bind": f"{s.host}:{s.port}", "workers": workers, "worker_class": "gthread",
                    "threads": 8, "timeout": 120, "graceful_timeout": 10, "keepalive": 5,
                    "accesslog": None, "errorlog": "-", "loglevel": s.log_level.lower(),
-                   "proc_name": "vidx-serve"}
+                   "proc_name": "vidx-serve",
+                   # a long query (4,000 Chinese characters are 36 KB in a URL) reaches the app,
+                   # which answers vidx's own 400 over its length limit, not gunicorn's 414 page
+                   "limit_request_line": 0}
             for k, v in cfg.items():
                 self.cfg.set(k, v)
 
