@@ -37,8 +37,14 @@ def test_a_container_cpu_quota_lowers_the_core_count(tmp_path: Path) -> None:
 
 def test_available_memory_is_read_from_meminfo(tmp_path: Path) -> None:
     (tmp_path / "meminfo").write_text("MemTotal:       24000000 kB\nMemAvailable:    3145728 kB\n")
-    assert available_gib(tmp_path / "meminfo") == 3.0
-    assert available_gib(tmp_path / "missing") is None
+    no_cgroup = tmp_path / "no-cgroup"
+    assert available_gib(tmp_path / "meminfo", no_cgroup) == 3.0
+    assert available_gib(tmp_path / "missing", no_cgroup) is None
+    (tmp_path / "memory.max").write_text(f"{2 << 30}\n")  # docker run --memory 2g, 0.5 GiB in use
+    (tmp_path / "memory.current").write_text(f"{1 << 29}\n")
+    assert available_gib(tmp_path / "meminfo", tmp_path) == 1.5
+    (tmp_path / "memory.max").write_text("max\n")
+    assert available_gib(tmp_path / "meminfo", tmp_path) == 3.0
 
 
 def test_the_setting_takes_auto_or_a_number_and_nothing_else(monkeypatch: pytest.MonkeyPatch,
