@@ -339,7 +339,6 @@ def load(model_file: str | Path, reference: Any) -> FastE5 | None:
     return None
 
 
-
 def choose_engine(enc: FastE5, threads: int | None = None) -> str:
     """Keep PyTorch or switch ``enc`` to ONNX Runtime (:mod:`vidx.onnx_e5`), whichever embeds a
     typical query faster on this machine; ONNX Runtime only if it gives the same vectors

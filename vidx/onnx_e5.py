@@ -8,10 +8,11 @@ as fast as PyTorch. The graph is built here from the same float32 weights, so th
 the same: the embedder keeps whichever engine agrees with PyTorch (:data:`MIN_AGREEMENT`) and
 is faster on the machine it runs on (:func:`faster`).
 
-The graph takes the summed input embeddings ``x`` ``[batch, tokens, dims]`` and an additive
-attention ``bias`` ``[batch, 1, 1, tokens]`` (0, or a large negative number for padding) and
-returns the last hidden states; tokenising, the embedding lookup and pooling stay in
-:mod:`vidx.fast_e5`.
+:class:`OrtEncoder` takes the summed input embeddings ``x`` ``[batch, tokens, dims]`` and an
+additive attention ``bias`` ``[batch, 1, 1, tokens]`` (0, or a large negative number for
+padding) and returns the last hidden states; the graph itself works on ``[batch * tokens,
+dims]`` rows and is told the batch's shape with each call. Tokenising, the embedding lookup and
+pooling stay in :mod:`vidx.fast_e5`.
 """
 
 from __future__ import annotations
