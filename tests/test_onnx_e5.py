@@ -80,9 +80,9 @@ def test_the_faster_engine_is_kept(encoder: Any, monkeypatch: pytest.MonkeyPatch
     from vidx.fast_e5 import choose_engine
 
     def timed(engine_times: dict[str, float]) -> Any:
-        def fake_faster(candidates: Any, repeat: int = 7) -> Any:
+        def fake_faster(candidates: Any, texts: Any, rounds: int = 5) -> Any:
             for _, fn in candidates:
-                fn()  # each candidate still runs
+                fn(texts)  # each candidate still runs
             return min(engine_times, key=engine_times.__getitem__), engine_times
         return fake_faster
 
@@ -119,5 +119,5 @@ def test_the_faster_of_two_is_measured() -> None:
 
     from vidx.onnx_e5 import faster
 
-    best, times = faster([("slow", lambda: time.sleep(0.004)), ("quick", lambda: None)], repeat=3)
+    best, times = faster([("slow", lambda texts: time.sleep(0.004)), ("quick", lambda texts: None)], ["q"], rounds=3)
     assert best == "quick" and times["slow"] >= 0.004 > times["quick"]

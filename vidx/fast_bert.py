@@ -130,7 +130,9 @@ class FastBert:
             return np.asarray(v.numpy(), dtype=np.float32)
 
 
-def _seconds(fn: Any, texts: Sequence[str], rounds: int = 5) -> float:
+def seconds_per_round(fn: Any, texts: Sequence[str], rounds: int = 5) -> float:
+    """The best of ``rounds`` timings of embedding ``texts`` one at a time with ``fn`` (a list
+    of texts -> vectors), after one warm-up call: how a search embeds its query."""
     fn(texts[:1])
     best = float("inf")
     for _ in range(rounds):
@@ -154,7 +156,7 @@ def choose(st_model: Any) -> FastBert | None:
 
     ref = reference(PROBES)
     best: tuple[float, FastBert] | None = None
-    base = _seconds(reference, PROBES)
+    base = seconds_per_round(reference, PROBES)
     for dtype in (torch.bfloat16, torch.float32):
         try:
             fast = FastBert(st_model, dtype)
@@ -164,7 +166,7 @@ def choose(st_model: Any) -> FastBert | None:
             if agree < MIN_AGREEMENT:
                 log.debug("fast query encoder in %s disagrees with the model (cosine %.5f)", dtype, agree)
                 continue
-            secs = _seconds(fast.encode, PROBES)
+            secs = seconds_per_round(fast.encode, PROBES)
         except (RuntimeError, KeyError, ValueError, TypeError) as exc:  # a layout this code does not know
             log.debug("fast query encoder in %s unavailable: %s", dtype, exc)
             continue

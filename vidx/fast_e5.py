@@ -348,7 +348,6 @@ def choose_engine(enc: FastE5, threads: int | None = None) -> str:
     from vidx.onnx_e5 import MIN_AGREEMENT as ORT_AGREEMENT
     from vidx.onnx_e5 import faster
 
-    probe = [PROBES[1]]
     torch_vecs = enc.queries(PROBES[:4])
     try:
         enc.use_onnx(threads or torch.get_num_threads())
@@ -363,12 +362,12 @@ def choose_engine(enc: FastE5, threads: int | None = None) -> str:
         return enc.engine
 
     def run(engine: str) -> Any:
-        def go() -> Any:
+        def go(texts: Sequence[str]) -> Any:
             enc.use_onnx_session() if engine == "onnxruntime" else enc.use_torch()
-            return enc.queries(probe)
+            return enc.queries(texts)
         return go
 
-    best, times = faster([("torch", run("torch")), ("onnxruntime", run("onnxruntime"))])
+    best, times = faster([("torch", run("torch")), ("onnxruntime", run("onnxruntime"))], [PROBES[1]])
     if best == "onnxruntime":
         enc.use_onnx_session()  # passages stay on PyTorch (faster in batches), over the same arrays
     else:

@@ -18,7 +18,6 @@ pooling stay in :mod:`vidx.fast_e5`.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -124,18 +123,11 @@ class OrtEncoder:
         return np.asarray(out[0]).reshape(b, n, d)
 
 
-def seconds_per_call(fn: Callable[[], Any], repeat: int = 7) -> float:
-    """The median time of ``repeat`` calls of ``fn`` after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(sorted(times)[len(times) // 2])
+def faster(candidates: Sequence[tuple[str, Callable[[Sequence[str]], Any]]], texts: Sequence[str],
+           rounds: int = 5) -> tuple[str, dict[str, float]]:
+    """The name of the candidate that embeds ``texts`` one at a time fastest (ties: the first),
+    and each one's best time in seconds (:func:`vidx.fast_bert.seconds_per_round`)."""
+    from vidx.fast_bert import seconds_per_round
 
-
-def faster(candidates: Sequence[tuple[str, Callable[[], Any]]], repeat: int = 7) -> tuple[str, dict[str, float]]:
-    """The name of the fastest candidate (ties: the first) and each one's median seconds."""
-    times = {name: seconds_per_call(fn, repeat) for name, fn in candidates}
+    times = {name: seconds_per_round(fn, texts, rounds) for name, fn in candidates}
     return min(times, key=lambda name: times[name]), times
