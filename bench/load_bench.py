@@ -204,22 +204,21 @@ def server_rss(pid: int) -> float:
     return round(total, 1)
 
 
-def long_query_cpu(data: Path, model: str, rounds: int = 5) -> dict[str, Any]:
+def long_query_cpu(data: Path, model: str, inference_threads: int, rounds: int = 5) -> dict[str, Any]:
     """CPU milliseconds (every thread of this process, torch's included) of one 4,000-character
     query (2,000 words drawn from 30 distinct ones) per mode, in process on the same store,
-    beside a two-word query in the same run. Inference runs on as many threads as each process
-    of ``vidx serve`` gives it by default, and the store has finished its start-up work."""
+    beside a two-word query in the same run. Inference runs on ``inference_threads`` (what each
+    process of ``vidx serve`` gives it by default), and the store has finished its start-up work."""
     import torch
     from store_bench import VOCAB
 
-    from vidx.cores import serve_processes, usable_cores
     from vidx.embed import load_embedder
     from vidx.search import Query, SearchService
     from vidx.store.base import SearchMode
     from vidx.store.embedded import EmbeddedStore
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, usable_cores() // serve_processes("auto")))  # as vidx serve does
+    torch.set_num_threads(inference_threads)
     emb = load_embedder(model)
     store = EmbeddedStore(data / "events.sqlite3", read_only=True)
     svc = SearchService(store, lambda: emb)
@@ -273,7 +272,8 @@ def main() -> int:
 
     targets = {"healthz": ["/healthz"], "keyword": api("keyword"), "semantic": api("semantic"),
                "hybrid": api("hybrid"), "page": [f"/?{urllib.parse.urlencode({'q': q})}" for q in queries]}
-    long_query = long_query_cpu(data, model)
+    inference_threads = max(1, usable_cores() // serve_processes("auto"))  # as each vidx serve process
+    long_query = long_query_cpu(data, model, inference_threads)
     results: dict[str, dict[str, Any]] = {}
     memory: dict[str, dict[str, float]] = {}
     for workers in [int(w) for w in args.workers.split(",")]:
@@ -292,7 +292,7 @@ def main() -> int:
         "default_processes": serve_processes("auto"),  # what `vidx serve` starts here (VIDX_WEB_WORKERS=auto)
         "results": results,
         "long_query_cpu_ms": long_query, "long_query_target_cpu_ms": 100,
-        "long_query_inference_threads": max(1, usable_cores() // serve_processes("auto")),
+        "long_query_inference_threads": inference_threads,
     }
     write_report(args.out, report)
     return 0
