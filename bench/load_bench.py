@@ -181,7 +181,11 @@ def serve_and_hammer(data: Path, workers: int, targets: dict[str, list[str]],
             if warm["errors"]:
                 raise SystemExit(f"{name}: {warm['errors']} errors while warming up")
         before = server_rss(proc.pid)
-        results = {name: hammer(port, paths, args.clients, args.seconds) for name, paths in targets.items()}
+        results: dict[str, dict[str, Any]] = {}
+        for name, paths in targets.items():
+            cpu0 = server_cpu_s(proc.pid)
+            results[name] = r = hammer(port, paths, args.clients, args.seconds)
+            r["server_cpu_ms_per_request"] = round(1000 * (server_cpu_s(proc.pid) - cpu0) / max(1, r["requests"]), 2)
         after = server_rss(proc.pid)
     finally:
         proc.terminate()
@@ -192,16 +196,34 @@ def serve_and_hammer(data: Path, workers: int, targets: dict[str, list[str]],
     return results, {"before": before, "after": after}
 
 
-def server_rss(pid: int) -> float:
-    """Resident memory of the server and its worker processes (MB)."""
-    total = rss_mb(pid)
+def server_pids(pid: int) -> list[int]:
+    """The server and its worker processes."""
+    out = [pid]
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                total += rss_mb(int(stat.parent.name))
+                out.append(int(stat.parent.name))
         except (OSError, ValueError, IndexError):
             continue
-    return round(total, 1)
+    return out
+
+
+def server_rss(pid: int) -> float:
+    """Resident memory of the server and its worker processes (MB)."""
+    return round(sum(rss_mb(p) for p in server_pids(pid)), 1)
+
+
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the server and its worker processes have used so far: a
+    figure per request that a busy neighbour on the machine disturbs less than latency."""
+    total = 0
+    for p in server_pids(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def long_query_cpu(data: Path, model: str, inference_threads: int, rounds: int = 5) -> dict[str, Any]:

@@ -293,9 +293,11 @@ def render(results: Path, report: Path) -> str:
                f"`vidx serve` on {ld['events']:,} events, {ld['clients']} concurrent clients on loopback, "
                f"{ld['seconds_per_target']:g} s per target. Server memory {ld['server_rss_mb']['before']} MB before, "
                f"{ld['server_rss_mb']['after']} MB after.", "",
-               "| target | requests/s | p50 ms | p95 ms | p95 x /healthz | errors |", "|---|---|---|---|---|---|"]
+               "| target | requests/s | p50 ms | p95 ms | p95 x /healthz | server CPU ms per request | errors |",
+               "|---|---|---|---|---|---|---|"]
         for k, v in ld["results"].items():
-            md.append(f"| {k} | {v['rps']} | {v['p50_ms']} | {v['p95_ms']} | {v['p95_vs_healthz']} | {v['errors']} |")
+            md.append(f"| {k} | {v['rps']} | {v['p50_ms']} | {v['p95_ms']} | {v['p95_vs_healthz']} | "
+                      f"{v.get('server_cpu_ms_per_request', '')} | {v['errors']} |")
         md.append("")
         if "load" in plots:
             md += [f"![load]({rel}/{plots['load']})", ""]

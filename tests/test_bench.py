@@ -50,6 +50,7 @@ def test_make_bench_quick_writes_every_json_and_the_report(tmp_path: Path) -> No
     assert set(load["results"]) == targets | {f"{t} (2 processes)" for t in targets}  # VIDX_WEB_WORKERS=1 and 2
     for name, r in load["results"].items():
         assert r["requests"] > 0 and r["errors"] == 0, (name, r)
+        assert r["server_cpu_ms_per_request"] > 0, (name, r)
     assert 1 <= load["default_processes"] <= 4  # what `vidx serve` starts on this machine
     assert load["server_rss_mb"]["before"] > 0 and load["server_rss_mb_by_processes"]["2"]["before"] > 0
     assert set(load["long_query_cpu_ms"]) == {f"{m}_{k}" for m in ("keyword", "hybrid") for k in ("two_words", "4000_chars")}

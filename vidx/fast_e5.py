@@ -237,9 +237,7 @@ class FastE5:
                 q4(p + "fi.w", ff, d), fp(p + "fi.b"), q4(p + "fo.w", d, ff), fp(p + "fo.b"),
                 fp(p + "oln.w"), fp(p + "oln.b"),
             ))
-        self._q4 = [(tuple(nbits(t[p + x + ".w"], d, d) for x in ("q", "k", "v")), nbits(t[p + "ao.w"], d, d),
-                     nbits(t[p + "fi.w"], ff, d), nbits(t[p + "fo.w"], d, ff))
-                    for p in (f"l{i}." for i in range(f.layers))]  # for use_onnx(q4=True): 11 MB
+        self._file = f  # its 4-bit blocks, for use_onnx(q4=True)
         self._ort: Any = None  # the OrtEncoder in use, or None for PyTorch
         self._ort_q4: Any = None  # the 4-bit OrtEncoder in use for small batches, or None
         self._session: Any = None  # the OrtEncoders that use_onnx() made
@@ -264,10 +262,12 @@ class FastE5:
                                          self.eps)
             self._session, self._session_q4, self._threads = OrtEncoder(model, weights, self.heads, threads), None, threads
         if q4 and self._session_q4 is None:
-            layers = [[_concat_rows(qkv), f32(qkv_b), ao, f32(ob), f32(n1w), f32(n1b), fi, f32(ib), fo, f32(o2b),
-                       f32(n2w), f32(n2b)]
-                      for (qkv, ao, fi, fo), (_, qkv_b, _, ob, n1w, n1b, _, ib, _, o2b, n2w, n2b)
-                      in zip(self._q4, self.layers, strict=True)]
+            t, d, ff = self._file.tensors, self.dims, self._file.ffn
+            layers = [[_concat_rows([nbits(t[p + x + ".w"], d, d) for x in ("q", "k", "v")]), f32(qkv_b),
+                       nbits(t[p + "ao.w"], d, d), f32(ob), f32(n1w), f32(n1b), nbits(t[p + "fi.w"], ff, d), f32(ib),
+                       nbits(t[p + "fo.w"], d, ff), f32(o2b), f32(n2w), f32(n2b)]
+                      for p, (_, qkv_b, _, ob, n1w, n1b, _, ib, _, o2b, n2w, n2b)
+                      in zip((f"l{i}." for i in range(len(self.layers))), self.layers, strict=True)]
             model, weights = build_q4_graph(layers, norm, self.heads, self.eps)
             self._session_q4 = OrtEncoder(model, weights, self.heads, threads)
         self._ort = self._session
