@@ -3,12 +3,16 @@
 The language comes from ``?lang=`` (kept in a cookie: the switch in the page header), else
 from the browser's ``Accept-Language``, else English. Message catalogues live in the repo as
 ``search_ui/translations/<lang>/LC_MESSAGES/messages.po``; they are compiled when the app
-starts into a folder of this process (no compiled file is kept in the repo). Dates and
-numbers are formatted for the language by Babel."""
+starts into a temporary folder of this process, removed when the process that made it exits
+(no compiled file is kept in the repo). Dates and numbers are formatted for the language by
+Babel."""
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +38,7 @@ def compiled_catalogues() -> Path:
         from babel.messages.pofile import read_po
 
         dest = Path(tempfile.mkdtemp(prefix="vidx-i18n-"))
+        atexit.register(_remove, dest, os.getpid())
         for po in sorted(CATALOGUES.glob("*/LC_MESSAGES/messages.po")):
             out = dest / po.relative_to(CATALOGUES).with_suffix(".mo")
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -43,6 +48,13 @@ def compiled_catalogues() -> Path:
                 write_mo(f, catalog)
         _compiled = dest
     return _compiled
+
+
+def _remove(dest: Path, owner: int) -> None:
+    """Remove the compiled catalogues at exit, in the process that made them only: server worker
+    processes forked from it read the same folder and exit before it."""
+    if os.getpid() == owner:
+        shutil.rmtree(dest, ignore_errors=True)
 
 
 def select_locale() -> str:
