@@ -73,3 +73,19 @@ def test_a_long_query_is_matched_whole_but_only_its_start_is_embedded(tmp_path: 
     q = ("harbour budget " * 300)[:3990]
     SearchService(store, Recording).search(parse_query({"q": q, "mode": "hybrid"}))
     assert seen and all(len(t) <= QUERY_EMBED_CHARS for t in seen) and seen[0] == q[:QUERY_EMBED_CHARS]
+
+
+def test_the_store_hears_how_many_searches_a_pass_embedded() -> None:
+    """A batch of several queries is announced (a store waits for them to share its vector pass);
+    a query embedded alone is not."""
+    heard: list[int] = []
+    emb = SlowBatchEmbedder()
+    batcher = QueryBatcher(emb, on_batch=heard.append)
+    batcher.embed_query("alone")
+    assert heard == []
+    threads = [threading.Thread(target=batcher.embed_query, args=(f"q{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sum(heard) == sum(p for p in emb.passes if p > 1) and sum(heard) >= 2

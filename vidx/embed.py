@@ -6,7 +6,7 @@ import importlib.util
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -220,9 +220,11 @@ class QueryBatcher:
     costs little more than a pass over one, so a caller that finds the model busy waits, and
     the next free caller embeds everything queued (up to ``max_batch``) at once."""
 
-    def __init__(self, embedder: Embedder, max_batch: int = 16) -> None:
+    def __init__(self, embedder: Embedder, max_batch: int = 16,
+                 on_batch: Callable[[int], None] | None = None) -> None:
         self.embedder = embedder
         self.max_batch = max_batch
+        self.on_batch = on_batch  # told the size of each batch embedded, before its callers go on
         self._cond = threading.Condition()
         self._pending: list[tuple[str, list[Any]]] = []
         self._busy = False
@@ -247,6 +249,8 @@ class QueryBatcher:
                 try:
                     try:
                         vecs = self._many([t for t, _ in batch])
+                        if self.on_batch is not None and len(batch) > 1:
+                            self.on_batch(len(batch))
                         for (_, s), v in zip(batch, vecs, strict=True):
                             s.append(v)
                     except Exception as exc:  # every caller of the batch gets the error

@@ -234,7 +234,8 @@ class SearchService:
         emb = self.embedder
         with self._lock:
             if self._query_batcher is None or self._query_batcher.embedder is not emb:
-                self._query_batcher = QueryBatcher(emb)
+                # a store that lets searches share a pass over its vectors hears how many are coming
+                self._query_batcher = QueryBatcher(emb, on_batch=getattr(self.store, "expect_vector_searches", None))
             return self._query_batcher
 
     def _language_axis(self) -> Any:

@@ -332,6 +332,12 @@ class AnnIndex:
         return True
 
     # -- searching ----------------------------------------------------------------------
+    def usable(self, cat: Any, generation: object) -> bool:
+        """Whether :meth:`candidates` would search the graph (else every vector is compared)."""
+        with self._lock:
+            idx, gen, basis = self._index, self._generation, self._basis
+        return not (idx is None or gen != generation or basis is None or cat.n < self.min_rows)
+
     def candidates(self, cat: Any, generation: object, vector: np.ndarray, k: int = CANDIDATES) -> np.ndarray | None:
         """Sorted catalog positions of the ~k nearest events and every event newer than the
         graph; None when there is no usable graph (search exactly)."""

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from vidx.store.vecfile import VectorFile, scan
-from vidx.store.vectors import cosines, decode, quantize_stored
+from vidx.store.vectors import SharedScan, cosines, decode, quantize_stored
 from vidx.text import tokens
 
 NO_CODE = -1
@@ -154,6 +154,7 @@ class Catalog:
         self.alive = _Grow(np.bool_)
         self.has_vec = _Grow(np.bool_)
         self.vec: _Grow | None = None  # int8 rows from position vec_base on (those before: in vfile)
+        self.scan = SharedScan()  # full passes over vec shared by the searches that arrive together
         self.vscale = _Grow(np.float32)  # each row's scale
         self.vfile: VectorFile | None = None  # the vectors of the first vec_base rows, on disk
         self.vec_base = 0
@@ -365,7 +366,7 @@ class Catalog:
         moves its rows to a vector file)."""
         vec = self.vec.view() if self.vec is not None else np.zeros((0, self.dims), dtype=np.int8)
         return Vectors(self.dims, self.vfile, self.file_row.view(), self.vec_base, vec, self.vscale.view(),
-                       self.has_vec.view())
+                       self.has_vec.view(), shared=(self.scan, self.vec) if self.vec is not None else None)
 
     def offload(self, vf: VectorFile) -> bool:
         """Drop from memory the vectors of the rows that ``vf`` holds (they are read from the
@@ -448,9 +449,11 @@ class Vectors:
     rest from memory."""
 
     def __init__(self, dims: int, vfile: VectorFile | None, file_row: np.ndarray, base: int,
-                 vec: np.ndarray, scales: np.ndarray, has: np.ndarray) -> None:
+                 vec: np.ndarray, scales: np.ndarray, has: np.ndarray,
+                 shared: tuple[SharedScan, object] | None = None) -> None:
         self.dims, self.vfile, self.file_row, self.base = dims, vfile, file_row, base
         self.vec, self.scales, self.has = vec, scales, has
+        self.shared = shared  # (the catalog's SharedScan, the append-only rows vec is a view of)
 
     def take(self, pos: np.ndarray) -> np.ndarray:
         """A copy of the int8 rows at ``pos`` (zeros where a row has no vector)."""
@@ -464,6 +467,18 @@ class Vectors:
             out[at[ok]] = self.vfile.take(rows[ok])
         return out
 
+    def every(self, query: np.ndarray) -> np.ndarray | None:
+        """Cosines of every row with ``query`` (-inf where a row has no vector) in one pass
+        that searches arriving at the same time share (:class:`vidx.store.vectors.SharedScan`);
+        None when some rows are in the vector file (a large catalog searches through its graph).
+        Needs no lock: the rows are append-only, and this snapshot sees the first of them."""
+        if self.base != 0 or self.shared is None:
+            return None
+        n = len(self.vec)
+        cos = self.shared[0].cosines(self.shared[1], self.vec, self.scales[:n], query)
+        cos[~self.has[:n]] = -np.inf
+        return cos
+
     def cosines(self, pos: np.ndarray, query: np.ndarray) -> np.ndarray:
         """Cosines of the rows at ``pos`` with ``query``; -inf where a row has no vector."""
         cos = np.full(len(pos), -np.inf)
@@ -471,8 +486,10 @@ class Vectors:
             return cos
         mem = pos >= self.base
         if mem.all():
-            cos[:] = cosines(self.vec if len(pos) == len(self.vec) and self.base == 0 else self.vec[pos - self.base],
-                             self.scales[pos], query)
+            if len(pos) == len(self.vec) and self.base == 0:
+                cos[:] = cosines(self.vec, self.scales[pos], query)
+            else:
+                cos[:] = cosines(self.vec[pos - self.base], self.scales[pos], query)
         else:
             at = np.flatnonzero(mem)
             if len(at):

@@ -34,6 +34,7 @@ from vidx.store.base import (
     Hit,
     PlanResult,
     SchemaMismatch,
+    SearchMode,
     SearchResult,
     StoreError,
     WriteReport,
@@ -464,6 +465,11 @@ class EmbeddedStore:
         self._vocab = (now, terms, self._generation)
         return terms
 
+    def expect_vector_searches(self, n: int) -> None:
+        """``n`` searches with query vectors embedded together are about to run: the first to
+        compare every vector waits a moment for the others, to share one pass with them."""
+        self._catalog.scan.expect(n)
+
     def search(self, plan: Plan, vector: np.ndarray | None = None) -> PlanResult:
         """Execute a query plan (:mod:`vidx.store.embedded_search`): exact totals, the page,
         facets over every match."""
@@ -477,10 +483,17 @@ class EmbeddedStore:
         def ann(q: np.ndarray) -> np.ndarray | None:
             return self.ann.candidates(cat, gen, q)
 
+        passed: np.ndarray | None = None  # the query's cosines with every vector, when all are compared
+        if vector is not None and plan.filters.empty and (plan.mode == SearchMode.semantic or (
+                plan.mode == SearchMode.hybrid and plan.has_text)):
+            with cat.lock:
+                snapshot = cat.vectors() if not self.ann.usable(cat, gen) else None
+            if snapshot is not None:  # every vector is compared: outside the lock, so that searches meet
+                passed = snapshot.every(np.asarray(vector, dtype=np.float32))
         with cat.lock:  # the catalog's arrays grow in place: one search or sync at a time reads them
             if vector is not None:
                 self.ann.maybe_build(cat, gen)
-            res, rows = Executor(self._conn(), cat, plan, self._vocabulary, ann).run(vector)
+            res, rows = Executor(self._conn(), cat, plan, self._vocabulary, ann, every=passed).run(vector)
         docs = self._docs([r for r, _, _ in rows])
         res.hits = [Hit(event=docs[r], score=sc, scores=parts) for r, sc, parts in rows if r in docs]
         self._searches += 1
@@ -544,7 +557,6 @@ class EmbeddedStore:
     def _knn_ranked(self, vector: np.ndarray, size: int, video_id: str | None) -> list[tuple[int, float]]:
         from vidx.plan import Filters
         from vidx.plan import Plan as _Plan
-        from vidx.store.base import SearchMode
         from vidx.store.embedded_search import Executor
 
         cat = self._sync()

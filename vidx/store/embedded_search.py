@@ -109,8 +109,9 @@ def _member(pos: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
 
 class Executor:
     def __init__(self, conn: sqlite3.Connection, cat: Catalog, plan: Plan,
-                 vocabulary: Any = None, ann: Any = None) -> None:
+                 vocabulary: Any = None, ann: Any = None, every: np.ndarray | None = None) -> None:
         self.conn, self.cat, self.plan = conn, cat, plan
+        self.every = every  # the query's cosines with the catalog's first len(every) rows, when known
         self.vocabulary = vocabulary  # () -> list of the index's stemmed terms (typo tolerance)
         self.ann = ann  # (query vector) -> sorted candidate positions, or None: compare every vector
         self._phrase_sets: dict[str, np.ndarray] = {}
@@ -358,7 +359,19 @@ class Executor:
         q = np.asarray(vector, dtype=np.float32)
         if q.shape[0] != cat.dims:
             raise StoreError(f"query vector has {q.shape[0]} dims, the store {cat.dims}")
-        return cat.vectors().cosines(pos, q)
+        every = self.every
+        if every is None:
+            return cat.vectors().cosines(pos, q)
+        m = len(every)
+        if len(pos) == m and (m == 0 or pos[-1] == m - 1):  # sorted distinct positions: all of them
+            return every
+        if pos[-1] < m:
+            return every[pos]
+        known = pos < m  # rows added since the pass were not in it
+        out = np.empty(len(pos))
+        out[known] = every[pos[known]]
+        out[~known] = cat.vectors().cosines(pos[~known], q)
+        return out
 
     def hybrid_cosines(self, allpos: np.ndarray, near: np.ndarray, vector: np.ndarray) -> np.ndarray:
         """Cosines for a hybrid search through the vector graph: exact for the graph's candidates,
