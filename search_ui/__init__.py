@@ -28,6 +28,25 @@ CSP = (
 )
 
 
+def warm_in_background(app: Flask) -> threading.Thread:
+    """Load the query embedder and the store's columns in a background thread of a server
+    process that has just started, so that its first search does not wait seconds for them
+    (an empty library loads nothing: its first search is instant anyway). A failure is logged;
+    searches then report it themselves."""
+    ext = app.extensions["vidx"]
+
+    def run() -> None:
+        try:
+            if ext["store"].video_paths():
+                log.info("search ready in %.1fs (query embedder and index loaded)", ext["search"].warm())
+        except Exception as exc:  # noqa: BLE001 (only a head start: the first search loads it again)
+            log.warning("could not prepare search at start: %s", exc)
+
+    t = threading.Thread(target=run, name="vidx-warm-search", daemon=True)
+    t.start()
+    return t
+
+
 def create_app(
     settings: Settings | None = None,
     store: EventStore | None = None,

@@ -133,7 +133,7 @@ def test_passages_stay_on_pytorch(encoder: Any) -> None:
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
-def test_the_faster_engine_is_kept(encoder: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_faster_engine_is_kept(encoder: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import vidx.onnx_e5 as onnx_e5
     from vidx.fast_e5 import choose_engine
 
@@ -147,22 +147,50 @@ def test_the_faster_engine_is_kept(encoder: Any, monkeypatch: pytest.MonkeyPatch
     encoder.use_torch()
     passages = encoder.passages(TEXTS)
     monkeypatch.setattr(onnx_e5, "faster", timed({"torch": 0.030, "onnxruntime": 0.017, "onnxruntime-q4": 0.021}))
-    assert choose_engine(encoder, threads=1) == "onnxruntime"
+    assert choose_engine(encoder, threads=1, choices=tmp_path / "a.json") == "onnxruntime"
     assert encoder.engine == "onnxruntime" and encoder._ort is not None
     # what ingest embeds is unchanged: passages still run on the PyTorch weights
     np.testing.assert_allclose(encoder.passages(TEXTS), passages, atol=1e-6)
     monkeypatch.setattr(onnx_e5, "faster", timed({"torch": 0.030, "onnxruntime": 0.017, "onnxruntime-q4": 0.010}))
-    assert choose_engine(encoder, threads=1) == "onnxruntime-q4" and encoder.engine == "onnxruntime-q4"
+    assert choose_engine(encoder, threads=1, choices=tmp_path / "b.json") == "onnxruntime-q4"
+    assert encoder.engine == "onnxruntime-q4"
     q4 = encoder.queries(TEXTS[:1])
     encoder.use_onnx(1)
     assert float(q4[0] @ encoder.queries(TEXTS[:1])[0]) < 1.0 - 1e-6  # the 4-bit graph was in use
     np.testing.assert_allclose(encoder.passages(TEXTS), passages, atol=1e-6)
     monkeypatch.setattr(onnx_e5, "faster", timed({"torch": 0.006, "onnxruntime": 0.009}))
-    assert choose_engine(encoder, threads=1) == "torch"
+    assert choose_engine(encoder, threads=1, choices=tmp_path / "c.json") == "torch"
     assert encoder._ort is None and encoder._session is None
 
 
-def test_a_disagreeing_graph_is_not_used(encoder: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_process_on_a_machine_keeps_the_first_choice(encoder: Any, monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
+    """The engines' vectors differ slightly, so a server and `vidx search` must embed with the
+    same one: the first choice is kept in a file, and a later process (whose own timing would
+    pick another engine) takes it; a damaged file is chosen afresh."""
+    import json
+
+    import vidx.onnx_e5 as onnx_e5
+    from vidx.fast_e5 import choose_engine
+
+    def fastest(name: str) -> Any:
+        def fake_faster(candidates: Any, texts: Any, rounds: int = 5) -> Any:
+            return name, {n: (0.001 if n == name else 0.02) for n, _ in candidates}
+        return fake_faster
+
+    choices = tmp_path / "cache" / "query-engine.json"
+    monkeypatch.setattr(onnx_e5, "faster", fastest("onnxruntime-q4"))
+    assert choose_engine(encoder, threads=1, choices=choices) == "onnxruntime-q4"
+    monkeypatch.setattr(onnx_e5, "faster", fastest("torch"))  # another process, timed differently
+    assert choose_engine(encoder, threads=1, choices=choices) == "onnxruntime-q4"
+    assert encoder.engine == "onnxruntime-q4" and list(json.loads(choices.read_text()).values()) == ["onnxruntime-q4"]
+    choices.write_text("{not json")
+    assert choose_engine(encoder, threads=1, choices=choices) == "torch"
+    assert list(json.loads(choices.read_text()).values()) == ["torch"]
+    encoder.use_torch()
+
+
+def test_a_disagreeing_graph_is_not_used(encoder: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A wrong graph (here: its output scaled and shifted) is caught by the probe comparison."""
     import vidx.onnx_e5 as onnx_e5
     from vidx.fast_e5 import choose_engine
@@ -174,7 +202,7 @@ def test_a_disagreeing_graph_is_not_used(encoder: Any, monkeypatch: pytest.Monke
         return out + np.linspace(0, 3, out.shape[-1], dtype=np.float32)
 
     monkeypatch.setattr(onnx_e5.OrtEncoder, "__call__", wrong)  # both graphs, float32 and 4-bit
-    assert choose_engine(encoder, threads=1) == "torch"
+    assert choose_engine(encoder, threads=1, choices=tmp_path / "choices.json") == "torch"
     assert encoder._ort is None
 
 

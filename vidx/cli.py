@@ -388,9 +388,10 @@ def _bind_ui(s: Settings) -> Any:
     """The web UI's server, bound to VIDX_HOST:VIDX_PORT (before anything announces the URL)."""
     from waitress.server import create_server
 
-    from search_ui import create_app
+    from search_ui import create_app, warm_in_background
 
     app = create_app(s)
+    warm_in_background(app)
     # waitress warns "Task queue depth is N" for every request queued behind 8 busy threads:
     # under load that is a line per request in the log, and a normal state, not a fault
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
@@ -486,7 +487,7 @@ def _serve_workers(s: Settings, workers: int) -> int:
                 self.cfg.set(k, v)
 
         def load(self) -> Any:
-            from search_ui import create_app
+            from search_ui import create_app, warm_in_background
 
             try:  # the workers share the cores: one inference thread each when there are as many as cores
                 import torch
@@ -494,7 +495,9 @@ def _serve_workers(s: Settings, workers: int) -> int:
                 torch.set_num_threads(max(1, usable_cores() // workers))
             except ImportError:  # pragma: no cover
                 pass
-            return create_app(s)
+            app = create_app(s)
+            warm_in_background(app)  # in each worker, after the fork
+            return app
 
     log.info("web UI on http://%s:%d (%d processes)", s.host, s.port, workers)
     _App().run()

@@ -388,21 +388,83 @@ def load(model_file: str | Path, reference: Any) -> FastE5 | None:
     return None
 
 
-def choose_engine(enc: FastE5, threads: int | None = None) -> str:
+def engine_choices_file() -> Path:
+    """Where the query engine chosen on this machine is kept: every process (server workers, the
+    CLI, the daemon) then embeds a query with the same engine and gets the same vector."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vidx" / "query-engine.json"
+
+
+def _engine_key() -> str:
+    """What the fastest engine depends on: the CPU and the libraries' versions (not the
+    threads: `vidx search` and a server worker may run with different numbers of threads, and
+    must still embed alike)."""
+    import hashlib
+    import platform
+
+    import onnxruntime
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        info = Path("/proc/cpuinfo").read_text(errors="replace")
+        name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "")
+        flags = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("flags")), "")
+        cpu = f"{name} {hashlib.sha1(flags.encode()).hexdigest()[:8]}"
+    except OSError:
+        pass
+    return f"{cpu}|torch {torch.__version__}|onnxruntime {onnxruntime.__version__}|e5-small-q4"
+
+
+def _agreed_choice(path: Path, key: str, engines: Sequence[str], decide: Any) -> tuple[str, bool]:
+    """The engine recorded in ``path`` under ``key`` if it is one of ``engines``, else
+    ``decide()``'s, recorded. A file lock makes processes that choose at the same moment (a
+    server's workers as they start) agree: the second adopts the first one's choice. Returns
+    (engine, whether it was recorded before)."""
+    import fcntl
+    import json
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    with os.fdopen(fd, "r+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            known = json.loads(f.read() or "{}")
+            if not isinstance(known, dict):
+                known = {}
+        except ValueError:
+            known = {}
+        if known.get(key) in engines:
+            return str(known[key]), True
+        known[key] = engine = decide()
+        f.seek(0)
+        f.truncate()
+        f.write(json.dumps(known, indent=1, sort_keys=True))
+        return engine, False
+
+
+def choose_engine(enc: FastE5, threads: int | None = None, choices: Path | None = None) -> str:
     """Keep PyTorch or switch ``enc``'s queries to ONNX Runtime (:mod:`vidx.onnx_e5`), with or
     without the 4-bit graph for short queries, whichever embeds a typical query fastest on this
     machine; each graph only if it gives PyTorch's vectors (:data:`vidx.onnx_e5.MIN_AGREEMENT`,
-    :data:`vidx.onnx_e5.Q4_MIN_AGREEMENT`). Returns the engine kept."""
+    :data:`vidx.onnx_e5.Q4_MIN_AGREEMENT`). The choice is kept in ``choices`` (default
+    :func:`engine_choices_file`), so that every process on the machine makes the same one:
+    the engines' vectors differ in the fourth decimal, and a search must rank the same in
+    the server and in `vidx search`. Returns the engine kept."""
     import torch
 
     from vidx.onnx_e5 import MIN_AGREEMENT, Q4_MIN_AGREEMENT, faster
 
+    threads = threads or torch.get_num_threads()
     probes = list(PROBES[:4])
     torch_vecs = enc.queries(probes)
     engines = ["torch"]
     for q4, need in ((False, MIN_AGREEMENT), (True, Q4_MIN_AGREEMENT)):
         try:
-            enc.use_onnx(threads or torch.get_num_threads(), q4=q4)
+            enc.use_onnx(threads, q4=q4)
             vecs = np.concatenate([enc.queries([p]) for p in probes])  # one at a time: short ones take the 4-bit graph
             agree = float((vecs * torch_vecs).sum(1).min())
         except Exception as exc:  # noqa: BLE001 (an optimisation: PyTorch still embeds)
@@ -417,7 +479,7 @@ def choose_engine(enc: FastE5, threads: int | None = None) -> str:
         if engine == "torch":
             enc.use_torch()
         else:
-            enc.use_onnx(enc._threads, q4=engine == "onnxruntime-q4")
+            enc.use_onnx(enc._threads or threads, q4=engine == "onnxruntime-q4")
 
     def run(engine: str) -> Any:
         def go(texts: Sequence[str]) -> Any:
@@ -425,13 +487,28 @@ def choose_engine(enc: FastE5, threads: int | None = None) -> str:
             return enc.queries(texts)
         return go
 
-    best, times = faster([(name, run(name)) for name in engines], [PROBES[1]])
+    times: dict[str, float] = {}
+
+    def decide() -> str:
+        best, measured = faster([(name, run(name)) for name in engines], [PROBES[1]])
+        times.update(measured)
+        return best
+
+    path = choices or engine_choices_file()
+    try:
+        best, before = _agreed_choice(path, _engine_key(), engines, decide)
+    except (OSError, ImportError) as exc:  # no writable cache: this process chooses for itself
+        log.debug("cannot keep the query engine choice in %s: %s", path, exc)
+        best, before = decide(), False
     if best == "torch":
         enc.drop_onnx()  # passages stay on PyTorch in every case (faster in batches), over the same arrays
     else:
         select(best)
         if best == "onnxruntime":
             enc._session_q4 = None
-    log.info("query encoder: %s (%s per query)", enc.engine,
-             ", ".join(f"{name} {t * 1e3:.1f} ms" for name, t in times.items()))
+    if before:
+        log.info("query encoder: %s (chosen before on this machine, %s)", enc.engine, path)
+    else:
+        log.info("query encoder: %s (%s per query)", enc.engine,
+                 ", ".join(f"{name} {t * 1e3:.1f} ms" for name, t in times.items()))
     return enc.engine

@@ -201,6 +201,7 @@ def moment_dict(m: Moment) -> dict[str, Any]:
     return d
 
 
+WARM_QUERY = "people talking in a room"  # what warm() searches for (any everyday sentence)
 QUERY_CACHE = 256  # query embeddings kept (paging and filters ask the same query again)
 QUERY_EMBED_CHARS = 300  # characters of a query that are embedded (all of them are matched as words)
 
@@ -384,6 +385,16 @@ class SearchService:
             if n is not None:
                 out["filter_total"] = n
         return out
+
+    def warm(self) -> float:
+        """Load what a server process's first search would otherwise wait for (the query
+        embedder, its language axis, the store's columns) by running one hybrid search.
+        Returns the seconds it took; errors propagate (the caller logs them)."""
+        import time
+
+        t0 = time.perf_counter()
+        self.run(parse_query({"q": WARM_QUERY, "mode": "hybrid"}, 10))
+        return time.perf_counter() - t0
 
     def search(self, query: Query) -> dict[str, Any]:
         if query.group == "moment":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -104,9 +105,14 @@ def test_the_api_and_the_cli_give_the_same_json(library: tuple[dict[str, str], P
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "vidx", "serve"], env={**env, "VIDX_PORT": str(port)},
                             text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp)
+    log: list[str] = []
+    reader = threading.Thread(target=lambda: log.extend(proc.stderr or []), daemon=True)
+    reader.start()
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: get_json(url + "/healthz")[0] == 200, 120, "vidx serve", proc)
+        # the server loads the model and the index as it starts, before the first search asks
+        wait_for(lambda: any("search ready in" in line for line in log), 120, "search warm-up", proc)
         params = {"q": "budget harbour", "mode": "hybrid", "size": "20", "page": "3"}
         code, api = get_json(f"{url}/api/search?{urllib.parse.urlencode(params)}")
         assert code == 200 and api["total"] > 600
