@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from vidx.gather import Gatherer
+
 log = logging.getLogger("vidx.embed")
 
 BUNDLED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
@@ -213,7 +215,7 @@ class E5Embedder:
         return float((self._baseline @ np.asarray(vector, dtype=np.float32).reshape(-1)).mean())
 
 
-class QueryBatcher:
+class QueryBatcher(Gatherer[str]):
     """Embeds queries that arrive at the same time in one forward pass.
 
     A search server embeds one short query per request; on a CPU a pass over eight queries
@@ -222,12 +224,9 @@ class QueryBatcher:
 
     def __init__(self, embedder: Embedder, max_batch: int = 16,
                  on_batch: Callable[[int], None] | None = None) -> None:
+        super().__init__(max_batch)
         self.embedder = embedder
-        self.max_batch = max_batch
         self.on_batch = on_batch  # told the size of each batch embedded, before its callers go on
-        self._cond = threading.Condition()
-        self._pending: list[tuple[str, list[Any]]] = []
-        self._busy = False
 
     def _many(self, texts: list[str]) -> np.ndarray:
         many = getattr(self.embedder, "embed_queries", None)
@@ -235,34 +234,14 @@ class QueryBatcher:
             return np.asarray(many(texts), dtype=np.float32)
         return np.stack([self.embedder.embed_query(t) for t in texts])
 
+    def _run(self, items: list[str]) -> list[Any]:
+        vecs = self._many(items)
+        if self.on_batch is not None and len(items) > 1:
+            self.on_batch(len(items))
+        return list(vecs)
+
     def embed_query(self, text: str) -> np.ndarray:
-        slot: list[Any] = []  # [vector] or [exception] once done
-        with self._cond:
-            self._pending.append((text, slot))
-            while not slot:
-                if self._busy:
-                    self._cond.wait()
-                    continue
-                self._busy = True
-                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-                self._cond.release()
-                try:
-                    try:
-                        vecs = self._many([t for t, _ in batch])
-                        if self.on_batch is not None and len(batch) > 1:
-                            self.on_batch(len(batch))
-                        for (_, s), v in zip(batch, vecs, strict=True):
-                            s.append(v)
-                    except Exception as exc:  # every caller of the batch gets the error
-                        for _, s in batch:
-                            s.append(exc)
-                finally:
-                    self._cond.acquire()
-                    self._busy = False
-                    self._cond.notify_all()
-        if isinstance(slot[0], Exception):
-            raise slot[0]
-        return slot[0]  # type: ignore[no-any-return]
+        return self.submit(text)  # type: ignore[no-any-return]
 
 
 _warned_no_e5: list[bool] = []  # the warning once per process

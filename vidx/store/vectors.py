@@ -16,11 +16,12 @@ the gaps the calibrated threshold reads.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
 import numpy as np
+
+from vidx.gather import Gatherer
 
 log = logging.getLogger("vidx.store.vectors")
 
@@ -83,7 +84,7 @@ REPACK_ROWS = 4096  # rows added since the packed copy was made: more than this 
 MAX_GROUP = 16  # queries in one shared pass
 
 
-class SharedScan:
+class SharedScan(Gatherer[tuple[Any, ...]]):
     """Compares every in-memory vector with the queries of the searches that arrive together,
     in one pass over the rows.
 
@@ -101,10 +102,7 @@ class SharedScan:
     or in a group."""
 
     def __init__(self, max_group: int = MAX_GROUP) -> None:
-        self.max_group = max_group
-        self._cond = threading.Condition()
-        self._pending: list[tuple[Any, ...]] = []  # (rows, matrix, scales, int8 query, its scale, slot)
-        self._busy = False
+        super().__init__(max_group)
         self._packed: Any = None  # (matrix it packs, rows packed, the packed copy)
         self._coming: list[float] = []  # monotonic deadlines of the searches said to be coming
         self.groups = 0  # passes that compared more than one query (for tests and benchmarks)
@@ -125,44 +123,30 @@ class SharedScan:
         if len(matrix) == 0:
             return np.zeros(0)
         qi, qs = quantize(np.asarray(query, dtype=np.float32)[None, :])
-        slot: list[Any] = []
-        mine = (rows, matrix, scales, qi[0], float(qs[0]), slot)
-        with self._cond:
-            self._pending.append(mine)
-            if self._coming:
-                self._coming.pop(0)
-                self._cond.notify_all()  # a pass waiting for this search can go
-            while not slot:
-                if self._busy:
-                    self._cond.wait()
-                    continue
-                self._busy = True
-                self._linger()  # the searches said to be coming join this pass
-                group = [p for p in self._pending if p[0] is rows and len(p[1]) == len(matrix)][: self.max_group]
-                self._pending = [p for p in self._pending if not any(p is g for g in group)]
-                self._cond.release()
-                try:
-                    try:
-                        raw = self._pass(rows, matrix, np.stack([p[3] for p in group]))
-                        for row, p in zip(raw, group, strict=True):
-                            p[5].append(row * (p[2].astype(np.float64) * p[4]))
-                    except Exception as exc:  # every search of the group gets the error
-                        for p in group:
-                            p[5].append(exc)
-                finally:
-                    self._cond.acquire()
-                    self._busy = False
-                    self._cond.notify_all()
-        if isinstance(slot[0], Exception):
-            raise slot[0]
-        return slot[0]  # type: ignore[no-any-return]
+        return self.submit((rows, matrix, scales, qi[0], float(qs[0])))  # type: ignore[no-any-return]
+
+    def _arrived(self, item: tuple[Any, ...]) -> None:
+        if self._coming:
+            self._coming.pop(0)
+            self._cond.notify_all()  # a pass waiting for this search can go
+
+    def _gathering(self) -> None:
+        self._linger()  # the searches said to be coming join this pass
+
+    def _select(self, items: list[tuple[Any, ...]], mine: tuple[Any, ...]) -> list[int]:
+        same = [i for i, it in enumerate(items) if it[0] is mine[0] and len(it[1]) == len(mine[1])]
+        return same[: self.max_batch]
+
+    def _run(self, items: list[tuple[Any, ...]]) -> list[Any]:
+        raw = self._pass(items[0][0], items[0][1], np.stack([it[3] for it in items]))
+        return [row * (it[2].astype(np.float64) * it[4]) for row, it in zip(raw, items, strict=True)]
 
     def _linger(self) -> None:
         """Wait (the lock held) until the searches said to be coming have arrived, or
         :data:`LINGER_S` has passed."""
         now = time.monotonic()
         end = now + LINGER_S
-        while now < end and len(self._pending) < self.max_group:
+        while now < end and len(self._pending) < self.max_batch:
             self._coming = [t for t in self._coming if t > now]
             if not self._coming:
                 return
