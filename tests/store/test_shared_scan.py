@@ -133,3 +133,15 @@ def test_concurrent_store_searches_answer_as_they_do_alone(tmp_path: Path, monke
     assert scan.groups > before
     dead = {e.event_id for e in events if e.video_id == "2" * 32}
     assert not any(eid in dead for _, hits, _ in together for eid, _ in hits)  # type: ignore[attr-defined]
+
+
+def test_a_query_vector_of_another_size_is_a_store_error(tmp_path: Path) -> None:
+    """A model switched without `vidx reindex` gives vectors of another size: the store says so
+    (StoreError, which the API answers as 503 with its message), not a kernel's ValueError."""
+    from vidx.store.base import StoreError
+
+    store, _ = _store(tmp_path)
+    plan = Plan(mode=SearchMode.semantic, words=(), phrase="", threshold=0.0, filters=Filters(), size=10,
+                unrelated=0.0, paraphrase=0.9)
+    with pytest.raises(StoreError, match="dims"):
+        store.search(plan, np.ones(DIMS * 2, dtype=np.float32))

@@ -486,10 +486,8 @@ class Vectors:
             return cos
         mem = pos >= self.base
         if mem.all():
-            if len(pos) == len(self.vec) and self.base == 0:
-                cos[:] = cosines(self.vec, self.scales[pos], query)
-            else:
-                cos[:] = cosines(self.vec[pos - self.base], self.scales[pos], query)
+            cos[:] = cosines(self.vec if len(pos) == len(self.vec) and self.base == 0 else self.vec[pos - self.base],
+                             self.scales[pos], query)
         else:
             at = np.flatnonzero(mem)
             if len(at):

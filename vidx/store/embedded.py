@@ -484,8 +484,8 @@ class EmbeddedStore:
             return self.ann.candidates(cat, gen, q)
 
         passed: np.ndarray | None = None  # the query's cosines with every vector, when all are compared
-        if vector is not None and plan.filters.empty and (plan.mode == SearchMode.semantic or (
-                plan.mode == SearchMode.hybrid and plan.has_text)):
+        if vector is not None and len(vector) == cat.dims and plan.filters.empty and (
+                plan.mode == SearchMode.semantic or (plan.mode == SearchMode.hybrid and plan.has_text)):
             with cat.lock:
                 snapshot = cat.vectors() if not self.ann.usable(cat, gen) else None
             if snapshot is not None:  # every vector is compared: outside the lock, so that searches meet
